@@ -1,0 +1,4 @@
+pub mod csrf;
+pub mod guards;
+pub mod password;
+pub mod session;

@@ -1,0 +1,126 @@
+//! Settings from flags and environment. No global config: `Settings` is passed to
+//! `Application::build`, so tests can run several apps side by side.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use crate::db::Backend;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "COFFER_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Directory for the SQLite database and generated keys.
+    #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
+    pub data_dir: PathBuf,
+    /// `postgres://…` selects PostgreSQL; default: SQLite file `coffer.db` in the data dir.
+    #[arg(long, env = "COFFER_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Session cookie key (at least 32 characters). Required with PostgreSQL, since several
+    /// processes must share it; generated and kept in the data dir with SQLite.
+    #[arg(long, env = "COFFER_SESSION_KEY", hide_env_values = true)]
+    pub session_key: Option<String>,
+    /// Password of the first platform admin `admin`, created when there are no users.
+    #[arg(long, env = "COFFER_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Mark cookies `Secure` (set this when Coffer is served over TLS).
+    #[arg(long, env = "COFFER_COOKIE_SECURE", default_value_t = false)]
+    pub cookie_secure: bool,
+    /// Minutes of inactivity after which a console session ends.
+    #[arg(long, env = "COFFER_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    pub session_idle_minutes: i64,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "COFFER_WORKERS")]
+    pub workers: Option<usize>,
+    /// Maximum database connections in the pool.
+    #[arg(long, env = "COFFER_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+}
+
+impl Settings {
+    /// Settings for tests: a data dir and database URL chosen by the caller, port 0.
+    pub fn for_tests(data_dir: &Path, database_url: Option<String>) -> Settings {
+        Settings {
+            bind: "127.0.0.1:0".into(),
+            data_dir: data_dir.to_path_buf(),
+            database_url,
+            session_key: None,
+            admin_password: Some("admin-test-password".into()),
+            cookie_secure: false,
+            session_idle_minutes: 30,
+            workers: Some(1),
+            db_pool_size: 4,
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) if !u.trim().is_empty() => u.clone(),
+            _ => self
+                .data_dir
+                .join("coffer.db")
+                .to_string_lossy()
+                .into_owned(),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        Backend::from_url(&self.database_url())
+    }
+
+    pub fn ensure_data_dir(&self) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create data dir {}", self.data_dir.display()))
+    }
+
+    /// The session key material: from the environment, or (SQLite only) a key file kept in
+    /// the data dir, generated on first start.
+    pub fn session_key_material(&self) -> anyhow::Result<Vec<u8>> {
+        if let Some(k) = &self.session_key {
+            if k.len() < 32 {
+                bail!("COFFER_SESSION_KEY must be at least 32 characters");
+            }
+            return Ok(k.as_bytes().to_vec());
+        }
+        if self.backend() == Backend::Postgres {
+            bail!(
+                "COFFER_SESSION_KEY is required with PostgreSQL: every Coffer process sharing the \
+                 database must use the same key"
+            );
+        }
+        let hex_key = read_or_create_secret_file(&self.data_dir.join("session.key"), 64)?;
+        Ok(hex_key.into_bytes())
+    }
+}
+
+/// Reads a hex secret from `path`, or creates it with `bytes` random bytes (mode 0600).
+pub fn read_or_create_secret_file(path: &Path, bytes: usize) -> anyhow::Result<String> {
+    if let Ok(s) = std::fs::read_to_string(path) {
+        let s = s.trim().to_string();
+        if !s.is_empty() {
+            return Ok(s);
+        }
+    }
+    let secret = crate::ids::random_hex(bytes);
+    write_private(path, &secret)?;
+    Ok(secret)
+}
+
+fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! Validated value types and the caller's scope. No diesel, no actix here.
+
+use crate::error::FieldErrors;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    MerchantAdmin,
+    TenantManager,
+    PlatformAdmin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [
+        Role::PlatformAdmin,
+        Role::TenantManager,
+        Role::MerchantAdmin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::PlatformAdmin => "platform_admin",
+            Role::TenantManager => "tenant_manager",
+            Role::MerchantAdmin => "merchant_admin",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::PlatformAdmin => "Platform admin",
+            Role::TenantManager => "Tenant manager",
+            Role::MerchantAdmin => "Merchant admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// What the caller may see. Every query on tenant-owned data filters through this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Platform admin: everything.
+    Platform,
+    /// Tenant manager: the tenant whose materialized path is `path`, and all below it.
+    Tenant { tenant_id: String, path: String },
+    /// Merchant admin: one merchant (of the tenant at `tenant_path`).
+    Merchant {
+        merchant_id: String,
+        tenant_id: String,
+        tenant_path: String,
+    },
+}
+
+impl Scope {
+    /// May the caller see objects of the tenant at `tenant_path`?
+    pub fn covers_tenant_path(&self, tenant_path: &str) -> bool {
+        match self {
+            Scope::Platform => true,
+            Scope::Tenant { path, .. } => tenant_path.starts_with(path.as_str()),
+            Scope::Merchant { .. } => false,
+        }
+    }
+
+    /// May the caller see the merchant `merchant_id` of the tenant at `tenant_path`?
+    pub fn covers_merchant(&self, merchant_id: &str, tenant_path: &str) -> bool {
+        match self {
+            Scope::Merchant { merchant_id: m, .. } => m == merchant_id,
+            other => other.covers_tenant_path(tenant_path),
+        }
+    }
+
+    /// The path prefix to filter on, `None` for everything (platform).
+    pub fn path_prefix(&self) -> Option<&str> {
+        match self {
+            Scope::Platform => None,
+            Scope::Tenant { path, .. } => Some(path),
+            Scope::Merchant { tenant_path, .. } => Some(tenant_path),
+        }
+    }
+
+    pub fn is_merchant(&self) -> bool {
+        matches!(self, Scope::Merchant { .. })
+    }
+}
+
+/// The person making a console request.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: String,
+    pub username: String,
+    pub role: Role,
+    pub scope: Scope,
+}
+
+impl Actor {
+    /// The built-in actor for work the system does itself (demo data, CLI).
+    pub fn system() -> Actor {
+        Actor {
+            user_id: String::new(),
+            username: "system".into(),
+            role: Role::PlatformAdmin,
+            scope: Scope::Platform,
+        }
+    }
+    pub fn can_manage(&self) -> bool {
+        self.role >= Role::TenantManager
+    }
+}
+
+/// Trims a display name and checks it: 1 to `max` characters, no control characters.
+pub fn clean_name(errors: &mut FieldErrors, field: &str, raw: &str, max: usize) -> String {
+    let v = raw.trim().to_string();
+    if v.is_empty() {
+        errors.add(field, "This field is required.");
+    } else if v.chars().count() > max {
+        errors.add(field, format!("At most {max} characters."));
+    } else if v.chars().any(char::is_control) {
+        errors.add(field, "Control characters are not allowed.");
+    }
+    v
+}
+
+/// Usernames: 3 to 64 of `a-z 0-9 . _ -`, stored lowercase.
+pub fn clean_username(errors: &mut FieldErrors, raw: &str) -> String {
+    let v = raw.trim().to_ascii_lowercase();
+    if v.len() < 3 || v.len() > 64 {
+        errors.add("username", "Between 3 and 64 characters.");
+    } else if !v
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        errors.add("username", "Use only letters, digits, '.', '_' and '-'.");
+    }
+    v
+}
+
+/// People's passwords: 12 to 256 characters (NIST SP 800-63B: length over composition rules).
+pub fn check_new_password(errors: &mut FieldErrors, field: &str, pw: &str) {
+    let n = pw.chars().count();
+    if n < 12 {
+        errors.add(field, "At least 12 characters.");
+    } else if n > 256 {
+        errors.add(field, "At most 256 characters.");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_scope_covers_its_subtree_only() {
+        let s = Scope::Tenant {
+            tenant_id: "a".into(),
+            path: "/a/".into(),
+        };
+        assert!(s.covers_tenant_path("/a/"));
+        assert!(s.covers_tenant_path("/a/b/"));
+        assert!(!s.covers_tenant_path("/ab/"));
+        assert!(!s.covers_tenant_path("/x/a/"));
+        assert!(Scope::Platform.covers_tenant_path("/x/"));
+    }
+
+    #[test]
+    fn merchant_scope_covers_only_its_merchant() {
+        let s = Scope::Merchant {
+            merchant_id: "m".into(),
+            tenant_id: "a".into(),
+            tenant_path: "/a/".into(),
+        };
+        assert!(s.covers_merchant("m", "/a/"));
+        assert!(!s.covers_merchant("n", "/a/"));
+        assert!(!s.covers_tenant_path("/a/"));
+    }
+
+    #[test]
+    fn names_and_usernames_are_validated() {
+        let mut e = FieldErrors::new();
+        assert_eq!(clean_name(&mut e, "name", "  Acme  ", 10), "Acme");
+        assert!(e.is_empty());
+        clean_name(&mut e, "name", "   ", 10);
+        assert!(e.get("name").is_some());
+        let mut e = FieldErrors::new();
+        assert_eq!(clean_username(&mut e, "Manager"), "manager");
+        assert!(e.is_empty());
+        clean_username(&mut e, "a b");
+        assert!(e.get("username").is_some());
+    }
+}

@@ -1,0 +1,10 @@
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod ids;
+pub mod models;
+pub mod services;
+pub mod startup;
+pub mod web;

@@ -1,0 +1,107 @@
+use clap::{Parser, Subcommand};
+use coffer::config::Settings;
+use coffer::domain::Role;
+use coffer::startup::{Application, open_database};
+
+#[derive(Parser)]
+#[command(
+    name = "coffer",
+    version,
+    about = "Coffer: customer-profile vault and payment gateway"
+)]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve {
+        /// Create the demo tenants, merchants and users (idempotent). Demo credentials only.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a console user. The password comes from COFFER_NEW_USER_PASSWORD or is generated and printed.
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        /// platform_admin, tenant_manager or merchant_admin
+        #[arg(long, default_value = "platform_admin")]
+        role: String,
+        /// Tenant id (tenant managers).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Merchant id (merchant admins).
+        #[arg(long)]
+        merchant: Option<String>,
+    },
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Serve { demo } => {
+            let app = Application::build(cli.settings, demo)?;
+            tracing::info!(port = app.port(), "Coffer listening");
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            open_database(&cli.settings)?;
+            println!("migrations applied");
+        }
+        Command::CreateUser {
+            username,
+            role,
+            tenant,
+            merchant,
+        } => {
+            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;
+            let db = open_database(&cli.settings)?;
+            let mut conn = db.get()?;
+            let (pw, generated) = match std::env::var("COFFER_NEW_USER_PASSWORD") {
+                Ok(p) if p.len() >= 12 => (p, false),
+                Ok(_) => anyhow::bail!("COFFER_NEW_USER_PASSWORD must be at least 12 characters"),
+                Err(_) => (coffer::ids::random_password(), true),
+            };
+            let t = match tenant.as_deref() {
+                Some(id) => Some(
+                    coffer::models::tenant::find(&mut conn, id)?
+                        .ok_or_else(|| anyhow::anyhow!("no tenant {id}"))?,
+                ),
+                None => None,
+            };
+            if role == Role::TenantManager && t.is_none() {
+                anyhow::bail!("a tenant manager needs --tenant");
+            }
+            if role == Role::MerchantAdmin && merchant.is_none() {
+                anyhow::bail!("a merchant admin needs --merchant");
+            }
+            coffer::services::users::create_system(
+                &mut conn,
+                &username.to_ascii_lowercase(),
+                &pw,
+                role,
+                t.as_ref().map(|t| (t.id.as_str(), t.path.as_str())),
+                merchant.as_deref(),
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if generated {
+                println!("Created {username} with generated password: {pw}");
+            } else {
+                println!("Created {username}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::{merchants, tenants};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = merchants)]
+pub struct Merchant {
+    pub id: String,
+    pub tenant_id: String,
+    /// Copy of the owning tenant's path, for one-filter subtree scoping.
+    pub tenant_path: String,
+    pub name: String,
+    pub active: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConnection, m: &Merchant) -> QueryResult<()> {
+    diesel::insert_into(merchants::table)
+        .values(m)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Merchant>> {
+    merchants::table
+        .find(id)
+        .select(Merchant::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_name(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    name: &str,
+) -> QueryResult<Option<Merchant>> {
+    merchants::table
+        .filter(merchants::tenant_id.eq(tenant_id))
+        .filter(merchants::name.eq(name))
+        .select(Merchant::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Merchants under a path prefix (all when `None`) with their tenant's name.
+pub fn list_under(
+    conn: &mut DbConnection,
+    prefix: Option<&str>,
+) -> QueryResult<Vec<(Merchant, String)>> {
+    let mut q = merchants::table
+        .inner_join(tenants::table)
+        .select((Merchant::as_select(), tenants::name))
+        .into_boxed();
+    if let Some(p) = prefix {
+        q = q.filter(merchants::tenant_path.like(format!("{p}%")));
+    }
+    q.order((tenants::path.asc(), merchants::name.asc()))
+        .load(conn)
+}
+
+pub fn count_for_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<i64> {
+    merchants::table
+        .filter(merchants::tenant_id.eq(tenant_id))
+        .count()
+        .get_result(conn)
+}
+
+pub fn update_name(
+    conn: &mut DbConnection,
+    id: &str,
+    name: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(merchants::table.find(id))
+        .set((merchants::name.eq(name), merchants::updated_at.eq(at)))
+        .execute(conn)
+}
+
+pub fn set_active(
+    conn: &mut DbConnection,
+    id: &str,
+    active: bool,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(merchants::table.find(id))
+        .set((merchants::active.eq(active), merchants::updated_at.eq(at)))
+        .execute(conn)
+}

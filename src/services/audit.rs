@@ -1,0 +1,105 @@
+use diesel::Connection;
+use serde_json::{Map, Value};
+
+use crate::db::DbConnection;
+use crate::domain::{Actor, Scope};
+use crate::error::ServiceError;
+use crate::models::audit::{self, AuditEntry};
+use crate::models::now;
+
+/// Where an audited change happened: used to show the entry to the right viewers.
+#[derive(Debug, Clone, Default)]
+pub struct Place {
+    pub tenant_id: Option<String>,
+    pub tenant_path: Option<String>,
+    pub merchant_id: Option<String>,
+}
+
+impl Place {
+    pub fn tenant(id: &str, path: &str) -> Place {
+        Place {
+            tenant_id: Some(id.into()),
+            tenant_path: Some(path.into()),
+            merchant_id: None,
+        }
+    }
+    pub fn merchant(tenant_id: &str, tenant_path: &str, merchant_id: &str) -> Place {
+        Place {
+            merchant_id: Some(merchant_id.into()),
+            ..Place::tenant(tenant_id, tenant_path)
+        }
+    }
+}
+
+/// A change to record: `changes` lists (field, old, new); secrets must never be passed here.
+pub struct Change<'a> {
+    pub action: &'a str,
+    pub object_type: &'a str,
+    pub object_id: &'a str,
+    pub summary: String,
+    pub changes: Vec<(&'a str, Option<String>, Option<String>)>,
+}
+
+pub fn record(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    place: &Place,
+    c: Change<'_>,
+) -> Result<(), ServiceError> {
+    let mut map = Map::new();
+    for (field, old, new) in c.changes {
+        if old != new {
+            map.insert(
+                field.to_string(),
+                Value::Array(vec![
+                    old.map_or(Value::Null, Value::String),
+                    new.map_or(Value::Null, Value::String),
+                ]),
+            );
+        }
+    }
+    let entry = AuditEntry {
+        id: crate::ids::new_id(),
+        at: now(),
+        actor_id: if actor.user_id.is_empty() {
+            None
+        } else {
+            Some(actor.user_id.clone())
+        },
+        actor_name: actor.username.clone(),
+        tenant_id: place.tenant_id.clone(),
+        tenant_path: place.tenant_path.clone(),
+        merchant_id: place.merchant_id.clone(),
+        action: c.action.into(),
+        object_type: c.object_type.into(),
+        object_id: c.object_id.into(),
+        summary: c.summary,
+        changes: Value::Object(map).to_string(),
+    };
+    audit::insert(conn, &entry)?;
+    Ok(())
+}
+
+pub const PAGE_SIZE: i64 = 50;
+
+/// One page of the audit log as the actor may see it, newest first; the second value is the
+/// cursor for the next page.
+pub fn page(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    before: Option<&str>,
+) -> Result<(Vec<AuditEntry>, Option<String>), ServiceError> {
+    let (prefix, merchant) = match &actor.scope {
+        Scope::Platform => (None, None),
+        Scope::Tenant { path, .. } => (Some(path.as_str()), None),
+        Scope::Merchant { merchant_id, .. } => (None, Some(merchant_id.as_str())),
+    };
+    let mut rows = conn.transaction(|c| audit::page(c, prefix, merchant, before, PAGE_SIZE + 1))?;
+    let next = if rows.len() as i64 > PAGE_SIZE {
+        rows.truncate(PAGE_SIZE as usize);
+        rows.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    Ok((rows, next))
+}

@@ -1,0 +1,9 @@
+//! Use cases. Each takes a connection and the caller, enforces the rules (tenancy, roles),
+//! owns its transaction and records the audit entry in the same transaction.
+
+pub mod audit;
+pub mod auth;
+pub mod demo;
+pub mod merchants;
+pub mod tenants;
+pub mod users;

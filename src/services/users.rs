@@ -1,0 +1,302 @@
+//! People who use the console. A user can never grant more than they have: tenant managers
+//! create tenant managers and merchant admins inside their subtree only; merchant admins
+//! create nobody; only platform admins create platform admins.
+
+use diesel::Connection;
+
+use crate::auth::password;
+use crate::db::{DbConnection, is_unique_violation};
+use crate::domain::{Actor, Role, Scope, check_new_password, clean_username};
+use crate::error::{FieldErrors, ServiceError};
+use crate::models::user::{self, User};
+use crate::models::{merchant, now};
+use crate::services::audit::{self, Change, Place};
+use crate::services::{merchants, tenants};
+
+fn visible(actor: &Actor, u: &User) -> bool {
+    match &actor.scope {
+        Scope::Platform => true,
+        Scope::Tenant { path, .. } => u
+            .scope_path
+            .as_deref()
+            .is_some_and(|p| p.starts_with(path.as_str())),
+        Scope::Merchant { merchant_id, .. } => {
+            u.merchant_id.as_deref() == Some(merchant_id.as_str())
+        }
+    }
+}
+
+pub fn get(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<User, ServiceError> {
+    let u = user::find(conn, id)?.ok_or(ServiceError::NotFound)?;
+    if visible(actor, &u) {
+        Ok(u)
+    } else {
+        Err(ServiceError::NotFound)
+    }
+}
+
+pub fn list(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<User>, ServiceError> {
+    Ok(match &actor.scope {
+        Scope::Platform => user::list(conn, None, None)?,
+        Scope::Tenant { path, .. } => user::list(conn, Some(path), None)?,
+        Scope::Merchant { merchant_id, .. } => user::list(conn, None, Some(merchant_id))?,
+    })
+}
+
+fn place_of(u: &User) -> Place {
+    Place {
+        tenant_id: u.tenant_id.clone(),
+        tenant_path: u.scope_path.clone(),
+        merchant_id: u.merchant_id.clone(),
+    }
+}
+
+pub struct NewUser {
+    pub username: String,
+    pub role: String,
+    pub tenant_id: String,
+    pub merchant_id: String,
+    pub password: String,
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    input: NewUser,
+) -> Result<User, ServiceError> {
+    if !actor.can_manage() {
+        return Err(ServiceError::Forbidden);
+    }
+    let mut errors = FieldErrors::new();
+    let username = clean_username(&mut errors, &input.username);
+    check_new_password(&mut errors, "password", &input.password);
+    let role = Role::parse(&input.role);
+    let (mut tenant_id, mut merchant_id, mut scope_path) = (None, None, None);
+    match role {
+        None => errors.add("role", "Choose a role."),
+        Some(r) if r > actor.role => errors.add("role", "You cannot grant a role above your own."),
+        Some(Role::PlatformAdmin) => {}
+        Some(Role::TenantManager) => match tenants::get(conn, actor, input.tenant_id.trim()) {
+            Ok(t) => {
+                tenant_id = Some(t.id);
+                scope_path = Some(t.path);
+            }
+            Err(_) => errors.add("tenant_id", "Choose a tenant you manage."),
+        },
+        Some(Role::MerchantAdmin) => match merchants::get(conn, actor, input.merchant_id.trim()) {
+            Ok(m) => {
+                merchant_id = Some(m.id);
+                scope_path = Some(m.tenant_path);
+            }
+            Err(_) => errors.add("merchant_id", "Choose a merchant you manage."),
+        },
+    }
+    errors.into_result()?;
+    let Some(role) = role else {
+        return Err(ServiceError::invalid("role", "Choose a role."));
+    };
+    let at = now();
+    let u = User {
+        id: crate::ids::new_id(),
+        username,
+        password_hash: password::hash(&input.password)?,
+        role: role.as_str().into(),
+        tenant_id,
+        merchant_id,
+        scope_path,
+        active: true,
+        session_epoch: 0,
+        created_at: at,
+        updated_at: at,
+        last_login_at: None,
+    };
+    conn.transaction(|c| {
+        match user::insert(c, &u) {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(ServiceError::invalid("username", "This username is taken."));
+            }
+            r => r?,
+        }
+        audit::record(
+            c,
+            actor,
+            &place_of(&u),
+            Change {
+                action: "user.create",
+                object_type: "user",
+                object_id: &u.id,
+                summary: format!("Created user {} ({})", u.username, role.label()),
+                changes: vec![
+                    ("username", None, Some(u.username.clone())),
+                    ("role", None, Some(u.role.clone())),
+                ],
+            },
+        )?;
+        Ok(u.clone())
+    })
+}
+
+/// Activates or deactivates another user; deactivation ends their sessions.
+pub fn set_active(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    active: bool,
+) -> Result<User, ServiceError> {
+    if !actor.can_manage() {
+        return Err(ServiceError::Forbidden);
+    }
+    conn.transaction(|c| {
+        let u = get(c, actor, id)?;
+        if u.id == actor.user_id {
+            return Err(ServiceError::Conflict(
+                "You cannot deactivate yourself.".into(),
+            ));
+        }
+        user::set_active(c, &u.id, active, now())?;
+        audit::record(
+            c,
+            actor,
+            &place_of(&u),
+            Change {
+                action: if active {
+                    "user.activate"
+                } else {
+                    "user.deactivate"
+                },
+                object_type: "user",
+                object_id: &u.id,
+                summary: format!(
+                    "{} user {}",
+                    if active { "Activated" } else { "Deactivated" },
+                    u.username
+                ),
+                changes: vec![(
+                    "active",
+                    Some(u.active.to_string()),
+                    Some(active.to_string()),
+                )],
+            },
+        )?;
+        Ok(User { active, ..u })
+    })
+}
+
+/// Sets a new random password for another user and returns it (shown once, never stored in
+/// clear and never audited).
+pub fn reset_password(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<(User, String), ServiceError> {
+    if !actor.can_manage() {
+        return Err(ServiceError::Forbidden);
+    }
+    let u = get(conn, actor, id)?;
+    let pw = crate::ids::random_password();
+    let hash = password::hash(&pw)?;
+    conn.transaction(|c| {
+        user::set_password(c, &u.id, &hash, now())?;
+        audit::record(
+            c,
+            actor,
+            &place_of(&u),
+            Change {
+                action: "user.reset_password",
+                object_type: "user",
+                object_id: &u.id,
+                summary: format!("Reset the password of {}", u.username),
+                changes: vec![],
+            },
+        )?;
+        Ok::<_, ServiceError>(())
+    })?;
+    Ok((u, pw))
+}
+
+/// Changes the actor's own password after checking the current one.
+pub fn change_own_password(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    current: &str,
+    new: &str,
+    confirm: &str,
+) -> Result<(), ServiceError> {
+    let u = user::find(conn, &actor.user_id)?.ok_or(ServiceError::NotFound)?;
+    let mut errors = FieldErrors::new();
+    if !password::verify(current, &u.password_hash) {
+        errors.add("current_password", "The current password is not correct.");
+    }
+    check_new_password(&mut errors, "new_password", new);
+    if new != confirm {
+        errors.add("confirm_password", "The passwords do not match.");
+    }
+    errors.into_result()?;
+    let hash = password::hash(new)?;
+    conn.transaction(|c| {
+        user::set_password(c, &u.id, &hash, now())?;
+        audit::record(
+            c,
+            actor,
+            &place_of(&u),
+            Change {
+                action: "user.change_password",
+                object_type: "user",
+                object_id: &u.id,
+                summary: format!("{} changed their password", u.username),
+                changes: vec![],
+            },
+        )?;
+        Ok(())
+    })
+}
+
+/// Used by `coffer create-user` and the demo data: creates a user without an acting person.
+pub fn create_system(
+    conn: &mut DbConnection,
+    username: &str,
+    password_plain: &str,
+    role: Role,
+    tenant: Option<(&str, &str)>,
+    merchant_id: Option<&str>,
+) -> Result<User, ServiceError> {
+    let at = now();
+    let (tenant_id, mut scope_path) = match tenant {
+        Some((id, path)) => (Some(id.to_string()), Some(path.to_string())),
+        None => (None, None),
+    };
+    if let Some(mid) = merchant_id {
+        let m = merchant::find(conn, mid)?.ok_or(ServiceError::NotFound)?;
+        scope_path = Some(m.tenant_path);
+    }
+    let u = User {
+        id: crate::ids::new_id(),
+        username: username.to_string(),
+        password_hash: password::hash(password_plain)?,
+        role: role.as_str().into(),
+        tenant_id,
+        merchant_id: merchant_id.map(str::to_string),
+        scope_path,
+        active: true,
+        session_epoch: 0,
+        created_at: at,
+        updated_at: at,
+        last_login_at: None,
+    };
+    conn.transaction(|c| {
+        user::insert(c, &u)?;
+        audit::record(
+            c,
+            &Actor::system(),
+            &place_of(&u),
+            Change {
+                action: "user.create",
+                object_type: "user",
+                object_id: &u.id,
+                summary: format!("Created user {} ({})", u.username, role.label()),
+                changes: vec![("username", None, Some(u.username.clone()))],
+            },
+        )?;
+        Ok(u.clone())
+    })
+}

@@ -1,0 +1,114 @@
+//! Wiring: opens the pool, runs migrations, seeds what is needed and binds the listener.
+
+use std::net::TcpListener;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{PersistentSession, TtlExtensionPolicy};
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{App, HttpServer, web};
+
+use crate::config::Settings;
+use crate::db::DbPool;
+
+pub struct AppState {
+    pub db: DbPool,
+    pub settings: Settings,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+/// Opens the database and applies pending migrations.
+pub fn open_database(settings: &Settings) -> anyhow::Result<DbPool> {
+    settings.ensure_data_dir()?;
+    let db = DbPool::connect(&settings.database_url(), settings.db_pool_size)?;
+    let applied = db.run_migrations()?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "applied migrations");
+    }
+    Ok(db)
+}
+
+/// Creates the first platform admin when there are no users; prints a generated password once.
+pub fn bootstrap(db: &DbPool, settings: &Settings, demo: bool) -> anyhow::Result<()> {
+    let mut conn = db.get()?;
+    if demo {
+        crate::services::demo::seed(&mut conn)?;
+    }
+    if let Some(pw) =
+        crate::services::auth::bootstrap_admin(&mut conn, settings.admin_password.as_deref())?
+    {
+        // Printed once, on the console of the operator who started Coffer; never logged.
+        println!("Created platform admin 'admin' with generated password: {pw}");
+    }
+    Ok(())
+}
+
+/// Security headers on every response: a CSP that allows no inline script, no framing, no
+/// MIME sniffing, and no referrer leaking to other sites.
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        ))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "same-origin"))
+}
+
+impl Application {
+    pub fn build(settings: Settings, demo: bool) -> anyhow::Result<Application> {
+        let db = open_database(&settings)?;
+        bootstrap(&db, &settings, demo)?;
+        let key_material = settings.session_key_material()?;
+        let key = Key::derive_from(&key_material);
+        let listener = TcpListener::bind(&settings.bind)?;
+        let port = listener.local_addr()?.port();
+        let workers = settings.workers;
+        let state = web::Data::new(AppState { db, settings });
+        let mut server = HttpServer::new(move || {
+            let idle = actix_web::cookie::time::Duration::minutes(
+                state.settings.session_idle_minutes.max(1),
+            );
+            let session = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+                .cookie_name("coffer_session".into())
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Strict)
+                .cookie_secure(state.settings.cookie_secure)
+                .session_lifecycle(
+                    PersistentSession::default()
+                        .session_ttl(idle)
+                        .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                )
+                .build();
+            App::new()
+                .app_data(state.clone())
+                .wrap(session)
+                .wrap(security_headers())
+                .configure(crate::web::configure)
+        })
+        .listen(listener)?;
+        if let Some(w) = workers {
+            server = server.workers(w);
+        }
+        Ok(Application {
+            port,
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

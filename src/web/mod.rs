@@ -1,0 +1,82 @@
+//! The admin console: server-rendered HTML. Handlers extract, call a service, respond.
+
+pub mod audit;
+pub mod ctx;
+pub mod health;
+pub mod login;
+pub mod merchants;
+pub mod tenants;
+pub mod users;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+
+use crate::auth::csrf::FORM_LIMIT;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(FORM_LIMIT))
+        .service(actix_files::Files::new(
+            "/static",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/static"),
+        ))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/", web::get().to(login::home))
+        .route("/login", web::get().to(login::form))
+        .route("/login", web::post().to(login::submit))
+        .route("/logout", web::post().to(login::logout))
+        .route("/account/password", web::get().to(users::password_form))
+        .route("/account/password", web::post().to(users::password_change))
+        .route("/tenants", web::get().to(tenants::index))
+        .route("/tenants", web::post().to(tenants::create))
+        .route("/tenants/{id}", web::get().to(tenants::show))
+        .route("/tenants/{id}", web::post().to(tenants::update))
+        .route(
+            "/tenants/{id}/delete",
+            web::get().to(tenants::confirm_delete),
+        )
+        .route("/tenants/{id}/delete", web::post().to(tenants::delete))
+        .route("/merchants", web::get().to(merchants::index))
+        .route("/merchants", web::post().to(merchants::create))
+        .route("/merchants/{id}", web::get().to(merchants::show))
+        .route("/merchants/{id}", web::post().to(merchants::update))
+        .route(
+            "/merchants/{id}/active",
+            web::post().to(merchants::set_active),
+        )
+        .route("/users", web::get().to(users::index))
+        .route("/users/new", web::get().to(users::new))
+        .route("/users", web::post().to(users::create))
+        .route("/users/{id}", web::get().to(users::show))
+        .route("/users/{id}/active", web::post().to(users::set_active))
+        .route(
+            "/users/{id}/reset-password",
+            web::post().to(users::reset_password),
+        )
+        .route("/audit", web::get().to(audit::index))
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> HttpResponse {
+    crate::error::error_page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "The page or object does not exist.",
+    )
+}
+
+/// 303 See Other to `to`: the end of every successful POST.
+pub fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", to))
+        .finish()
+}
+
+/// Renders a page with a status (200 for pages, 422 for forms with errors).
+pub fn render<T: askama::Template>(
+    status: StatusCode,
+    page: &T,
+) -> Result<HttpResponse, crate::error::HtmlError> {
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(page.render()?))
+}

@@ -1,0 +1,308 @@
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::auth::csrf::CsrfForm;
+use crate::auth::guards::CurrentUser;
+use crate::auth::session::TypedSession;
+use crate::error::{HtmlError, ServiceError};
+use crate::models::merchant::Merchant;
+use crate::models::tenant::Tenant;
+use crate::services::{merchants, tenants};
+use crate::startup::AppState;
+use crate::web::ctx::{FormState, PageCtx};
+use crate::web::{render, see_other};
+
+pub struct TreeRow {
+    pub tenant: Tenant,
+    pub indent: i32,
+}
+
+#[derive(Template)]
+#[template(path = "tenants/index.html")]
+struct IndexPage {
+    ctx: PageCtx,
+    rows: Vec<TreeRow>,
+    form: FormState,
+    name: String,
+    parent_id: String,
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    parent_id: String,
+}
+
+fn tree(list: Vec<Tenant>) -> Vec<TreeRow> {
+    let base = list.iter().map(|t| t.depth).min().unwrap_or(0);
+    list.into_iter()
+        .map(|t| TreeRow {
+            indent: t.depth - base,
+            tenant: t,
+        })
+        .collect()
+}
+
+async fn index_page(
+    state: &web::Data<AppState>,
+    session: &Session,
+    user: CurrentUser,
+    form: FormState,
+    name: String,
+    parent_id: String,
+) -> Result<(IndexPage, bool), HtmlError> {
+    let actor = user.0.clone();
+    let list = state.db.run(move |c| tenants::list(c, &actor)).await?;
+    let has_errors = form.any();
+    Ok((
+        IndexPage {
+            ctx: PageCtx::new(session, &user.0, "tenants"),
+            rows: tree(list),
+            form,
+            name,
+            parent_id,
+        },
+        has_errors,
+    ))
+}
+
+pub async fn index(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+) -> Result<HttpResponse, HtmlError> {
+    if user.0.scope.is_merchant() {
+        return Err(ServiceError::Forbidden.into());
+    }
+    let (page, _) = index_page(
+        &state,
+        &session,
+        user,
+        FormState::default(),
+        String::new(),
+        String::new(),
+    )
+    .await?;
+    render(StatusCode::OK, &page)
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    CsrfForm(f): CsrfForm<CreateForm>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let input = tenants::NewTenant {
+        parent_id: Some(f.parent_id.clone()),
+        name: f.name.clone(),
+    };
+    match state
+        .db
+        .run(move |c| tenants::create(c, &actor, input))
+        .await
+    {
+        Ok(t) => {
+            TypedSession(&session).flash("success", format!("Tenant {} created.", t.name));
+            Ok(see_other(&format!("/tenants/{}", t.id)))
+        }
+        Err(ServiceError::Validation(errors)) => {
+            let (page, _) = index_page(
+                &state,
+                &session,
+                user,
+                FormState { errors },
+                f.name,
+                f.parent_id,
+            )
+            .await?;
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "tenants/show.html")]
+struct ShowPage {
+    ctx: PageCtx,
+    tenant: Tenant,
+    parent: Option<Tenant>,
+    children: Vec<Tenant>,
+    merchants: Vec<Merchant>,
+    form: FormState,
+    name: String,
+    disable: bool,
+}
+
+struct ShowData {
+    tenant: Tenant,
+    parent: Option<Tenant>,
+    children: Vec<Tenant>,
+    merchants: Vec<Merchant>,
+}
+
+async fn load(
+    state: &web::Data<AppState>,
+    user: &CurrentUser,
+    id: String,
+) -> Result<ShowData, HtmlError> {
+    let actor = user.0.clone();
+    Ok(state
+        .db
+        .run(move |c| {
+            let tenant = tenants::get(c, &actor, &id)?;
+            let parent = match &tenant.parent_id {
+                Some(p) => tenants::get(c, &actor, p).ok(),
+                None => None,
+            };
+            let all = tenants::list(c, &actor)?;
+            let children = all
+                .into_iter()
+                .filter(|t| t.parent_id.as_deref() == Some(tenant.id.as_str()))
+                .collect();
+            let merchants = merchants::list(c, &actor)?
+                .into_iter()
+                .map(|(m, _)| m)
+                .filter(|m| m.tenant_id == tenant.id)
+                .collect();
+            Ok(ShowData {
+                tenant,
+                parent,
+                children,
+                merchants,
+            })
+        })
+        .await?)
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let d = load(&state, &user, path.into_inner()).await?;
+    let page = ShowPage {
+        ctx: PageCtx::new(&session, &user.0, "tenants"),
+        name: d.tenant.name.clone(),
+        disable: d.tenant.disable_containers_for_subtenants,
+        tenant: d.tenant,
+        parent: d.parent,
+        children: d.children,
+        merchants: d.merchants,
+        form: FormState::default(),
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+pub struct UpdateForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    disable_containers_for_subtenants: Option<String>,
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+    CsrfForm(f): CsrfForm<UpdateForm>,
+) -> Result<HttpResponse, HtmlError> {
+    let id = path.into_inner();
+    let actor = user.0.clone();
+    let disable = f.disable_containers_for_subtenants.is_some();
+    let input = tenants::TenantChanges {
+        name: f.name.clone(),
+        disable_containers_for_subtenants: disable,
+    };
+    let tid = id.clone();
+    match state
+        .db
+        .run(move |c| tenants::update(c, &actor, &tid, input))
+        .await
+    {
+        Ok(t) => {
+            TypedSession(&session).flash("success", format!("Tenant {} saved.", t.name));
+            Ok(see_other(&format!("/tenants/{}", t.id)))
+        }
+        Err(ServiceError::Validation(errors)) => {
+            let d = load(&state, &user, id).await?;
+            let page = ShowPage {
+                ctx: PageCtx::new(&session, &user.0, "tenants"),
+                tenant: d.tenant,
+                parent: d.parent,
+                children: d.children,
+                merchants: d.merchants,
+                form: FormState { errors },
+                name: f.name,
+                disable,
+            };
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "tenants/delete.html")]
+struct DeletePage {
+    ctx: PageCtx,
+    tenant: Tenant,
+}
+
+pub async fn confirm_delete(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let id = path.into_inner();
+    let tenant = state.db.run(move |c| tenants::get(c, &actor, &id)).await?;
+    render(
+        StatusCode::OK,
+        &DeletePage {
+            ctx: PageCtx::new(&session, &user.0, "tenants"),
+            tenant,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+    _f: CsrfForm<Empty>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let id = path.into_inner();
+    let tid = id.clone();
+    let typed = TypedSession(&session);
+    match state
+        .db
+        .run(move |c| tenants::delete(c, &actor, &tid))
+        .await
+    {
+        Ok(t) => {
+            typed.flash("success", format!("Tenant {} deleted.", t.name));
+            Ok(see_other("/tenants"))
+        }
+        Err(ServiceError::Conflict(msg)) => {
+            typed.flash("error", msg);
+            Ok(see_other(&format!("/tenants/{id}")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,238 @@
+#![allow(dead_code)]
+
+use coffer::config::Settings;
+use coffer::startup::Application;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::StatusCode;
+
+pub struct TestApp {
+    pub addr: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    _dir: tempfile::TempDir,
+    pg: Option<PgDb>,
+}
+
+struct PgDb {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut c);
+        }
+    }
+}
+
+/// A PostgreSQL URL for a new empty database, when the test run targets PostgreSQL.
+fn fresh_pg() -> Option<(String, PgDb)> {
+    let admin_url = std::env::var("COFFER_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))?;
+    let name = format!("coffer_t_{}", coffer::ids::random_hex(8));
+    let mut c = PgConnection::establish(&admin_url).expect("connect to COFFER_TEST_DATABASE_URL");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .expect("create test database");
+    let (base, _) = admin_url.rsplit_once('/').expect("database URL has a path");
+    Some((format!("{base}/{name}"), PgDb { admin_url, name }))
+}
+
+pub fn is_postgres() -> bool {
+    std::env::var("COFFER_TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+impl TestApp {
+    /// The app with the demo data (`coffer serve --demo`).
+    pub async fn demo() -> TestApp {
+        Self::spawn_with(true, |_| {}).await
+    }
+
+    pub async fn empty() -> TestApp {
+        Self::spawn_with(false, |_| {}).await
+    }
+
+    pub async fn spawn_with(demo: bool, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pg = fresh_pg();
+        let mut settings = Settings::for_tests(dir.path(), pg.as_ref().map(|(u, _)| u.clone()));
+        if pg.is_some() {
+            settings.session_key = Some(coffer::ids::random_hex(32));
+        }
+        tweak(&mut settings);
+        let app = Application::build(settings.clone(), demo).expect("build app");
+        let addr = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            addr,
+            client: client(),
+            settings,
+            _dir: dir,
+            pg: pg.map(|(_, d)| d),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.addr, path)
+    }
+
+    /// A direct database connection, for checks that look under the hood.
+    pub fn db(&self) -> coffer::db::DbPool {
+        coffer::db::DbPool::connect(&self.settings.database_url(), 2).expect("pool")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_html(&self, path: &str) -> (StatusCode, String) {
+        let r = self.get(path).await;
+        let s = r.status();
+        (s, r.text().await.expect("body"))
+    }
+
+    /// The session's CSRF token, read from the login page.
+    pub async fn csrf(&self) -> String {
+        let (_, body) = self.get_html("/login").await;
+        extract_csrf(&body).expect("csrf token on the login page")
+    }
+
+    /// POSTs a form with the session's CSRF token added.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.csrf().await;
+        let mut form: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+        form.extend_from_slice(fields);
+        self.client
+            .post(self.url(path))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn post_form_raw(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_form("/login", &[("username", username), ("password", password)])
+            .await
+    }
+
+    /// Logs in and asserts it worked.
+    pub async fn login_ok(&self, username: &str, password: &str) {
+        let r = self.login(username, password).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "login of {username} failed"
+        );
+    }
+
+    /// A second browser on the same app (its own cookie jar).
+    pub fn other_browser(&self) -> TestBrowser<'_> {
+        TestBrowser {
+            app: self,
+            client: client(),
+        }
+    }
+
+    /// Finds the id in a `/kind/<id>` link next to `label` in a page.
+    pub async fn id_of(&self, list_path: &str, kind: &str, label: &str) -> String {
+        let (_, body) = self.get_html(list_path).await;
+        find_link_id(&body, kind, label)
+            .unwrap_or_else(|| panic!("no /{kind}/ link for {label} in {list_path}"))
+    }
+}
+
+pub struct TestBrowser<'a> {
+    pub app: &'a TestApp,
+    pub client: reqwest::Client,
+}
+
+impl TestBrowser<'_> {
+    pub async fn get_html(&self, path: &str) -> (StatusCode, String) {
+        let r = self
+            .client
+            .get(self.app.url(path))
+            .send()
+            .await
+            .expect("GET");
+        let s = r.status();
+        (s, r.text().await.expect("body"))
+    }
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let (_, body) = self.get_html("/login").await;
+        let token = extract_csrf(&body).expect("csrf");
+        let mut form: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+        form.extend_from_slice(fields);
+        self.client
+            .post(self.app.url(path))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST")
+    }
+    pub async fn login_ok(&self, username: &str, password: &str) {
+        let r = self
+            .post_form("/login", &[("username", username), ("password", password)])
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "login of {username} failed"
+        );
+    }
+}
+
+pub fn extract_csrf(body: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let i = body.find(marker)? + marker.len();
+    let j = body[i..].find('"')?;
+    Some(body[i..i + j].to_string())
+}
+
+/// Finds `href="/kind/<id>"` whose link text is `label`.
+pub fn find_link_id(body: &str, kind: &str, label: &str) -> Option<String> {
+    let marker = format!("href=\"/{kind}/");
+    let mut rest = body;
+    while let Some(i) = rest.find(&marker) {
+        let after = &rest[i + marker.len()..];
+        let end = after.find('"')?;
+        let id = &after[..end];
+        let text_start = after.find('>')? + 1;
+        let text_end = after[text_start..].find('<')? + text_start;
+        if after[text_start..text_end].trim() == label && !id.contains('/') {
+            return Some(id.to_string());
+        }
+        rest = &after[end..];
+    }
+    None
+}
+
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}

@@ -1,0 +1,7 @@
+//! One integration-test binary. Every test spawns the real app on a free port against a fresh
+//! SQLite file, or a fresh PostgreSQL database when COFFER_TEST_DATABASE_URL is set.
+
+mod helpers;
+
+mod foundation;
+mod migrations;
