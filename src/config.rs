@@ -31,6 +31,10 @@ pub struct Settings {
     /// Minutes of inactivity after which a console session ends.
     #[arg(long, env = "COFFER_SESSION_IDLE_MINUTES", default_value_t = 30)]
     pub session_idle_minutes: i64,
+    /// Vault master key (64 hex digits or base64 of 32 bytes). Required with PostgreSQL;
+    /// generated into `vault.key` in the data dir with SQLite.
+    #[arg(long, env = "COFFER_VAULT_KEY", hide_env_values = true)]
+    pub vault_key: Option<String>,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "COFFER_WORKERS")]
     pub workers: Option<usize>,
@@ -50,6 +54,7 @@ impl Settings {
             admin_password: Some("admin-test-password".into()),
             cookie_secure: false,
             session_idle_minutes: 30,
+            vault_key: None,
             workers: Some(1),
             db_pool_size: 4,
         }
@@ -108,7 +113,7 @@ pub fn read_or_create_secret_file(path: &Path, bytes: usize) -> anyhow::Result<S
     Ok(secret)
 }
 
-fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+pub fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

@@ -12,10 +12,12 @@ use actix_web::{App, HttpServer, web};
 
 use crate::config::Settings;
 use crate::db::DbPool;
+use crate::services::keyring::Keyring;
 
 pub struct AppState {
     pub db: DbPool,
     pub settings: Settings,
+    pub keyring: std::sync::Arc<crate::services::keyring::Keyring>,
 }
 
 pub struct Application {
@@ -35,10 +37,11 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<DbPool> {
 }
 
 /// Creates the first platform admin when there are no users; prints a generated password once.
-pub fn bootstrap(db: &DbPool, settings: &Settings, demo: bool) -> anyhow::Result<()> {
+pub fn bootstrap(db: &DbPool, settings: &Settings, demo: bool) -> anyhow::Result<Keyring> {
     let mut conn = db.get()?;
+    let keyring = Keyring::load(&mut conn, crate::services::keyring::master_key(settings)?)?;
     if demo {
-        crate::services::demo::seed(&mut conn)?;
+        crate::services::demo::seed(&mut conn, &keyring)?;
     }
     if let Some(pw) =
         crate::services::auth::bootstrap_admin(&mut conn, settings.admin_password.as_deref())?
@@ -46,7 +49,7 @@ pub fn bootstrap(db: &DbPool, settings: &Settings, demo: bool) -> anyhow::Result
         // Printed once, on the console of the operator who started Coffer; never logged.
         println!("Created platform admin 'admin' with generated password: {pw}");
     }
-    Ok(())
+    Ok(keyring)
 }
 
 /// Security headers on every response: a CSP that allows no inline script, no framing, no
@@ -66,13 +69,17 @@ pub fn security_headers() -> DefaultHeaders {
 impl Application {
     pub fn build(settings: Settings, demo: bool) -> anyhow::Result<Application> {
         let db = open_database(&settings)?;
-        bootstrap(&db, &settings, demo)?;
+        let keyring = std::sync::Arc::new(bootstrap(&db, &settings, demo)?);
         let key_material = settings.session_key_material()?;
         let key = Key::derive_from(&key_material);
         let listener = TcpListener::bind(&settings.bind)?;
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
-        let state = web::Data::new(AppState { db, settings });
+        let state = web::Data::new(AppState {
+            db,
+            settings,
+            keyring,
+        });
         let mut server = HttpServer::new(move || {
             let idle = actix_web::cookie::time::Duration::minutes(
                 state.settings.session_idle_minutes.max(1),

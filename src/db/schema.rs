@@ -71,4 +71,132 @@ diesel::table! {
 
 diesel::joinable!(merchants -> tenants (tenant_id));
 
-diesel::allow_tables_to_appear_in_same_query!(tenants, merchants, users, login_throttle, audit_log);
+diesel::table! {
+    containers (id) {
+        id -> Text,
+        tenant_id -> Text,
+        tenant_path -> Text,
+        name -> Text,
+        profile_count -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    global_settings (tenant_id) {
+        tenant_id -> Text,
+        container_id -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    connectors (id) {
+        id -> Text,
+        merchant_id -> Text,
+        tenant_id -> Text,
+        tenant_path -> Text,
+        name -> Text,
+        adapter -> Text,
+        api_key -> Text,
+        public_key -> Text,
+        shared_secret -> Text,
+        container_id -> Nullable<Text>,
+        ignore_global -> Bool,
+        signing -> Bool,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    connector_members (meta_connector_id, member_connector_id) {
+        meta_connector_id -> Text,
+        member_connector_id -> Text,
+    }
+}
+
+diesel::table! {
+    api_users (id) {
+        id -> Text,
+        merchant_id -> Text,
+        tenant_path -> Text,
+        username -> Text,
+        password_hash -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    profiles (id) {
+        id -> Text,
+        container_id -> Text,
+        profile_guid -> Text,
+        customer_identification -> Text,
+        email -> Nullable<Text>,
+        customer -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    instruments (id) {
+        id -> Text,
+        profile_id -> Text,
+        connector_id -> Text,
+        payment_token -> Text,
+        method -> Text,
+        brand -> Nullable<Text>,
+        card_holder -> Nullable<Text>,
+        first_six -> Nullable<Text>,
+        last_four -> Nullable<Text>,
+        exp_month -> Nullable<Integer>,
+        exp_year -> Nullable<Integer>,
+        iban_masked -> Nullable<Text>,
+        bic -> Nullable<Text>,
+        mandate_id -> Nullable<Text>,
+        fingerprint -> Text,
+        vault_record -> Text,
+        is_preferred -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    vault_keys (id) {
+        id -> Text,
+        purpose -> Text,
+        wrapped -> Text,
+        master_key_id -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(containers -> tenants (tenant_id));
+diesel::joinable!(connectors -> merchants (merchant_id));
+diesel::joinable!(profiles -> containers (container_id));
+diesel::joinable!(instruments -> profiles (profile_id));
+diesel::joinable!(instruments -> connectors (connector_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    vault_keys,
+    login_throttle,
+    audit_log,
+    containers,
+    global_settings,
+    connectors,
+    connector_members,
+    api_users,
+    profiles,
+    instruments,
+    tenants,
+    merchants
+);

@@ -1,11 +1,16 @@
 //! Diesel rows and queries. Models talk to the database and nothing else; tenancy rules are
 //! enforced by the services, which pass the caller's scope down as a path prefix.
 
+pub mod api_user;
 pub mod audit;
+pub mod connector;
+pub mod container;
 pub mod merchant;
+pub mod profile;
 pub mod tenant;
 pub mod throttle;
 pub mod user;
+pub mod vault_key;
 
 pub fn now() -> chrono::NaiveDateTime {
     chrono::Utc::now().naive_utc()

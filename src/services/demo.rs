@@ -4,9 +4,14 @@
 use crate::db::DbConnection;
 use crate::domain::{Actor, Role};
 use crate::error::ServiceError;
+use crate::models::connector::Connector;
+use crate::models::container::{self, Container};
 use crate::models::merchant::{self, Merchant};
 use crate::models::tenant::{self, Tenant};
-use crate::models::user;
+use crate::models::{api_user, connector, user};
+use crate::services::connectors::{self, BaseDataInput, Keys, NewConnector};
+use crate::services::containers;
+use crate::services::keyring::Keyring;
 use crate::services::{merchants, tenants, users};
 
 fn ensure_tenant(
@@ -60,6 +65,68 @@ fn ensure_user(
     Ok(())
 }
 
+fn ensure_container(
+    conn: &mut DbConnection,
+    t: &Tenant,
+    name: &str,
+) -> Result<Container, ServiceError> {
+    if let Some(c) = container::find_by_name(conn, &t.id, name)? {
+        return Ok(c);
+    }
+    containers::create(conn, &Actor::system(), &t.id, name)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ensure_connector(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    m: &Merchant,
+    name: &str,
+    api_key: &str,
+    public_key: &str,
+    secret: &str,
+    container: Option<&Container>,
+    signing: bool,
+) -> Result<Connector, ServiceError> {
+    if let Some(k) = connector::find_by_api_key(conn, api_key)? {
+        return Ok(k);
+    }
+    let actor = Actor::system();
+    let keys = Keys {
+        api_key: api_key.into(),
+        public_key: public_key.into(),
+        shared_secret: secret.into(),
+    };
+    let input = NewConnector {
+        merchant_id: m.id.clone(),
+        name: name.into(),
+        adapter: "creditcard".into(),
+    };
+    let (k, _) = connectors::create(conn, keyring, &actor, input, keys)?;
+    let base = BaseDataInput {
+        name: name.into(),
+        container_id: container.map(|c| c.id.clone()).unwrap_or_default(),
+        ignore_global: false,
+        signing,
+        active: true,
+        members: vec![],
+    };
+    connectors::update(conn, &actor, &k.id, base)
+}
+
+fn ensure_api_user(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    m: &Merchant,
+    username: &str,
+    pw: &str,
+) -> Result<(), ServiceError> {
+    if api_user::find_by_username(conn, username)?.is_none() {
+        connectors::create_api_user(conn, keyring, &Actor::system(), &m.id, username, Some(pw))?;
+    }
+    Ok(())
+}
+
 /// The demo objects later issues build on.
 pub struct Demo {
     pub acme_group: Tenant,
@@ -68,7 +135,7 @@ pub struct Demo {
     pub acme_outlet: Merchant,
 }
 
-pub fn seed(conn: &mut DbConnection) -> Result<Demo, ServiceError> {
+pub fn seed(conn: &mut DbConnection, keyring: &Keyring) -> Result<Demo, ServiceError> {
     let acme_group = ensure_tenant(conn, "Acme Group", None)?;
     let acme_retail = ensure_tenant(conn, "Acme Retail", Some(&acme_group))?;
     let acme_shop = ensure_merchant(conn, &acme_group, "Acme Shop")?;
@@ -90,6 +157,68 @@ pub fn seed(conn: &mut DbConnection) -> Result<Demo, ServiceError> {
         Role::MerchantAdmin,
         None,
         Some(&acme_shop),
+    )?;
+
+    // [containers] demo data
+    let shared = ensure_container(conn, &acme_group, "Acme Shared Profiles")?;
+    if container::global_setting(conn, &acme_group.id)?.is_none() {
+        containers::set_global_setting(conn, &Actor::system(), &acme_group.id, &shared.id)?;
+    }
+    ensure_connector(
+        conn,
+        keyring,
+        &acme_shop,
+        "Acme Shop Cards",
+        "demo-shop-cards",
+        "demo-shop-public",
+        "demo-shop-cards-secret",
+        None,
+        false,
+    )?;
+    ensure_connector(
+        conn,
+        keyring,
+        &acme_shop,
+        "Acme Shop Cards Signed",
+        "demo-shop-signed",
+        "demo-shop-signed-public",
+        "demo-signed-secret",
+        None,
+        true,
+    )?;
+    ensure_connector(
+        conn,
+        keyring,
+        &acme_outlet,
+        "Acme Outlet Cards",
+        "demo-outlet-cards",
+        "demo-outlet-public",
+        "demo-outlet-cards-secret",
+        Some(&shared),
+        false,
+    )?;
+    let globex = ensure_tenant(conn, "Globex", None)?;
+    let globex_store = ensure_merchant(conn, &globex, "Globex Store")?;
+    let globex_profiles = ensure_container(conn, &globex, "Globex Profiles")?;
+    ensure_connector(
+        conn,
+        keyring,
+        &globex_store,
+        "Globex Cards",
+        "demo-globex-cards",
+        "demo-globex-public",
+        "demo-globex-cards-secret",
+        Some(&globex_profiles),
+        false,
+    )?;
+    ensure_api_user(conn, keyring, &acme_shop, "shop-api", "shop-api-demo")?;
+    ensure_api_user(conn, keyring, &acme_outlet, "outlet-api", "outlet-api-demo")?;
+    ensure_api_user(
+        conn,
+        keyring,
+        &globex_store,
+        "globex-api",
+        "globex-api-demo",
     )?;
     Ok(Demo {
         acme_group,

@@ -3,7 +3,11 @@
 
 pub mod audit;
 pub mod auth;
+pub mod connectors;
+pub mod containers;
 pub mod demo;
+pub mod keyring;
 pub mod merchants;
+pub mod sharing;
 pub mod tenants;
 pub mod users;

@@ -162,6 +162,10 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Tenant
         if n > 0 {
             used.push(format!("{n} merchant(s)"));
         }
+        let n = crate::models::container::count_for_tenant(c, id)?;
+        if n > 0 {
+            used.push(format!("{n} customer profile container(s)"));
+        }
         let n = user::count_for_tenant(c, id)?;
         if n > 0 {
             used.push(format!("{n} user(s)"));

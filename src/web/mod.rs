@@ -1,6 +1,8 @@
 //! The admin console: server-rendered HTML. Handlers extract, call a service, respond.
 
 pub mod audit;
+pub mod connectors;
+pub mod containers;
 pub mod ctx;
 pub mod health;
 pub mod login;
@@ -53,6 +55,53 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(users::reset_password),
         )
         .route("/audit", web::get().to(audit::index))
+        .route("/containers", web::get().to(containers::index))
+        .route("/containers", web::post().to(containers::create))
+        .route("/containers/{id}", web::get().to(containers::show))
+        .route("/containers/{id}", web::post().to(containers::update))
+        .route(
+            "/containers/{id}/delete",
+            web::get().to(containers::confirm_delete),
+        )
+        .route(
+            "/containers/{id}/delete",
+            web::post().to(containers::delete),
+        )
+        .route("/profiles/{id}", web::get().to(containers::profile))
+        .route(
+            "/profiles/{id}/delete",
+            web::get().to(containers::confirm_delete_profile),
+        )
+        .route(
+            "/profiles/{id}/delete",
+            web::post().to(containers::delete_profile),
+        )
+        .route(
+            "/global-settings",
+            web::get().to(containers::global_settings),
+        )
+        .route(
+            "/global-settings",
+            web::post().to(containers::save_global_settings),
+        )
+        .route("/connectors", web::get().to(connectors::index))
+        .route("/connectors", web::post().to(connectors::create))
+        .route("/connectors/{id}", web::get().to(connectors::show))
+        .route("/connectors/{id}", web::post().to(connectors::update))
+        .route(
+            "/connectors/{id}/rotate-secret",
+            web::post().to(connectors::rotate_secret),
+        )
+        .route("/api-users", web::get().to(connectors::api_users))
+        .route("/api-users", web::post().to(connectors::create_api_user))
+        .route(
+            "/api-users/{id}/active",
+            web::post().to(connectors::set_api_user_active),
+        )
+        .route(
+            "/api-users/{id}/reset-password",
+            web::post().to(connectors::reset_api_user),
+        )
         .default_service(web::to(not_found));
 }
 

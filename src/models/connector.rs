@@ -1,0 +1,152 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::{connector_members, connectors};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = connectors)]
+pub struct Connector {
+    pub id: String,
+    pub merchant_id: String,
+    pub tenant_id: String,
+    pub tenant_path: String,
+    pub name: String,
+    /// `creditcard`, `sepa` or `meta`.
+    pub adapter: String,
+    pub api_key: String,
+    pub public_key: String,
+    /// The signature secret, sealed by the vault (never stored in clear).
+    pub shared_secret: String,
+    pub container_id: Option<String>,
+    pub ignore_global: bool,
+    pub signing: bool,
+    pub active: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = connectors)]
+#[diesel(treat_none_as_null = true)]
+pub struct BaseData {
+    pub name: String,
+    pub container_id: Option<String>,
+    pub ignore_global: bool,
+    pub signing: bool,
+    pub active: bool,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConnection, c: &Connector) -> QueryResult<()> {
+    diesel::insert_into(connectors::table)
+        .values(c)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Connector>> {
+    connectors::table
+        .find(id)
+        .select(Connector::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_api_key(conn: &mut DbConnection, api_key: &str) -> QueryResult<Option<Connector>> {
+    connectors::table
+        .filter(connectors::api_key.eq(api_key))
+        .select(Connector::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_public_key(conn: &mut DbConnection, key: &str) -> QueryResult<Option<Connector>> {
+    connectors::table
+        .filter(connectors::public_key.eq(key))
+        .select(Connector::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn for_merchant(conn: &mut DbConnection, merchant_id: &str) -> QueryResult<Vec<Connector>> {
+    connectors::table
+        .filter(connectors::merchant_id.eq(merchant_id))
+        .select(Connector::as_select())
+        .order(connectors::name.asc())
+        .load(conn)
+}
+
+pub fn for_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Vec<Connector>> {
+    connectors::table
+        .filter(connectors::tenant_id.eq(tenant_id))
+        .select(Connector::as_select())
+        .order(connectors::name.asc())
+        .load(conn)
+}
+
+/// Connectors under a path prefix (all when `None`).
+pub fn under(conn: &mut DbConnection, prefix: Option<&str>) -> QueryResult<Vec<Connector>> {
+    let mut q = connectors::table
+        .select(Connector::as_select())
+        .into_boxed();
+    if let Some(p) = prefix {
+        q = q.filter(connectors::tenant_path.like(format!("{p}%")));
+    }
+    q.order(connectors::name.asc()).load(conn)
+}
+
+pub fn assigned_to(conn: &mut DbConnection, container_id: &str) -> QueryResult<Vec<Connector>> {
+    connectors::table
+        .filter(connectors::container_id.eq(container_id))
+        .select(Connector::as_select())
+        .order(connectors::name.asc())
+        .load(conn)
+}
+
+pub fn update_base_data(conn: &mut DbConnection, id: &str, d: &BaseData) -> QueryResult<usize> {
+    diesel::update(connectors::table.find(id))
+        .set(d)
+        .execute(conn)
+}
+
+pub fn set_secret(
+    conn: &mut DbConnection,
+    id: &str,
+    sealed: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(connectors::table.find(id))
+        .set((
+            connectors::shared_secret.eq(sealed),
+            connectors::updated_at.eq(at),
+        ))
+        .execute(conn)
+}
+
+pub fn members(conn: &mut DbConnection, meta_id: &str) -> QueryResult<Vec<String>> {
+    connector_members::table
+        .filter(connector_members::meta_connector_id.eq(meta_id))
+        .select(connector_members::member_connector_id)
+        .load(conn)
+}
+
+pub fn set_members(
+    conn: &mut DbConnection,
+    meta_id: &str,
+    member_ids: &[String],
+) -> QueryResult<()> {
+    diesel::delete(
+        connector_members::table.filter(connector_members::meta_connector_id.eq(meta_id)),
+    )
+    .execute(conn)?;
+    for m in member_ids {
+        diesel::insert_into(connector_members::table)
+            .values((
+                connector_members::meta_connector_id.eq(meta_id),
+                connector_members::member_connector_id.eq(m),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::{connectors, instruments, profiles};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = profiles)]
+pub struct Profile {
+    /// Internal id (UUIDv7): keyset pagination orders by it.
+    pub id: String,
+    pub container_id: String,
+    pub profile_guid: String,
+    pub customer_identification: String,
+    /// Lowercased copy of the customer's email, for search.
+    pub email: Option<String>,
+    /// The customer data (IXOPAY `customerData` fields) as JSON.
+    pub customer: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = instruments)]
+pub struct Instrument {
+    pub id: String,
+    pub profile_id: String,
+    pub connector_id: String,
+    pub payment_token: String,
+    /// `card` or `iban`.
+    pub method: String,
+    pub brand: Option<String>,
+    pub card_holder: Option<String>,
+    pub first_six: Option<String>,
+    pub last_four: Option<String>,
+    pub exp_month: Option<i32>,
+    pub exp_year: Option<i32>,
+    pub iban_masked: Option<String>,
+    pub bic: Option<String>,
+    pub mandate_id: Option<String>,
+    /// Keyed hash of the card number or IBAN: the same card twice is found without decrypting.
+    pub fingerprint: String,
+    /// The card number or IBAN, sealed by the vault.
+    pub vault_record: String,
+    pub is_preferred: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConnection, p: &Profile) -> QueryResult<()> {
+    diesel::insert_into(profiles::table)
+        .values(p)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Profile>> {
+    profiles::table
+        .find(id)
+        .select(Profile::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_guid(conn: &mut DbConnection, guid: &str) -> QueryResult<Option<Profile>> {
+    profiles::table
+        .filter(profiles::profile_guid.eq(guid))
+        .select(Profile::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_identification(
+    conn: &mut DbConnection,
+    container_id: &str,
+    ident: &str,
+) -> QueryResult<Option<Profile>> {
+    profiles::table
+        .filter(profiles::container_id.eq(container_id))
+        .filter(profiles::customer_identification.eq(ident))
+        .select(Profile::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// How to narrow a container's profile list.
+pub enum Search<'a> {
+    All,
+    /// Exact customerIdentification, profileGuid or (lowercased) email.
+    Term(&'a str),
+}
+
+/// One page of a container's profiles, newest first, strictly older than `before` (an id).
+pub fn page(
+    conn: &mut DbConnection,
+    container_id: &str,
+    search: Search<'_>,
+    before: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<Profile>> {
+    let mut q = profiles::table
+        .filter(profiles::container_id.eq(container_id))
+        .select(Profile::as_select())
+        .into_boxed();
+    if let Search::Term(term) = search {
+        let lower = term.to_lowercase();
+        q = q.filter(
+            profiles::customer_identification
+                .eq(term.to_string())
+                .or(profiles::profile_guid.eq(term.to_string()))
+                .or(profiles::email.eq(lower)),
+        );
+    }
+    if let Some(b) = before {
+        q = q.filter(profiles::id.lt(b.to_string()));
+    }
+    q.order(profiles::id.desc()).limit(limit).load(conn)
+}
+
+pub fn instruments_of(
+    conn: &mut DbConnection,
+    profile_id: &str,
+) -> QueryResult<Vec<(Instrument, String)>> {
+    instruments::table
+        .inner_join(connectors::table)
+        .filter(instruments::profile_id.eq(profile_id))
+        .select((Instrument::as_select(), connectors::name))
+        .order(instruments::created_at.asc())
+        .load(conn)
+}
+
+pub fn count_instruments_of_connector(
+    conn: &mut DbConnection,
+    connector_id: &str,
+) -> QueryResult<i64> {
+    instruments::table
+        .filter(instruments::connector_id.eq(connector_id))
+        .count()
+        .get_result(conn)
+}
+
+/// Deletes a profile with its instruments (the instrument rows carry the sealed card data).
+pub fn delete_with_instruments(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    diesel::delete(instruments::table.filter(instruments::profile_id.eq(id))).execute(conn)?;
+    diesel::delete(profiles::table.find(id)).execute(conn)
+}

@@ -1,0 +1,476 @@
+//! Connectors of a merchant and their Connector Base Data, and the merchant's API users.
+
+use diesel::Connection;
+
+use crate::db::{DbConnection, is_unique_violation};
+use crate::domain::{Actor, clean_name, clean_username};
+use crate::error::{FieldErrors, ServiceError};
+use crate::gateway::api_password;
+use crate::models::api_user::{self, ApiUser};
+use crate::models::connector::{self, BaseData, Connector};
+use crate::models::merchant::Merchant;
+use crate::models::{merchant, now};
+use crate::services::audit::{self, Change, Place};
+use crate::services::keyring::Keyring;
+use crate::services::merchants;
+use crate::services::sharing::{self, Effective};
+
+pub const ADAPTERS: [(&str, &str); 3] = [
+    ("creditcard", "Creditcard (simulator)"),
+    ("sepa", "SEPA Direct Debit (simulator)"),
+    ("meta", "Meta-connector"),
+];
+
+pub fn adapter_label(a: &str) -> &'static str {
+    ADAPTERS
+        .iter()
+        .find(|(k, _)| *k == a)
+        .map_or("unknown", |(_, l)| l)
+}
+
+/// The payment method name the APIs report for an adapter.
+pub fn payment_method(a: &str) -> &'static str {
+    match a {
+        "sepa" => "DirectDebit",
+        _ => "Creditcard",
+    }
+}
+
+pub fn get(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Connector, ServiceError> {
+    let k = connector::find(conn, id)?.ok_or(ServiceError::NotFound)?;
+    if actor.scope.covers_merchant(&k.merchant_id, &k.tenant_path) {
+        Ok(k)
+    } else {
+        Err(ServiceError::NotFound)
+    }
+}
+
+/// Connectors in scope with their merchant's name.
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+) -> Result<Vec<(Connector, String)>, ServiceError> {
+    let ms: Vec<Merchant> = merchants::list(conn, actor)?
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect();
+    let mut out = vec![];
+    for k in connector::under(conn, actor.scope.path_prefix())? {
+        if let Some(m) = ms.iter().find(|m| m.id == k.merchant_id) {
+            out.push((k, m.name.clone()));
+        }
+    }
+    Ok(out)
+}
+
+pub fn effective(conn: &mut DbConnection, k: &Connector) -> Result<Effective, ServiceError> {
+    sharing::effective_for(
+        conn,
+        &k.tenant_id,
+        k.container_id.as_deref(),
+        k.ignore_global,
+    )
+}
+
+/// Explicit keys for demo data; generated otherwise.
+pub struct Keys {
+    pub api_key: String,
+    pub public_key: String,
+    pub shared_secret: String,
+}
+
+impl Keys {
+    pub fn generate() -> Keys {
+        Keys {
+            api_key: crate::ids::random_alnum(32).to_ascii_lowercase(),
+            public_key: crate::ids::random_alnum(32),
+            shared_secret: crate::ids::random_alnum(40),
+        }
+    }
+}
+
+pub struct NewConnector {
+    pub merchant_id: String,
+    pub name: String,
+    pub adapter: String,
+}
+
+/// Creates a connector; returns it with its shared secret in clear, to be shown once.
+pub fn create(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    actor: &Actor,
+    input: NewConnector,
+    keys: Keys,
+) -> Result<(Connector, String), ServiceError> {
+    if !actor.can_manage() {
+        return Err(ServiceError::Forbidden);
+    }
+    let mut errors = FieldErrors::new();
+    let name = clean_name(&mut errors, "name", &input.name, 100);
+    if !ADAPTERS.iter().any(|(k, _)| *k == input.adapter) {
+        errors.add("adapter", "Choose an adapter.");
+    }
+    let m = merchants::get(conn, actor, &input.merchant_id).ok();
+    if m.is_none() {
+        errors.add("merchant_id", "Choose a merchant.");
+    }
+    errors.into_result()?;
+    let Some(m) = m else {
+        return Err(ServiceError::NotFound);
+    };
+    let at = now();
+    let id = crate::ids::new_id();
+    let sealed = keyring.seal(keys.shared_secret.as_bytes(), id.as_bytes())?;
+    let k = Connector {
+        id,
+        merchant_id: m.id.clone(),
+        tenant_id: m.tenant_id.clone(),
+        tenant_path: m.tenant_path.clone(),
+        name,
+        adapter: input.adapter,
+        api_key: keys.api_key,
+        public_key: keys.public_key,
+        shared_secret: sealed,
+        container_id: None,
+        ignore_global: false,
+        signing: false,
+        active: true,
+        created_at: at,
+        updated_at: at,
+    };
+    conn.transaction(|tx| {
+        match connector::insert(tx, &k) {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(ServiceError::Conflict("API key already in use.".into()));
+            }
+            r => r?,
+        }
+        audit::record(
+            tx,
+            actor,
+            &Place::merchant(&m.tenant_id, &m.tenant_path, &m.id),
+            Change {
+                action: "connector.create",
+                object_type: "connector",
+                object_id: &k.id,
+                summary: format!(
+                    "Created connector {} ({}) for {}",
+                    k.name,
+                    adapter_label(&k.adapter),
+                    m.name
+                ),
+                changes: vec![
+                    ("name", None, Some(k.name.clone())),
+                    ("api_key", None, Some(k.api_key.clone())),
+                ],
+            },
+        )?;
+        Ok::<_, ServiceError>(())
+    })?;
+    Ok((k, keys.shared_secret))
+}
+
+pub struct BaseDataInput {
+    pub name: String,
+    pub container_id: String,
+    pub ignore_global: bool,
+    pub signing: bool,
+    pub active: bool,
+    pub members: Vec<String>,
+}
+
+/// Saves the Connector Base Data. The container is re-checked against the sharing rules here,
+/// whatever the form offered.
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    input: BaseDataInput,
+) -> Result<Connector, ServiceError> {
+    if !actor.can_manage() {
+        return Err(ServiceError::Forbidden);
+    }
+    let old = get(conn, actor, id)?;
+    let mut errors = FieldErrors::new();
+    let name = clean_name(&mut errors, "name", &input.name, 100);
+    let container = match input.container_id.trim() {
+        "" => None,
+        cid => match sharing::check_assignable(conn, &old.tenant_id, cid, "container_id") {
+            Ok(c) => Some(c),
+            Err(ServiceError::Validation(e)) => {
+                for (f, m) in e.0 {
+                    errors.add(&f, m);
+                }
+                None
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    let mut members = vec![];
+    if old.adapter == "meta" {
+        let own = connector::for_merchant(conn, &old.merchant_id)?;
+        for mid in &input.members {
+            match own.iter().find(|k| &k.id == mid && k.adapter != "meta") {
+                Some(k) => members.push(k.id.clone()),
+                None => errors.add(
+                    "members",
+                    "Members must be non-meta connectors of the same merchant.",
+                ),
+            }
+        }
+    }
+    errors.into_result()?;
+    let data = BaseData {
+        name,
+        container_id: container.as_ref().map(|c| c.id.clone()),
+        ignore_global: input.ignore_global,
+        signing: input.signing,
+        active: input.active,
+        updated_at: now(),
+    };
+    let old_container = match &old.container_id {
+        Some(cid) => crate::models::container::find(conn, cid)?.map(|c| c.name),
+        None => None,
+    };
+    conn.transaction(|tx| {
+        connector::update_base_data(tx, &old.id, &data)?;
+        if old.adapter == "meta" {
+            connector::set_members(tx, &old.id, &members)?;
+        }
+        audit::record(
+            tx,
+            actor,
+            &Place::merchant(&old.tenant_id, &old.tenant_path, &old.merchant_id),
+            Change {
+                action: "connector.update",
+                object_type: "connector",
+                object_id: &old.id,
+                summary: format!("Updated the Connector Base Data of {}", data.name),
+                changes: vec![
+                    ("name", Some(old.name.clone()), Some(data.name.clone())),
+                    (
+                        "customer_profile_container",
+                        old_container.clone(),
+                        container.as_ref().map(|c| c.name.clone()),
+                    ),
+                    (
+                        "ignore_global_connector_settings",
+                        Some(old.ignore_global.to_string()),
+                        Some(data.ignore_global.to_string()),
+                    ),
+                    (
+                        "request_signing",
+                        Some(old.signing.to_string()),
+                        Some(data.signing.to_string()),
+                    ),
+                    (
+                        "active",
+                        Some(old.active.to_string()),
+                        Some(data.active.to_string()),
+                    ),
+                ],
+            },
+        )?;
+        Ok::<_, ServiceError>(())
+    })?;
+    get(conn, actor, id)
+}
+
+/// A new shared secret, returned in clear once; only the sealed form is stored.
+pub fn rotate_secret(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    actor: &Actor,
+    id: &str,
+) -> Result<(Connector, String), ServiceError> {
+    if !actor.can_manage() {
+        return Err(ServiceError::Forbidden);
+    }
+    let k = get(conn, actor, id)?;
+    let secret = crate::ids::random_alnum(40);
+    let sealed = keyring.seal(secret.as_bytes(), k.id.as_bytes())?;
+    conn.transaction(|tx| {
+        connector::set_secret(tx, &k.id, &sealed, now())?;
+        audit::record(
+            tx,
+            actor,
+            &Place::merchant(&k.tenant_id, &k.tenant_path, &k.merchant_id),
+            Change {
+                action: "connector.rotate_secret",
+                object_type: "connector",
+                object_id: &k.id,
+                summary: format!("Rotated the shared secret of {}", k.name),
+                changes: vec![],
+            },
+        )?;
+        Ok::<_, ServiceError>(())
+    })?;
+    Ok((k, secret))
+}
+
+pub fn members(conn: &mut DbConnection, k: &Connector) -> Result<Vec<Connector>, ServiceError> {
+    let ids = connector::members(conn, &k.id)?;
+    Ok(connector::for_merchant(conn, &k.merchant_id)?
+        .into_iter()
+        .filter(|c| ids.contains(&c.id))
+        .collect())
+}
+
+// ---- API users ----
+
+pub fn api_user(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<ApiUser, ServiceError> {
+    let u = api_user::find(conn, id)?.ok_or(ServiceError::NotFound)?;
+    if actor.scope.covers_merchant(&u.merchant_id, &u.tenant_path) {
+        Ok(u)
+    } else {
+        Err(ServiceError::NotFound)
+    }
+}
+
+pub fn api_users(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    merchant_id: &str,
+) -> Result<(Merchant, Vec<ApiUser>), ServiceError> {
+    let m = merchants::get(conn, actor, merchant_id)?;
+    let users = api_user::for_merchant(conn, &m.id)?;
+    Ok((m, users))
+}
+
+/// Creates an API user; returns the password in clear once. Stored as a keyed fast hash: API
+/// passwords are checked on every request, so an argon2 hash per call would make the API slow
+/// and a CPU-exhaustion target, and generated high-entropy secrets do not need a slow hash.
+pub fn create_api_user(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    actor: &Actor,
+    merchant_id: &str,
+    username: &str,
+    password: Option<&str>,
+) -> Result<(ApiUser, String), ServiceError> {
+    if !actor.can_manage() {
+        return Err(ServiceError::Forbidden);
+    }
+    let mut errors = FieldErrors::new();
+    let username = clean_username(&mut errors, username);
+    let m = merchants::get(conn, actor, merchant_id).ok();
+    if m.is_none() {
+        errors.add("merchant_id", "Choose a merchant.");
+    }
+    errors.into_result()?;
+    let Some(m) = m else {
+        return Err(ServiceError::NotFound);
+    };
+    let pw = password.map_or_else(crate::ids::random_password, str::to_string);
+    let at = now();
+    let u = ApiUser {
+        id: crate::ids::new_id(),
+        merchant_id: m.id.clone(),
+        tenant_path: m.tenant_path.clone(),
+        username,
+        password_hash: api_password::store_hash(keyring.mac_key(), &pw),
+        active: true,
+        created_at: at,
+        updated_at: at,
+    };
+    conn.transaction(|tx| {
+        match api_user::insert(tx, &u) {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(ServiceError::invalid(
+                    "username",
+                    "This API username is taken.",
+                ));
+            }
+            r => r?,
+        }
+        audit::record(
+            tx,
+            actor,
+            &Place::merchant(&m.tenant_id, &m.tenant_path, &m.id),
+            Change {
+                action: "api_user.create",
+                object_type: "api_user",
+                object_id: &u.id,
+                summary: format!("Created API user {} for {}", u.username, m.name),
+                changes: vec![("username", None, Some(u.username.clone()))],
+            },
+        )?;
+        Ok::<_, ServiceError>(())
+    })?;
+    Ok((u, pw))
+}
+
+pub fn set_api_user_active(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    active: bool,
+) -> Result<ApiUser, ServiceError> {
+    if !actor.can_manage() {
+        return Err(ServiceError::Forbidden);
+    }
+    let u = api_user(conn, actor, id)?;
+    let m = merchant::find(conn, &u.merchant_id)?.ok_or(ServiceError::NotFound)?;
+    conn.transaction(|tx| {
+        api_user::set_active(tx, &u.id, active, now())?;
+        audit::record(
+            tx,
+            actor,
+            &Place::merchant(&m.tenant_id, &m.tenant_path, &m.id),
+            Change {
+                action: if active {
+                    "api_user.activate"
+                } else {
+                    "api_user.deactivate"
+                },
+                object_type: "api_user",
+                object_id: &u.id,
+                summary: format!(
+                    "{} API user {}",
+                    if active { "Activated" } else { "Deactivated" },
+                    u.username
+                ),
+                changes: vec![(
+                    "active",
+                    Some(u.active.to_string()),
+                    Some(active.to_string()),
+                )],
+            },
+        )?;
+        Ok::<_, ServiceError>(())
+    })?;
+    Ok(ApiUser { active, ..u })
+}
+
+pub fn reset_api_user(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    actor: &Actor,
+    id: &str,
+) -> Result<(ApiUser, String), ServiceError> {
+    if !actor.can_manage() {
+        return Err(ServiceError::Forbidden);
+    }
+    let u = api_user(conn, actor, id)?;
+    let m = merchant::find(conn, &u.merchant_id)?.ok_or(ServiceError::NotFound)?;
+    let pw = crate::ids::random_password();
+    let hash = api_password::store_hash(keyring.mac_key(), &pw);
+    conn.transaction(|tx| {
+        api_user::set_password(tx, &u.id, &hash, now())?;
+        audit::record(
+            tx,
+            actor,
+            &Place::merchant(&m.tenant_id, &m.tenant_path, &m.id),
+            Change {
+                action: "api_user.reset_password",
+                object_type: "api_user",
+                object_id: &u.id,
+                summary: format!("Reset the password of API user {}", u.username),
+                changes: vec![],
+            },
+        )?;
+        Ok::<_, ServiceError>(())
+    })?;
+    Ok((u, pw))
+}

@@ -1,0 +1,492 @@
+//! Tokenization > Customer Profiles: containers, their profiles, and Global Settings.
+//! Every decision about which container a tenant may use goes through `services::sharing`.
+
+use diesel::Connection;
+
+use crate::db::{DbConnection, is_unique_violation};
+use crate::domain::{Actor, Scope, clean_name};
+use crate::error::{FieldErrors, ServiceError};
+use crate::models::connector::{self, Connector};
+use crate::models::container::{self, Container};
+use crate::models::now;
+use crate::models::profile::{self, Instrument, Profile, Search};
+use crate::models::tenant::{self, Tenant};
+use crate::services::audit::{self, Change, Place};
+use crate::services::sharing;
+use crate::services::tenants;
+
+/// What the actor may do with a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Owner tenant in the actor's scope: edit, delete, delete profiles.
+    Manage,
+    /// Shared with the actor from above, or effective for a merchant admin's connector.
+    Read,
+}
+
+/// The container if the actor may see it (else `NotFound`), and how.
+pub fn access(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<(Container, Access), ServiceError> {
+    let c = container::find(conn, id)?.ok_or(ServiceError::NotFound)?;
+    let owner_lineage = sharing::lineage_of(conn, &c.tenant_id)?;
+    if !sharing::may_use_containers(&owner_lineage) {
+        // The owner lost the feature (a flag set later): the container is hidden except to
+        // platform admins, who must still be able to clean it up.
+        return match actor.scope {
+            Scope::Platform => Ok((c, Access::Manage)),
+            _ => Err(ServiceError::NotFound),
+        };
+    }
+    match &actor.scope {
+        Scope::Platform => Ok((c, Access::Manage)),
+        Scope::Tenant { tenant_id, path } => {
+            if c.tenant_path.starts_with(path.as_str()) {
+                return Ok((c, Access::Manage));
+            }
+            let mine = sharing::lineage_of(conn, tenant_id)?;
+            if sharing::usable(&mine, &c.tenant_id) {
+                Ok((c, Access::Read))
+            } else {
+                Err(ServiceError::NotFound)
+            }
+        }
+        Scope::Merchant { merchant_id, .. } => {
+            for k in connector::for_merchant(conn, merchant_id)? {
+                let e = sharing::effective_for(
+                    conn,
+                    &k.tenant_id,
+                    k.container_id.as_deref(),
+                    k.ignore_global,
+                )?;
+                if e.container.is_some_and(|e| e.id == c.id) {
+                    return Ok((c, Access::Read));
+                }
+            }
+            Err(ServiceError::NotFound)
+        }
+    }
+}
+
+/// Tenants in scope that may own containers (for the New Container select).
+pub fn owner_choices(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<Tenant>, ServiceError> {
+    let mut out = vec![];
+    for t in tenants::list(conn, actor)? {
+        if sharing::may_use_containers(&sharing::lineage(conn, &t)?) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+pub struct OverviewRow {
+    pub container: Container,
+    pub owner: String,
+    /// Where it is used, as far as the actor may see: connector names and global settings.
+    pub used_by: Vec<String>,
+    pub manage: bool,
+}
+
+pub struct Overview {
+    pub tenant: Tenant,
+    pub disabled_by: Option<String>,
+    pub rows: Vec<OverviewRow>,
+}
+
+/// The containers usable by `tenant_id` (a tenant in scope).
+pub fn overview(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<Overview, ServiceError> {
+    let t = tenants::get(conn, actor, tenant_id)?;
+    let lineage = sharing::lineage(conn, &t)?;
+    let disabled_by = sharing::disabled_by(&lineage).map(|x| x.name.clone());
+    let mut rows = vec![];
+    for c in sharing::usable_containers(conn, &t.id)? {
+        let owner = lineage
+            .iter()
+            .find(|l| l.id == c.tenant_id)
+            .map(|l| l.name.clone())
+            .unwrap_or_default();
+        let used_by = where_used(conn, actor, &c)?;
+        let manage = actor.can_manage() && actor.scope.covers_tenant_path(&c.tenant_path);
+        rows.push(OverviewRow {
+            container: c,
+            owner,
+            used_by,
+            manage,
+        });
+    }
+    Ok(Overview {
+        tenant: t,
+        disabled_by,
+        rows,
+    })
+}
+
+/// Connectors (in the actor's scope) assigned the container, and tenants whose Global Setting
+/// names it.
+pub fn where_used(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    c: &Container,
+) -> Result<Vec<String>, ServiceError> {
+    let mut used = vec![];
+    for k in connector::assigned_to(conn, &c.id)? {
+        if actor.scope.covers_merchant(&k.merchant_id, &k.tenant_path) {
+            used.push(format!("connector {}", k.name));
+        }
+    }
+    for tid in container::global_setting_tenants(conn, &c.id)? {
+        if let Some(t) = tenant::find(conn, &tid)?
+            && actor.scope.covers_tenant_path(&t.path)
+        {
+            used.push(format!("Global Setting of {}", t.name));
+        }
+    }
+    Ok(used)
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+    name: &str,
+) -> Result<Container, ServiceError> {
+    if !actor.can_manage() {
+        return Err(ServiceError::Forbidden);
+    }
+    let mut errors = FieldErrors::new();
+    let name = clean_name(&mut errors, "name", name, 100);
+    let owner = match tenants::get(conn, actor, tenant_id) {
+        Ok(t) => {
+            let lineage = sharing::lineage(conn, &t)?;
+            if let Some(by) = sharing::disabled_by(&lineage) {
+                errors.add(
+                    "tenant_id",
+                    format!(
+                        "Customer profile containers are disabled for this tenant by {}.",
+                        by.name
+                    ),
+                );
+            }
+            Some(t)
+        }
+        Err(_) => {
+            errors.add("tenant_id", "Choose a tenant.");
+            None
+        }
+    };
+    errors.into_result()?;
+    let Some(t) = owner else {
+        return Err(ServiceError::NotFound);
+    };
+    let at = now();
+    let c = Container {
+        id: crate::ids::new_id(),
+        tenant_id: t.id.clone(),
+        tenant_path: t.path.clone(),
+        name,
+        profile_count: 0,
+        created_at: at,
+        updated_at: at,
+    };
+    conn.transaction(|tx| {
+        match container::insert(tx, &c) {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(ServiceError::invalid(
+                    "name",
+                    "This tenant already has a container with this name.",
+                ));
+            }
+            r => r?,
+        }
+        audit::record(
+            tx,
+            actor,
+            &Place::tenant(&t.id, &t.path),
+            Change {
+                action: "container.create",
+                object_type: "container",
+                object_id: &c.id,
+                summary: format!(
+                    "Created customer profile container {} for {}",
+                    c.name, t.name
+                ),
+                changes: vec![("name", None, Some(c.name.clone()))],
+            },
+        )?;
+        Ok(c.clone())
+    })
+}
+
+fn managed(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Container, ServiceError> {
+    let (c, access) = access(conn, actor, id)?;
+    if access != Access::Manage || !actor.can_manage() {
+        return Err(ServiceError::Forbidden);
+    }
+    Ok(c)
+}
+
+pub fn rename(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    name: &str,
+) -> Result<Container, ServiceError> {
+    let mut errors = FieldErrors::new();
+    let name = clean_name(&mut errors, "name", name, 100);
+    let c = managed(conn, actor, id)?;
+    errors.into_result()?;
+    conn.transaction(|tx| {
+        match container::rename(tx, &c.id, &name, now()) {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(ServiceError::invalid(
+                    "name",
+                    "This tenant already has a container with this name.",
+                ));
+            }
+            r => r?,
+        };
+        audit::record(
+            tx,
+            actor,
+            &Place::tenant(&c.tenant_id, &c.tenant_path),
+            Change {
+                action: "container.update",
+                object_type: "container",
+                object_id: &c.id,
+                summary: format!("Renamed container {} to {}", c.name, name),
+                changes: vec![("name", Some(c.name.clone()), Some(name.clone()))],
+            },
+        )?;
+        Ok(Container {
+            name: name.clone(),
+            ..c.clone()
+        })
+    })
+}
+
+/// Deletes an unused container; refuses (saying where) while it holds profiles or is assigned.
+pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Container, ServiceError> {
+    let c = managed(conn, actor, id)?;
+    conn.transaction(|tx| {
+        let c = container::find(tx, &c.id)?.ok_or(ServiceError::NotFound)?;
+        let mut used = vec![];
+        if c.profile_count > 0 {
+            used.push(format!("it holds {} customer profile(s)", c.profile_count));
+        }
+        // Assignments anywhere block deletion, including outside the actor's view, but only
+        // names the actor may see are listed.
+        let all_assigned = connector::assigned_to(tx, &c.id)?.len()
+            + container::global_setting_tenants(tx, &c.id)?.len();
+        let visible = where_used(tx, actor, &c)?;
+        if all_assigned > 0 {
+            let hidden = all_assigned - visible.len();
+            let mut s = format!("it is assigned to {}", visible.join(", "));
+            if hidden > 0 {
+                s.push_str(&format!(
+                    "{}{hidden} more outside your view",
+                    if visible.is_empty() { "" } else { " and " }
+                ));
+            }
+            used.push(s);
+        }
+        if !used.is_empty() {
+            return Err(ServiceError::Conflict(format!(
+                "Container {} cannot be deleted: {}.",
+                c.name,
+                used.join("; ")
+            )));
+        }
+        container::delete(tx, &c.id)?;
+        audit::record(
+            tx,
+            actor,
+            &Place::tenant(&c.tenant_id, &c.tenant_path),
+            Change {
+                action: "container.delete",
+                object_type: "container",
+                object_id: &c.id,
+                summary: format!("Deleted container {}", c.name),
+                changes: vec![("name", Some(c.name.clone()), None)],
+            },
+        )?;
+        Ok(c)
+    })
+}
+
+pub const PROFILE_PAGE: i64 = 50;
+
+pub struct ProfilePage {
+    pub container: Container,
+    pub access: Access,
+    pub rows: Vec<Profile>,
+    pub next: Option<String>,
+    pub total: i64,
+}
+
+/// A container's profiles: newest first, keyset-paginated, optionally narrowed to one search
+/// term (exact customerIdentification, profileGuid or email; each has an index).
+pub fn profiles(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    term: Option<&str>,
+    before: Option<&str>,
+) -> Result<ProfilePage, ServiceError> {
+    let (container, access) = access(conn, actor, id)?;
+    let search = match term {
+        Some(t) if !t.is_empty() => Search::Term(t),
+        _ => Search::All,
+    };
+    let mut rows = profile::page(conn, &container.id, search, before, PROFILE_PAGE + 1)?;
+    let next = if rows.len() as i64 > PROFILE_PAGE {
+        rows.truncate(PROFILE_PAGE as usize);
+        rows.last().map(|p| p.id.clone())
+    } else {
+        None
+    };
+    let total = container.profile_count;
+    Ok(ProfilePage {
+        container,
+        access,
+        rows,
+        next,
+        total,
+    })
+}
+
+pub struct ProfileView {
+    pub profile: Profile,
+    pub container: Container,
+    pub access: Access,
+    pub instruments: Vec<(Instrument, String)>,
+}
+
+pub fn profile(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    profile_id: &str,
+) -> Result<ProfileView, ServiceError> {
+    let p = profile::find(conn, profile_id)?.ok_or(ServiceError::NotFound)?;
+    let (container, access) = access(conn, actor, &p.container_id)?;
+    let instruments = profile::instruments_of(conn, &p.id)?;
+    Ok(ProfileView {
+        profile: p,
+        container,
+        access,
+        instruments,
+    })
+}
+
+/// Deletes a profile, its instruments and their vault records. Irreversible and audited.
+pub fn delete_profile(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    profile_id: &str,
+) -> Result<Profile, ServiceError> {
+    let v = profile(conn, actor, profile_id)?;
+    if v.access != Access::Manage || !actor.can_manage() {
+        return Err(ServiceError::Forbidden);
+    }
+    conn.transaction(|tx| {
+        if profile::delete_with_instruments(tx, &v.profile.id)? == 1 {
+            container::add_to_count(tx, &v.container.id, -1)?;
+        }
+        audit::record(
+            tx,
+            actor,
+            &Place::tenant(&v.container.tenant_id, &v.container.tenant_path),
+            Change {
+                action: "profile.delete",
+                object_type: "profile",
+                object_id: &v.profile.profile_guid,
+                summary: format!(
+                    "Deleted customer profile {} ({}) from {} with {} instrument(s)",
+                    v.profile.profile_guid,
+                    v.profile.customer_identification,
+                    v.container.name,
+                    v.instruments.len()
+                ),
+                changes: vec![],
+            },
+        )?;
+        Ok(v.profile.clone())
+    })
+}
+
+pub struct GlobalSettingView {
+    pub tenant: Tenant,
+    pub disabled_by: Option<String>,
+    pub current: Option<Container>,
+    pub options: Vec<Container>,
+    pub affected: Vec<Connector>,
+    pub ignoring: Vec<Connector>,
+}
+
+pub fn global_setting(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<GlobalSettingView, ServiceError> {
+    let t = tenants::get(conn, actor, tenant_id)?;
+    let lineage = sharing::lineage(conn, &t)?;
+    let disabled_by = sharing::disabled_by(&lineage).map(|x| x.name.clone());
+    let current = container::global_setting(conn, &t.id)?;
+    let options = sharing::usable_containers(conn, &t.id)?;
+    let (ignoring, affected): (Vec<_>, Vec<_>) = connector::for_tenant(conn, &t.id)?
+        .into_iter()
+        .partition(|k| k.ignore_global);
+    Ok(GlobalSettingView {
+        tenant: t,
+        disabled_by,
+        current,
+        options,
+        affected,
+        ignoring,
+    })
+}
+
+pub fn set_global_setting(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+    container_id: &str,
+) -> Result<Option<Container>, ServiceError> {
+    if !actor.can_manage() {
+        return Err(ServiceError::Forbidden);
+    }
+    let t = tenants::get(conn, actor, tenant_id)?;
+    let chosen = match container_id.trim() {
+        "" => None,
+        id => Some(sharing::check_assignable(conn, &t.id, id, "container_id")?),
+    };
+    conn.transaction(|tx| {
+        let old = container::global_setting(tx, &t.id)?;
+        container::set_global_setting(tx, &t.id, chosen.as_ref().map(|c| c.id.as_str()), now())?;
+        audit::record(
+            tx,
+            actor,
+            &Place::tenant(&t.id, &t.path),
+            Change {
+                action: "global_setting.update",
+                object_type: "tenant",
+                object_id: &t.id,
+                summary: format!(
+                    "Set the Global Setting customer profile container of {}",
+                    t.name
+                ),
+                changes: vec![(
+                    "container",
+                    old.map(|c| c.name),
+                    chosen.as_ref().map(|c| c.name.clone()),
+                )],
+            },
+        )?;
+        Ok(chosen.clone())
+    })
+}

@@ -1,0 +1,327 @@
+//! The customer-profile container sharing rules, in one place. The console and both APIs call
+//! these functions; nothing else decides which container a connector reads and writes.
+//!
+//! - A container belongs to one tenant and is usable by that tenant and every tenant below it.
+//! - A tenant with "Disable customer profile containers for sub-tenants" turns the feature off for
+//!   every tenant strictly below it: they cannot own, see, create or be assigned containers.
+//! - A connector of a merchant of tenant X may be assigned only a container usable by X.
+//! - A Global Setting of tenant X applies to the connectors of X's merchants (unless a connector
+//!   ignores global settings); it is not passed down to sub-tenants.
+//! - Effective container: own assignment, else the tenant's global setting (unless ignored), else
+//!   none; none as well when the rules no longer allow it. Computed on use, never cached.
+
+use crate::db::DbConnection;
+use crate::error::ServiceError;
+use crate::models::container::{self, Container};
+use crate::models::tenant::{self, Tenant};
+
+/// What the rules need to know about a tenant on the path from the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantFacts {
+    pub id: String,
+    pub name: String,
+    pub disables_subtenants: bool,
+}
+
+impl From<&Tenant> for TenantFacts {
+    fn from(t: &Tenant) -> Self {
+        TenantFacts {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            disables_subtenants: t.disable_containers_for_subtenants,
+        }
+    }
+}
+
+/// The tenant (of which `lineage` is the path root first, ending with the tenant itself) cannot
+/// use containers because of this ancestor's flag (the topmost one, when several are set).
+pub fn disabled_by(lineage: &[TenantFacts]) -> Option<&TenantFacts> {
+    let strict_ancestors = &lineage[..lineage.len().saturating_sub(1)];
+    strict_ancestors.iter().find(|t| t.disables_subtenants)
+}
+
+/// May the tenant own, see, create and be assigned containers?
+pub fn may_use_containers(lineage: &[TenantFacts]) -> bool {
+    !lineage.is_empty() && disabled_by(lineage).is_none()
+}
+
+/// Is a container owned by `owner_tenant_id` usable by the tenant whose lineage is given?
+pub fn usable(lineage: &[TenantFacts], owner_tenant_id: &str) -> bool {
+    may_use_containers(lineage) && lineage.iter().any(|t| t.id == owner_tenant_id)
+}
+
+/// Why a connector has the effective container it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The connector's own Connector Base Data assignment.
+    Assigned,
+    /// The Global Setting of the connector's tenant (named).
+    GlobalSetting(String),
+    /// The feature is disabled for the connector's tenant by this ancestor (named).
+    DisabledBy(String),
+    /// The connector is assigned a container the rules no longer allow (named).
+    NotAllowed(String),
+    None,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Assigned => write!(f, "assigned"),
+            Source::GlobalSetting(t) => write!(f, "global setting of {t}"),
+            Source::DisabledBy(t) => write!(f, "disabled by {t}"),
+            Source::NotAllowed(c) => {
+                write!(f, "none (assigned container {c} is no longer allowed)")
+            }
+            Source::None => write!(f, "none"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Effective {
+    pub container: Option<Container>,
+    pub source: Source,
+}
+
+/// The decision, from facts already loaded. `assignment` is the connector's assigned container
+/// (`Err(id)` when it is assigned an id that no longer exists), `global` the tenant's Global
+/// Setting container.
+pub fn decide(
+    lineage: &[TenantFacts],
+    assignment: Option<Result<Container, String>>,
+    ignore_global: bool,
+    global: Option<Container>,
+) -> Effective {
+    if let Some(t) = disabled_by(lineage) {
+        return Effective {
+            container: None,
+            source: Source::DisabledBy(t.name.clone()),
+        };
+    }
+    match assignment {
+        Some(Ok(c)) if usable(lineage, &c.tenant_id) => Effective {
+            container: Some(c),
+            source: Source::Assigned,
+        },
+        Some(Ok(c)) => Effective {
+            container: None,
+            source: Source::NotAllowed(c.name),
+        },
+        Some(Err(id)) => Effective {
+            container: None,
+            source: Source::NotAllowed(id),
+        },
+        None => match global {
+            Some(g) if !ignore_global && usable(lineage, &g.tenant_id) => {
+                let own = lineage.last().map(|t| t.name.clone()).unwrap_or_default();
+                Effective {
+                    container: Some(g),
+                    source: Source::GlobalSetting(own),
+                }
+            }
+            _ => Effective {
+                container: None,
+                source: Source::None,
+            },
+        },
+    }
+}
+
+/// Loads the lineage (root first) of a tenant from its materialized path: one query.
+pub fn lineage(conn: &mut DbConnection, t: &Tenant) -> Result<Vec<TenantFacts>, ServiceError> {
+    let ids = t.lineage_ids();
+    let mut rows = tenant::find_many(conn, &ids)?;
+    rows.sort_by_key(|r| r.depth);
+    Ok(rows.iter().map(TenantFacts::from).collect())
+}
+
+pub fn lineage_of(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+) -> Result<Vec<TenantFacts>, ServiceError> {
+    let t = tenant::find(conn, tenant_id)?.ok_or(ServiceError::NotFound)?;
+    lineage(conn, &t)
+}
+
+/// The connector's effective container, computed now from the current rows.
+pub fn effective_for(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    assigned_container_id: Option<&str>,
+    ignore_global: bool,
+) -> Result<Effective, ServiceError> {
+    let lineage = lineage_of(conn, tenant_id)?;
+    let assignment = match assigned_container_id {
+        Some(id) => Some(container::find(conn, id)?.ok_or_else(|| id.to_string())),
+        None => None,
+    };
+    let global = if assignment.is_none() && !ignore_global {
+        container::global_setting(conn, tenant_id)?
+    } else {
+        None
+    };
+    Ok(decide(&lineage, assignment, ignore_global, global))
+}
+
+/// Containers usable by a tenant: those owned by the tenant or an ancestor, when enabled.
+pub fn usable_containers(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+) -> Result<Vec<Container>, ServiceError> {
+    let lineage = lineage_of(conn, tenant_id)?;
+    if !may_use_containers(&lineage) {
+        return Ok(vec![]);
+    }
+    let ids: Vec<&str> = lineage.iter().map(|t| t.id.as_str()).collect();
+    Ok(container::owned_by_any(conn, &ids)?)
+}
+
+/// A container the tenant may be assigned (Connector Base Data or Global Setting), or a
+/// validation error for `field`. Re-checked on the server whatever the form offered.
+pub fn check_assignable(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    container_id: &str,
+    field: &str,
+) -> Result<Container, ServiceError> {
+    let lineage = lineage_of(conn, tenant_id)?;
+    if let Some(t) = disabled_by(&lineage) {
+        return Err(ServiceError::invalid(
+            field,
+            format!(
+                "Customer profile containers are disabled for this tenant by {}.",
+                t.name
+            ),
+        ));
+    }
+    match container::find(conn, container_id)? {
+        Some(c) if usable(&lineage, &c.tenant_id) => Ok(c),
+        _ => Err(ServiceError::invalid(
+            field,
+            "Choose a container available to this tenant.",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(id: &str, flag: bool) -> TenantFacts {
+        TenantFacts {
+            id: id.into(),
+            name: format!("T-{id}"),
+            disables_subtenants: flag,
+        }
+    }
+
+    fn c(id: &str, owner: &str) -> Container {
+        let at = chrono::NaiveDateTime::default();
+        Container {
+            id: id.into(),
+            tenant_id: owner.into(),
+            tenant_path: String::new(),
+            name: format!("C-{id}"),
+            profile_count: 0,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn a_container_is_usable_by_its_owner_and_every_tenant_below_it() {
+        let root = vec![t("a", false)];
+        let deep = vec![t("a", false), t("b", false), t("c", false), t("d", false)];
+        assert!(usable(&root, "a"));
+        assert!(usable(&deep, "a"), "four levels down");
+        assert!(usable(&deep, "c"));
+        assert!(usable(&deep, "d"));
+        assert!(!usable(&root, "b"), "not usable above its owner");
+        assert!(!usable(&deep, "x"), "not usable from a sibling tree");
+    }
+
+    #[test]
+    fn the_disable_flag_turns_containers_off_strictly_below_the_tenant() {
+        let flagged = vec![t("a", true)];
+        assert!(
+            may_use_containers(&flagged),
+            "the flagged tenant itself is not affected"
+        );
+        assert!(usable(&flagged, "a"));
+        let child = vec![t("a", true), t("b", false)];
+        assert!(!may_use_containers(&child));
+        assert!(!usable(&child, "a"), "inherited containers are gone too");
+        assert!(!usable(&child, "b"), "and own ones");
+        let grandchild = vec![t("a", true), t("b", false), t("c", false)];
+        assert!(!may_use_containers(&grandchild));
+        assert_eq!(disabled_by(&grandchild).map(|t| t.id.as_str()), Some("a"));
+        let mid = vec![t("a", false), t("b", true), t("c", false), t("d", false)];
+        assert!(
+            usable(&mid[..2], "a"),
+            "the flag at depth 1 leaves depth 1 alone"
+        );
+        assert!(!usable(&mid[..3], "a"));
+        assert_eq!(disabled_by(&mid).map(|t| t.id.as_str()), Some("b"));
+        let two = vec![t("a", true), t("b", true), t("c", false)];
+        assert_eq!(
+            disabled_by(&two).map(|t| t.id.as_str()),
+            Some("a"),
+            "the topmost flag is named"
+        );
+    }
+
+    #[test]
+    fn effective_container_prefers_the_assignment_then_the_global_setting() {
+        let l = vec![t("a", false), t("b", false)];
+        let e = decide(&l, Some(Ok(c("own", "b"))), false, Some(c("glob", "b")));
+        assert_eq!(e.container.map(|c| c.id), Some("own".into()));
+        assert_eq!(e.source, Source::Assigned);
+        let e = decide(&l, None, false, Some(c("glob", "a")));
+        assert_eq!(e.container.map(|c| c.id), Some("glob".into()));
+        assert_eq!(e.source.to_string(), "global setting of T-b");
+        let e = decide(&l, None, true, Some(c("glob", "a")));
+        assert!(e.container.is_none(), "ignore flag");
+        assert_eq!(e.source, Source::None);
+        let e = decide(&l, None, false, None);
+        assert_eq!(e.source.to_string(), "none");
+    }
+
+    #[test]
+    fn the_global_setting_is_not_passed_down_to_sub_tenants() {
+        // The loader asks only the connector's own tenant for its global setting; a sub-tenant
+        // without one gets none even though its parent has one.
+        let sub = vec![t("a", false), t("b", false)];
+        let e = decide(&sub, None, false, None);
+        assert!(e.container.is_none());
+    }
+
+    #[test]
+    fn effective_container_is_none_once_the_rules_no_longer_allow_it() {
+        let before = vec![t("a", false), t("b", false)];
+        assert!(
+            decide(&before, Some(Ok(c("x", "a"))), false, None)
+                .container
+                .is_some()
+        );
+        let after = vec![t("a", true), t("b", false)];
+        let e = decide(&after, Some(Ok(c("x", "a"))), false, None);
+        assert!(e.container.is_none());
+        assert_eq!(e.source.to_string(), "disabled by T-a");
+        let e = decide(&after, None, false, Some(c("g", "b")));
+        assert!(
+            e.container.is_none(),
+            "global settings are disabled as well"
+        );
+        let e = decide(&before, Some(Err("gone".into())), false, Some(c("g", "b")));
+        assert!(
+            e.container.is_none(),
+            "an assignment that vanished does not fall back"
+        );
+        let e = decide(&before, Some(Ok(c("y", "zz"))), false, None);
+        assert!(
+            matches!(e.source, Source::NotAllowed(_)),
+            "a container from another tree is not allowed"
+        );
+    }
+}

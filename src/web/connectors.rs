@@ -1,0 +1,524 @@
+//! Connectors and their Connector Base Data; API users of a merchant.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::auth::csrf::CsrfForm;
+use crate::auth::guards::CurrentUser;
+use crate::auth::session::TypedSession;
+use crate::error::{HtmlError, ServiceError};
+use crate::models::api_user::ApiUser;
+use crate::models::connector::Connector;
+use crate::models::container::Container;
+use crate::models::merchant::Merchant;
+use crate::services::connectors::{self, ADAPTERS, Keys, adapter_label};
+use crate::services::merchants;
+use crate::services::sharing::{self, Effective};
+use crate::startup::AppState;
+use crate::web::ctx::{FormState, PageCtx};
+use crate::web::{render, see_other};
+
+#[derive(Template)]
+#[template(path = "connectors/index.html")]
+struct IndexPage {
+    ctx: PageCtx,
+    rows: Vec<(Connector, String)>,
+    merchants: Vec<Merchant>,
+    form: FormState,
+    name: String,
+    merchant_id: String,
+    adapter: String,
+}
+
+impl IndexPage {
+    fn adapters(&self) -> &'static [(&'static str, &'static str)] {
+        &ADAPTERS
+    }
+    fn label(&self, a: &str) -> &'static str {
+        adapter_label(a)
+    }
+}
+
+async fn index_page(
+    state: &web::Data<AppState>,
+    session: &Session,
+    user: &CurrentUser,
+    form: FormState,
+    name: String,
+    merchant_id: String,
+    adapter: String,
+) -> Result<IndexPage, HtmlError> {
+    let actor = user.0.clone();
+    let (rows, merchants) = state
+        .db
+        .run(move |c| {
+            let rows = connectors::list(c, &actor)?;
+            let ms = merchants::list(c, &actor)?
+                .into_iter()
+                .map(|(m, _)| m)
+                .filter(|m| m.active)
+                .collect();
+            Ok((rows, ms))
+        })
+        .await?;
+    Ok(IndexPage {
+        ctx: PageCtx::new(session, &user.0, "connectors"),
+        rows,
+        merchants,
+        form,
+        name,
+        merchant_id,
+        adapter,
+    })
+}
+
+pub async fn index(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+) -> Result<HttpResponse, HtmlError> {
+    let page = index_page(
+        &state,
+        &session,
+        &user,
+        FormState::default(),
+        String::new(),
+        String::new(),
+        "creditcard".into(),
+    )
+    .await?;
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    merchant_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    adapter: String,
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    CsrfForm(f): CsrfForm<CreateForm>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let keyring = state.keyring.clone();
+    let input = connectors::NewConnector {
+        merchant_id: f.merchant_id.clone(),
+        name: f.name.clone(),
+        adapter: f.adapter.clone(),
+    };
+    match state
+        .db
+        .run(move |c| connectors::create(c, &keyring, &actor, input, Keys::generate()))
+        .await
+    {
+        Ok((k, secret)) => {
+            let typed = TypedSession(&session);
+            typed.flash("success", format!("Connector {} created.", k.name));
+            typed.flash(
+                "secret",
+                format!("Shared secret (shown only now, store it safely): {secret}"),
+            );
+            Ok(see_other(&format!("/connectors/{}", k.id)))
+        }
+        Err(ServiceError::Validation(errors)) => {
+            let page = index_page(
+                &state,
+                &session,
+                &user,
+                FormState { errors },
+                f.name,
+                f.merchant_id,
+                f.adapter,
+            )
+            .await?;
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "connectors/show.html")]
+struct ShowPage {
+    ctx: PageCtx,
+    k: Connector,
+    merchant: Merchant,
+    effective: Effective,
+    options: Vec<Container>,
+    disabled_by: Option<String>,
+    siblings: Vec<Connector>,
+    members: Vec<String>,
+    form: FormState,
+    f: BaseForm,
+}
+
+impl ShowPage {
+    fn adapter(&self) -> &'static str {
+        adapter_label(&self.k.adapter)
+    }
+    fn source(&self) -> String {
+        self.effective.source.to_string()
+    }
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct BaseForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    container_id: String,
+    #[serde(default)]
+    ignore_global: Option<String>,
+    #[serde(default)]
+    signing: Option<String>,
+    #[serde(default)]
+    active: Option<String>,
+}
+
+struct ShowData {
+    k: Connector,
+    merchant: Merchant,
+    effective: Effective,
+    options: Vec<Container>,
+    disabled_by: Option<String>,
+    siblings: Vec<Connector>,
+    members: Vec<String>,
+}
+
+async fn load(
+    state: &web::Data<AppState>,
+    user: &CurrentUser,
+    id: String,
+) -> Result<ShowData, HtmlError> {
+    let actor = user.0.clone();
+    Ok(state
+        .db
+        .run(move |c| {
+            let k = connectors::get(c, &actor, &id)?;
+            let merchant =
+                crate::models::merchant::find(c, &k.merchant_id)?.ok_or(ServiceError::NotFound)?;
+            let effective = connectors::effective(c, &k)?;
+            let lineage = sharing::lineage_of(c, &k.tenant_id)?;
+            let disabled_by = sharing::disabled_by(&lineage).map(|t| t.name.clone());
+            let options = sharing::usable_containers(c, &k.tenant_id)?;
+            let siblings = crate::models::connector::for_merchant(c, &k.merchant_id)?
+                .into_iter()
+                .filter(|s| s.id != k.id && s.adapter != "meta")
+                .collect();
+            let members = crate::models::connector::members(c, &k.id)?;
+            Ok(ShowData {
+                k,
+                merchant,
+                effective,
+                options,
+                disabled_by,
+                siblings,
+                members,
+            })
+        })
+        .await?)
+}
+
+fn page_from(
+    session: &Session,
+    user: &CurrentUser,
+    d: ShowData,
+    form: FormState,
+    f: Option<BaseForm>,
+) -> ShowPage {
+    let f = f.unwrap_or_else(|| BaseForm {
+        name: d.k.name.clone(),
+        container_id: d.k.container_id.clone().unwrap_or_default(),
+        ignore_global: d.k.ignore_global.then(|| "1".into()),
+        signing: d.k.signing.then(|| "1".into()),
+        active: d.k.active.then(|| "1".into()),
+    });
+    ShowPage {
+        ctx: PageCtx::new(session, &user.0, "connectors"),
+        k: d.k,
+        merchant: d.merchant,
+        effective: d.effective,
+        options: d.options,
+        disabled_by: d.disabled_by,
+        siblings: d.siblings,
+        members: d.members,
+        form,
+        f,
+    }
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let d = load(&state, &user, path.into_inner()).await?;
+    render(
+        StatusCode::OK,
+        &page_from(&session, &user, d, FormState::default(), None),
+    )
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+    body: CsrfForm<Vec<(String, String)>>,
+) -> Result<HttpResponse, HtmlError> {
+    let id = path.into_inner();
+    let pairs = body.0;
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let f = BaseForm {
+        name: field("name").unwrap_or_default(),
+        container_id: field("container_id").unwrap_or_default(),
+        ignore_global: field("ignore_global"),
+        signing: field("signing"),
+        active: field("active"),
+    };
+    let members: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "members")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let input = connectors::BaseDataInput {
+        name: f.name.clone(),
+        container_id: f.container_id.clone(),
+        ignore_global: f.ignore_global.is_some(),
+        signing: f.signing.is_some(),
+        active: f.active.is_some(),
+        members,
+    };
+    let actor = user.0.clone();
+    let kid = id.clone();
+    match state
+        .db
+        .run(move |c| connectors::update(c, &actor, &kid, input))
+        .await
+    {
+        Ok(k) => {
+            TypedSession(&session).flash(
+                "success",
+                format!("Connector Base Data of {} saved.", k.name),
+            );
+            Ok(see_other(&format!("/connectors/{}", k.id)))
+        }
+        Err(ServiceError::Validation(errors)) => {
+            let d = load(&state, &user, id).await?;
+            render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &page_from(&session, &user, d, FormState { errors }, Some(f)),
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn rotate_secret(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+    _f: CsrfForm<Empty>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let keyring = state.keyring.clone();
+    let id = path.into_inner();
+    let (k, secret) = state
+        .db
+        .run(move |c| connectors::rotate_secret(c, &keyring, &actor, &id))
+        .await?;
+    let typed = TypedSession(&session);
+    typed.flash(
+        "success",
+        format!(
+            "Shared secret of {} rotated; the old one no longer works.",
+            k.name
+        ),
+    );
+    typed.flash(
+        "secret",
+        format!("New shared secret (shown only now, store it safely): {secret}"),
+    );
+    Ok(see_other(&format!("/connectors/{}", k.id)))
+}
+
+// ---- API users ----
+
+#[derive(Template)]
+#[template(path = "api_users/index.html")]
+struct ApiUsersPage {
+    ctx: PageCtx,
+    merchant: Merchant,
+    users: Vec<ApiUser>,
+    form: FormState,
+    username: String,
+}
+
+#[derive(Deserialize)]
+pub struct MerchantQuery {
+    merchant: Option<String>,
+}
+
+async fn api_users_page(
+    state: &web::Data<AppState>,
+    session: &Session,
+    user: &CurrentUser,
+    merchant_id: String,
+    form: FormState,
+    username: String,
+) -> Result<ApiUsersPage, HtmlError> {
+    let actor = user.0.clone();
+    let (merchant, users) = state
+        .db
+        .run(move |c| connectors::api_users(c, &actor, &merchant_id))
+        .await?;
+    Ok(ApiUsersPage {
+        ctx: PageCtx::new(session, &user.0, "merchants"),
+        merchant,
+        users,
+        form,
+        username,
+    })
+}
+
+pub async fn api_users(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    q: web::Query<MerchantQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    let mid = q
+        .into_inner()
+        .merchant
+        .ok_or_else(|| HtmlError::BadRequest("Choose a merchant.".into()))?;
+    let page = api_users_page(
+        &state,
+        &session,
+        &user,
+        mid,
+        FormState::default(),
+        String::new(),
+    )
+    .await?;
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+pub struct ApiUserForm {
+    #[serde(default)]
+    merchant_id: String,
+    #[serde(default)]
+    username: String,
+}
+
+pub async fn create_api_user(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    CsrfForm(f): CsrfForm<ApiUserForm>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let keyring = state.keyring.clone();
+    let (mid, name) = (f.merchant_id.clone(), f.username.clone());
+    match state
+        .db
+        .run(move |c| connectors::create_api_user(c, &keyring, &actor, &mid, &name, None))
+        .await
+    {
+        Ok((u, pw)) => {
+            let typed = TypedSession(&session);
+            typed.flash("success", format!("API user {} created.", u.username));
+            typed.flash(
+                "secret",
+                format!("Password of {} (shown only now): {pw}", u.username),
+            );
+            Ok(see_other(&format!("/api-users?merchant={}", u.merchant_id)))
+        }
+        Err(ServiceError::Validation(errors)) if !errors.get("merchant_id").is_some() => {
+            let page = api_users_page(
+                &state,
+                &session,
+                &user,
+                f.merchant_id,
+                FormState { errors },
+                f.username,
+            )
+            .await?;
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(ServiceError::Validation(_)) => Err(ServiceError::NotFound.into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ActiveForm {
+    #[serde(default)]
+    active: String,
+}
+
+pub async fn set_api_user_active(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+    CsrfForm(f): CsrfForm<ActiveForm>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let id = path.into_inner();
+    let active = f.active == "true";
+    let u = state
+        .db
+        .run(move |c| connectors::set_api_user_active(c, &actor, &id, active))
+        .await?;
+    TypedSession(&session).flash(
+        "success",
+        format!(
+            "API user {} {}.",
+            u.username,
+            if active { "activated" } else { "deactivated" }
+        ),
+    );
+    Ok(see_other(&format!("/api-users?merchant={}", u.merchant_id)))
+}
+
+pub async fn reset_api_user(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+    _f: CsrfForm<Empty>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let keyring = state.keyring.clone();
+    let id = path.into_inner();
+    let (u, pw) = state
+        .db
+        .run(move |c| connectors::reset_api_user(c, &keyring, &actor, &id))
+        .await?;
+    TypedSession(&session).flash(
+        "secret",
+        format!("New password of {} (shown only now): {pw}", u.username),
+    );
+    Ok(see_other(&format!("/api-users?merchant={}", u.merchant_id)))
+}

@@ -1,0 +1,547 @@
+//! Tokenization > Customer Profiles: containers, their profiles, Global Settings.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::auth::csrf::CsrfForm;
+use crate::auth::guards::CurrentUser;
+use crate::auth::session::TypedSession;
+use crate::error::{HtmlError, ServiceError};
+use crate::models::tenant::Tenant;
+use crate::services::containers::{
+    self, Access, GlobalSettingView, Overview, ProfilePage, ProfileView,
+};
+use crate::services::tenants;
+use crate::startup::AppState;
+use crate::web::ctx::{FormState, PageCtx};
+use crate::web::{render, see_other};
+
+/// A keyset cursor: an id of ours (32 hex), anything else is a bad request.
+pub fn cursor(raw: &Option<String>) -> Result<Option<String>, HtmlError> {
+    match raw.as_deref() {
+        None | Some("") => Ok(None),
+        Some(s) if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(Some(s.to_ascii_lowercase()))
+        }
+        Some(_) => Err(HtmlError::BadRequest(
+            "The page cursor is not valid.".into(),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TenantQuery {
+    tenant: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "containers/index.html")]
+struct IndexPage {
+    ctx: PageCtx,
+    tenants: Vec<Tenant>,
+    owners: Vec<Tenant>,
+    overview: Option<Overview>,
+    form: FormState,
+    name: String,
+    owner_id: String,
+}
+
+async fn index_page(
+    state: &web::Data<AppState>,
+    session: &Session,
+    user: &CurrentUser,
+    selected: Option<String>,
+    form: FormState,
+    name: String,
+    owner_id: String,
+) -> Result<IndexPage, HtmlError> {
+    let actor = user.0.clone();
+    let (tenants, owners, overview) = state
+        .db
+        .run(move |c| {
+            let list = tenants::list(c, &actor)?;
+            let owners = containers::owner_choices(c, &actor)?;
+            let pick = selected.or_else(|| list.first().map(|t| t.id.clone()));
+            let overview = match pick {
+                Some(id) => Some(containers::overview(c, &actor, &id)?),
+                None => None,
+            };
+            Ok((list, owners, overview))
+        })
+        .await?;
+    Ok(IndexPage {
+        ctx: PageCtx::new(session, &user.0, "containers"),
+        tenants,
+        owners,
+        overview,
+        form,
+        name,
+        owner_id,
+    })
+}
+
+pub async fn index(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    q: web::Query<TenantQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    if user.0.scope.is_merchant() {
+        return Err(ServiceError::Forbidden.into());
+    }
+    let page = index_page(
+        &state,
+        &session,
+        &user,
+        q.into_inner().tenant,
+        FormState::default(),
+        String::new(),
+        String::new(),
+    )
+    .await?;
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    tenant_id: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    CsrfForm(f): CsrfForm<CreateForm>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let (tid, name) = (f.tenant_id.clone(), f.name.clone());
+    match state
+        .db
+        .run(move |c| containers::create(c, &actor, &tid, &name))
+        .await
+    {
+        Ok(c) => {
+            TypedSession(&session).flash("success", format!("Container {} created.", c.name));
+            Ok(see_other(&format!("/containers?tenant={}", c.tenant_id)))
+        }
+        Err(ServiceError::Validation(errors)) => {
+            let selected = Some(f.tenant_id.clone()).filter(|s| !s.is_empty());
+            let page = index_page(
+                &state,
+                &session,
+                &user,
+                selected,
+                FormState { errors },
+                f.name,
+                f.tenant_id,
+            )
+            .await;
+            // The selected tenant may be out of scope (a forged form): fall back to the default view.
+            let page = match page {
+                Ok(p) => p,
+                Err(_) => {
+                    index_page(
+                        &state,
+                        &session,
+                        &user,
+                        None,
+                        FormState::default(),
+                        String::new(),
+                        String::new(),
+                    )
+                    .await?
+                }
+            };
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    q: Option<String>,
+    before: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "containers/show.html")]
+struct ShowPage {
+    ctx: PageCtx,
+    p: ProfilePage,
+    used_by: Vec<String>,
+    q: String,
+    form: FormState,
+    name: String,
+}
+
+impl ShowPage {
+    fn manage(&self) -> bool {
+        self.p.access == Access::Manage && self.ctx.can_manage()
+    }
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+    query: web::Query<ShowQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    let before = cursor(&query.before)?;
+    let q = query.q.clone().unwrap_or_default().trim().to_string();
+    if q.len() > 255 {
+        return Err(HtmlError::BadRequest("The search term is too long.".into()));
+    }
+    let actor = user.0.clone();
+    let id = path.into_inner();
+    let term = q.clone();
+    let (p, used_by) = state
+        .db
+        .run(move |c| {
+            let p = containers::profiles(c, &actor, &id, Some(&term), before.as_deref())?;
+            let used = containers::where_used(c, &actor, &p.container)?;
+            Ok((p, used))
+        })
+        .await?;
+    let name = p.container.name.clone();
+    let page = ShowPage {
+        ctx: PageCtx::new(&session, &user.0, "containers"),
+        p,
+        used_by,
+        q,
+        form: FormState::default(),
+        name,
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+pub struct RenameForm {
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+    CsrfForm(f): CsrfForm<RenameForm>,
+) -> Result<HttpResponse, HtmlError> {
+    let id = path.into_inner();
+    let actor = user.0.clone();
+    let (cid, name) = (id.clone(), f.name.clone());
+    match state
+        .db
+        .run(move |c| containers::rename(c, &actor, &cid, &name))
+        .await
+    {
+        Ok(c) => {
+            TypedSession(&session).flash("success", format!("Container {} saved.", c.name));
+            Ok(see_other(&format!("/containers/{}", c.id)))
+        }
+        Err(ServiceError::Validation(errors)) => {
+            let actor = user.0.clone();
+            let (p, used_by) = state
+                .db
+                .run(move |c| {
+                    let p = containers::profiles(c, &actor, &id, None, None)?;
+                    let used = containers::where_used(c, &actor, &p.container)?;
+                    Ok((p, used))
+                })
+                .await?;
+            let page = ShowPage {
+                ctx: PageCtx::new(&session, &user.0, "containers"),
+                p,
+                used_by,
+                q: String::new(),
+                form: FormState { errors },
+                name: f.name,
+            };
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "containers/delete.html")]
+struct DeletePage {
+    ctx: PageCtx,
+    container: crate::models::container::Container,
+}
+
+pub async fn confirm_delete(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let id = path.into_inner();
+    let (container, access) = state
+        .db
+        .run(move |c| containers::access(c, &actor, &id))
+        .await?;
+    if access != Access::Manage || !user.0.can_manage() {
+        return Err(ServiceError::Forbidden.into());
+    }
+    render(
+        StatusCode::OK,
+        &DeletePage {
+            ctx: PageCtx::new(&session, &user.0, "containers"),
+            container,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+    _f: CsrfForm<Empty>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let id = path.into_inner();
+    let cid = id.clone();
+    let typed = TypedSession(&session);
+    match state
+        .db
+        .run(move |c| containers::delete(c, &actor, &cid))
+        .await
+    {
+        Ok(c) => {
+            typed.flash("success", format!("Container {} deleted.", c.name));
+            Ok(see_other(&format!("/containers?tenant={}", c.tenant_id)))
+        }
+        Err(ServiceError::Conflict(msg)) => {
+            typed.flash("error", msg);
+            Ok(see_other(&format!("/containers/{id}")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "profiles/show.html")]
+struct ProfilePageT {
+    ctx: PageCtx,
+    v: ProfileView,
+    customer: Vec<(String, String)>,
+}
+
+impl ProfilePageT {
+    fn manage(&self) -> bool {
+        self.v.access == Access::Manage && self.ctx.can_manage()
+    }
+}
+
+/// Customer data fields in a stable order, values as text.
+fn customer_fields(json: &str) -> Vec<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    let mut out = vec![];
+    if let Some(map) = v.as_object() {
+        for (k, val) in map {
+            let text = match val {
+                serde_json::Value::Null => continue,
+                serde_json::Value::String(s) if s.is_empty() => continue,
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Object(o) if o.is_empty() => continue,
+                other => other.to_string(),
+            };
+            out.push((k.clone(), text));
+        }
+    }
+    out
+}
+
+pub async fn profile(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let id = path.into_inner();
+    let v = state
+        .db
+        .run(move |c| containers::profile(c, &actor, &id))
+        .await?;
+    let customer = customer_fields(&v.profile.customer);
+    render(
+        StatusCode::OK,
+        &ProfilePageT {
+            ctx: PageCtx::new(&session, &user.0, "containers"),
+            v,
+            customer,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "profiles/delete.html")]
+struct ProfileDeletePage {
+    ctx: PageCtx,
+    v: ProfileView,
+}
+
+pub async fn confirm_delete_profile(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let id = path.into_inner();
+    let v = state
+        .db
+        .run(move |c| containers::profile(c, &actor, &id))
+        .await?;
+    if v.access != Access::Manage || !user.0.can_manage() {
+        return Err(ServiceError::Forbidden.into());
+    }
+    render(
+        StatusCode::OK,
+        &ProfileDeletePage {
+            ctx: PageCtx::new(&session, &user.0, "containers"),
+            v,
+        },
+    )
+}
+
+pub async fn delete_profile(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+    _f: CsrfForm<Empty>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let id = path.into_inner();
+    let p = state
+        .db
+        .run(move |c| containers::delete_profile(c, &actor, &id))
+        .await?;
+    TypedSession(&session).flash(
+        "success",
+        format!("Customer profile {} deleted.", p.profile_guid),
+    );
+    Ok(see_other(&format!("/containers/{}", p.container_id)))
+}
+
+#[derive(Template)]
+#[template(path = "containers/global_settings.html")]
+struct GlobalPage {
+    ctx: PageCtx,
+    tenants: Vec<Tenant>,
+    v: GlobalSettingView,
+    form: FormState,
+}
+
+async fn global_page(
+    state: &web::Data<AppState>,
+    session: &Session,
+    user: &CurrentUser,
+    tenant: Option<String>,
+    form: FormState,
+) -> Result<GlobalPage, HtmlError> {
+    let actor = user.0.clone();
+    let (tenants, v) = state
+        .db
+        .run(move |c| {
+            let list = tenants::list(c, &actor)?;
+            let pick = tenant
+                .or_else(|| list.first().map(|t| t.id.clone()))
+                .ok_or(ServiceError::NotFound)?;
+            let v = containers::global_setting(c, &actor, &pick)?;
+            Ok((list, v))
+        })
+        .await?;
+    Ok(GlobalPage {
+        ctx: PageCtx::new(session, &user.0, "global"),
+        tenants,
+        v,
+        form,
+    })
+}
+
+pub async fn global_settings(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    q: web::Query<TenantQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    if user.0.scope.is_merchant() {
+        return Err(ServiceError::Forbidden.into());
+    }
+    let page = global_page(
+        &state,
+        &session,
+        &user,
+        q.into_inner().tenant,
+        FormState::default(),
+    )
+    .await?;
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+pub struct GlobalForm {
+    #[serde(default)]
+    tenant_id: String,
+    #[serde(default)]
+    container_id: String,
+}
+
+pub async fn save_global_settings(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    CsrfForm(f): CsrfForm<GlobalForm>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let (tid, cid) = (f.tenant_id.clone(), f.container_id.clone());
+    match state
+        .db
+        .run(move |c| containers::set_global_setting(c, &actor, &tid, &cid))
+        .await
+    {
+        Ok(c) => {
+            let msg = match c {
+                Some(c) => format!(
+                    "Global Setting saved: all connectors of this tenant use {}.",
+                    c.name
+                ),
+                None => "Global Setting cleared.".into(),
+            };
+            TypedSession(&session).flash("success", msg);
+            Ok(see_other(&format!(
+                "/global-settings?tenant={}",
+                f.tenant_id
+            )))
+        }
+        Err(ServiceError::Validation(errors)) => {
+            let page = global_page(
+                &state,
+                &session,
+                &user,
+                Some(f.tenant_id),
+                FormState { errors },
+            )
+            .await?;
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
