@@ -454,7 +454,7 @@ pub async fn create_api_user(
             );
             Ok(see_other(&format!("/api-users?merchant={}", u.merchant_id)))
         }
-        Err(ServiceError::Validation(errors)) if !errors.get("merchant_id").is_some() => {
+        Err(ServiceError::Validation(errors)) if errors.get("merchant_id").is_none() => {
             let page = api_users_page(
                 &state,
                 &session,

@@ -72,6 +72,7 @@ impl TestApp {
         let mut settings = Settings::for_tests(dir.path(), pg.as_ref().map(|(u, _)| u.clone()));
         if pg.is_some() {
             settings.session_key = Some(coffer::ids::random_hex(32));
+            settings.vault_key = Some(coffer::ids::random_hex(32));
         }
         tweak(&mut settings);
         let app = Application::build(settings.clone(), demo).expect("build app");

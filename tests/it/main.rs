@@ -3,5 +3,6 @@
 
 mod helpers;
 
+mod containers;
 mod foundation;
 mod migrations;
