@@ -35,6 +35,9 @@ pub struct Settings {
     /// generated into `vault.key` in the data dir with SQLite.
     #[arg(long, env = "COFFER_VAULT_KEY", hide_env_values = true)]
     pub vault_key: Option<String>,
+    /// Allowed difference, in seconds, between a signed request's Date and the server clock.
+    #[arg(long, env = "COFFER_SIGNATURE_SKEW_SECONDS", default_value_t = 300)]
+    pub signature_skew_seconds: i64,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "COFFER_WORKERS")]
     pub workers: Option<usize>,
@@ -55,6 +58,7 @@ impl Settings {
             cookie_secure: false,
             session_idle_minutes: 30,
             vault_key: None,
+            signature_skew_seconds: 300,
             workers: Some(1),
             db_pool_size: 4,
         }

@@ -147,6 +147,39 @@ pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
     Ok(applied.iter().map(|v| v.to_string()).collect())
 }
 
+/// Runs `f` in a write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, so the write
+/// lock is taken (waiting up to the busy timeout) before anything is read: a deferred
+/// transaction that reads first and writes later fails with SQLITE_BUSY under concurrency
+/// instead of waiting. On PostgreSQL it is an ordinary transaction. Nested `transaction` calls
+/// inside `f` become savepoints.
+pub fn write_tx<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    if let DbConnection::Sqlite(c) = conn {
+        AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+        let r = f(conn);
+        let DbConnection::Sqlite(c) = conn else { return r };
+        match r {
+            Ok(v) => {
+                if let Err(e) = AnsiTransactionManager::commit_transaction(c) {
+                    let _ = AnsiTransactionManager::rollback_transaction(c);
+                    return Err(e.into());
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = AnsiTransactionManager::rollback_transaction(c);
+                Err(e)
+            }
+        }
+    } else {
+        conn.transaction(f)
+    }
+}
+
 /// True when the error is a unique-constraint violation (mapped to a conflict in services).
 pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
     matches!(

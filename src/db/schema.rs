@@ -179,6 +179,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    transactions (uuid) {
+        uuid -> Text,
+        connector_id -> Text,
+        merchant_id -> Text,
+        tenant_path -> Text,
+        merchant_transaction_id -> Text,
+        purchase_id -> Text,
+        transaction_type -> Text,
+        status -> Text,
+        payment_method -> Text,
+        amount -> Nullable<BigInt>,
+        currency -> Nullable<Text>,
+        reference_uuid -> Nullable<Text>,
+        instrument_id -> Nullable<Text>,
+        profile_id -> Nullable<Text>,
+        payment_token -> Nullable<Text>,
+        captured_amount -> BigInt,
+        refunded_amount -> BigInt,
+        voided -> Bool,
+        error_code -> Nullable<Integer>,
+        error_message -> Nullable<Text>,
+        card_summary -> Nullable<Text>,
+        body_hash -> Text,
+        extra -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    card_tokens (token) {
+        token -> Text,
+        connector_id -> Text,
+        sealed -> Text,
+        brand -> Text,
+        first_six -> Text,
+        last_four -> Text,
+        exp_month -> Integer,
+        exp_year -> Integer,
+        card_holder -> Nullable<Text>,
+        fingerprint -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(containers -> tenants (tenant_id));
 diesel::joinable!(connectors -> merchants (merchant_id));
 diesel::joinable!(profiles -> containers (container_id));
@@ -188,6 +235,8 @@ diesel::joinable!(instruments -> connectors (connector_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     vault_keys,
+    transactions,
+    card_tokens,
     login_throttle,
     audit_log,
     containers,

@@ -22,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             concat!(env!("CARGO_MANIFEST_DIR"), "/static"),
         ))
         .route("/healthz", web::get().to(health::healthz))
+        .configure(crate::api::configure)
         .route("/", web::get().to(login::home))
         .route("/login", web::get().to(login::form))
         .route("/login", web::post().to(login::submit))

@@ -1,0 +1,2 @@
+DROP TABLE card_tokens;
+DROP TABLE transactions;

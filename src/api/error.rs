@@ -1,0 +1,76 @@
+//! The gateway API's error answer: `{"success":false,"errorMessage":…,"errorCode":…}` with a 4xx.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::error::ServiceError;
+use crate::gateway::errors::{ApiErrorBody, ErrorCode};
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into() }
+    }
+    /// 1002 Invalid request data, HTTP 422 (validation).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidRequestData, message)
+    }
+    /// Authentication failed: HTTP 401. The message never says which part was wrong.
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::RequestFailed, "Authentication failed: check the API key and the API credentials.")
+    }
+    pub fn signature(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidSignature, message)
+    }
+    /// 1007 Invalid configuration (e.g. customerProfileData on a connector without a container).
+    pub fn configuration(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidConfiguration, message)
+    }
+    pub fn logical(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::LogicalError, message)
+    }
+    pub fn body(&self) -> ApiErrorBody {
+        ApiErrorBody::new(self.code, self.message.clone())
+    }
+    pub fn json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.body()).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code.code())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::InvalidRequestData, "Not found."),
+            ServiceError::Validation(errs) => ApiError::invalid(
+                errs.0.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("; "),
+            ),
+            ServiceError::Conflict(m) => ApiError::logical(m),
+            ServiceError::Forbidden => ApiError::unauthorized(),
+            other => {
+                tracing::error!(error = ?other, "API request failed");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::UnexpectedSystemError, "Unexpected system error.")
+            }
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).content_type("application/json; charset=utf-8").body(self.json())
+    }
+}

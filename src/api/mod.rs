@@ -1,0 +1,92 @@
+//! The gateway JSON APIs, compatible with IXOPAY's Transaction API v3 and Customer Profiles
+//! API v3. Handlers: read the body (bounded), authenticate, call a service, answer a signed
+//! JSON body. Errors answer `{"success":false,"errorMessage","errorCode"}` with a 4xx.
+
+pub mod auth;
+pub mod error;
+pub mod profiles;
+pub mod status;
+pub mod tokenize;
+pub mod transactions;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+
+use crate::api::auth::{ApiContext, RequestMeta, signed};
+use crate::api::error::ApiError;
+use crate::db::DbConnection;
+use crate::startup::AppState;
+
+/// Largest request body the APIs accept (extraData alone may reach 64 × 8 KiB).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v3/transaction/{api_key}/{tx_type}", web::post().to(transactions::handle))
+        .route("/api/v3/customerProfiles/{api_key}/{op}", web::post().to(profiles::handle))
+        .route("/api/v3/status/{api_key}/getByUuid/{uuid}", web::get().to(status::by_uuid))
+        .route("/api/v3/status/{api_key}/getByMerchantTransactionId/{id}", web::get().to(status::by_merchant_transaction_id))
+        .route("/api/v3/paymentjs/{public_key}/tokenize", web::post().to(tokenize::tokenize))
+        .route("/api/v3/paymentjs/{public_key}/tokenize", web::method(actix_web::http::Method::OPTIONS).to(tokenize::preflight));
+}
+
+/// Reads the request body up to `BODY_LIMIT`, answering 413 with the API's error body beyond.
+pub async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::invalid("The request body could not be read."))?;
+        if buf.len() + chunk.len() > BODY_LIMIT {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                crate::gateway::errors::ErrorCode::InvalidRequestData,
+                format!("The request body exceeds {BODY_LIMIT} bytes."),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// Authenticates the call to `api_key` and runs `f` on a blocking thread with a connection;
+/// the answer (or the error, once authenticated) is signed with the connector's secret.
+pub async fn call<F>(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes, api_key: String, f: F) -> HttpResponse
+where
+    F: FnOnce(&mut DbConnection, &ApiContext, &[u8]) -> Result<(StatusCode, Vec<u8>), ApiError> + Send + 'static,
+{
+    let meta = RequestMeta::from(&req);
+    let keyring = state.keyring.clone();
+    let skew = state.settings.signature_skew_seconds;
+    let outcome = state
+        .db
+        .run(move |conn| {
+            let ctx = match auth::authenticate(conn, &keyring, skew, meta, &body, &api_key) {
+                Ok(ctx) => ctx,
+                Err(e) => return Ok(Err(e)),
+            };
+            let result = f(conn, &ctx, &body);
+            Ok(Ok((ctx, result)))
+        })
+        .await;
+    match outcome {
+        Ok(Ok((ctx, Ok((status, body))))) => signed(&ctx, status, body),
+        Ok(Ok((ctx, Err(e)))) => signed(&ctx, e.status, e.json()),
+        Ok(Err(e)) => actix_web::ResponseError::error_response(&e),
+        Err(e) => actix_web::ResponseError::error_response(&ApiError::from(e)),
+    }
+}
+
+/// Parses a JSON body into `T`, mapping every failure (syntax, types, unknown shapes) to 1002.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::invalid("The request body is empty; a JSON object is required."));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let msg = e.to_string();
+        // serde_json messages name the problem and position, never echo values beyond a field name.
+        ApiError::invalid(format!("Invalid JSON: {msg}"))
+    })
+}
+
+pub fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(v).map_err(|e| ApiError::from(crate::error::ServiceError::Unexpected(e.into())))
+}
