@@ -1,0 +1,15 @@
+//! Pure, database-free building blocks of the payment gateway: request
+//! signatures, machine credentials, envelope encryption, card and IBAN
+//! validation, the processor simulator, money amounts, identifier formats and
+//! the IXOPAY error catalogue.
+//!
+//! Section numbers in the doc comments refer to `shared/spec/gateway-api.md`.
+
+pub mod amount;
+pub mod api_password;
+pub mod card;
+pub mod errors;
+pub mod ids;
+pub mod signature;
+pub mod simulator;
+pub mod vault;
