@@ -80,9 +80,8 @@ pub fn check_currency(code: &str) -> Result<u32, AmountError> {
 /// is 1000), so no value is ever rounded.
 pub fn parse_amount(s: &str, currency: &str) -> Result<i64, AmountError> {
     let exponent = check_currency(currency)?;
-    let digits = |p: &str, max: usize| {
-        (1..=max).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit())
-    };
+    let digits =
+        |p: &str, max: usize| (1..=max).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
     let (int_part, frac_part) = match s.split_once('.') {
         Some((i, f)) if digits(f, MAX_WIRE_DECIMALS) => (i, f),
         Some(_) => return Err(AmountError::InvalidFormat),
@@ -175,19 +174,53 @@ mod tests {
 
     #[test]
     fn refuses_extra_precision() {
-        assert_eq!(parse_amount("1.5", "JPY"), Err(AmountError::TooManyDecimals));
-        assert_eq!(parse_amount("1.005", "EUR"), Err(AmountError::TooManyDecimals));
-        assert_eq!(parse_amount("1.001", "USD"), Err(AmountError::TooManyDecimals));
-        assert_eq!(parse_amount("0.050", "KRW"), Err(AmountError::TooManyDecimals));
+        assert_eq!(
+            parse_amount("1.5", "JPY"),
+            Err(AmountError::TooManyDecimals)
+        );
+        assert_eq!(
+            parse_amount("1.005", "EUR"),
+            Err(AmountError::TooManyDecimals)
+        );
+        assert_eq!(
+            parse_amount("1.001", "USD"),
+            Err(AmountError::TooManyDecimals)
+        );
+        assert_eq!(
+            parse_amount("0.050", "KRW"),
+            Err(AmountError::TooManyDecimals)
+        );
     }
 
     #[test]
     fn refuses_bad_formats() {
         for s in [
-            "", " ", "-1", "-1.00", "+1", "1.", ".5", "1.0000", "12345678901", "1,00", "1e3",
-            "1.2.3", "abc", " 1", "1 ", "1.5a", "١", "0x10", "NaN", "1..0",
+            "",
+            " ",
+            "-1",
+            "-1.00",
+            "+1",
+            "1.",
+            ".5",
+            "1.0000",
+            "12345678901",
+            "1,00",
+            "1e3",
+            "1.2.3",
+            "abc",
+            " 1",
+            "1 ",
+            "1.5a",
+            "١",
+            "0x10",
+            "NaN",
+            "1..0",
         ] {
-            assert_eq!(parse_amount(s, "EUR"), Err(AmountError::InvalidFormat), "{s:?}");
+            assert_eq!(
+                parse_amount(s, "EUR"),
+                Err(AmountError::InvalidFormat),
+                "{s:?}"
+            );
         }
     }
 
@@ -236,7 +269,12 @@ mod tests {
             let s = format_amount(minor, currency).expect("format");
             assert_eq!(parse_amount(&s, currency), Ok(minor), "{s} {currency}");
         }
-        for (s, currency) in [("9.99", "EUR"), ("5", "JPY"), ("1.234", "BHD"), ("0.00", "GBP")] {
+        for (s, currency) in [
+            ("9.99", "EUR"),
+            ("5", "JPY"),
+            ("1.234", "BHD"),
+            ("0.00", "GBP"),
+        ] {
             let minor = parse_amount(s, currency).expect("parse");
             assert_eq!(format_amount(minor, currency).as_deref(), Ok(s));
         }

@@ -114,7 +114,11 @@ mod tests {
     fn verify_accepts_plain_and_client_hash() {
         let stored = store_hash(KEY, "pass");
         assert!(verify(KEY, "pass", &stored));
-        assert!(verify(KEY, "ea2f48f438990a988a53c85e98971cacd2cf309e", &stored));
+        assert!(verify(
+            KEY,
+            "ea2f48f438990a988a53c85e98971cacd2cf309e",
+            &stored
+        ));
     }
 
     #[test]
@@ -122,8 +126,16 @@ mod tests {
         let stored = store_hash(KEY, "pass");
         assert!(!verify(KEY, "Pass", &stored));
         assert!(!verify(KEY, "", &stored));
-        assert!(!verify(KEY, "EA2F48F438990A988A53C85E98971CACD2CF309E", &stored));
-        assert!(!verify(KEY, "ea2f48f438990a988a53c85e98971cacd2cf309", &stored));
+        assert!(!verify(
+            KEY,
+            "EA2F48F438990A988A53C85E98971CACD2CF309E",
+            &stored
+        ));
+        assert!(!verify(
+            KEY,
+            "ea2f48f438990a988a53c85e98971cacd2cf309",
+            &stored
+        ));
         assert!(!verify(b"wrong key", "pass", &stored));
         assert!(!verify(KEY, "pass", ""));
         assert!(!verify(KEY, "pass", &stored[..63]));

@@ -68,7 +68,7 @@ pub fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The card brand from the PAN's leading digits: visa `4`; mastercard `51-55`
@@ -127,10 +127,7 @@ pub fn validate_card(
 ) -> Result<CardData, Vec<FieldError>> {
     let mut errors = Vec::new();
 
-    let pan: String = number
-        .chars()
-        .filter(|c| *c != ' ' && *c != '-')
-        .collect();
+    let pan: String = number.chars().filter(|c| *c != ' ' && *c != '-').collect();
     let mut card_brand = None;
     if pan.is_empty() {
         errors.push(("number", "card number is required"));
@@ -220,7 +217,9 @@ mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 5, 11, 12, 0, 0).single().expect("dt")
+        Utc.with_ymd_and_hms(2026, 5, 11, 12, 0, 0)
+            .single()
+            .expect("dt")
     }
 
     const SIMULATOR_CARDS: [(&str, &str); 9] = [
@@ -317,9 +316,15 @@ mod tests {
     fn number_errors() {
         let cases = [
             ("", "card number is required"),
-            ("4111-1111-1111-111a", "card number must contain only digits"),
+            (
+                "4111-1111-1111-111a",
+                "card number must contain only digits",
+            ),
             ("41111111110", "card number must have 12 to 19 digits"),
-            ("41111111111111111111", "card number must have 12 to 19 digits"),
+            (
+                "41111111111111111111",
+                "card number must have 12 to 19 digits",
+            ),
             ("4111111111111112", "card number is invalid"),
             ("1234567890123452", "card brand is not supported"),
         ];
@@ -369,9 +374,15 @@ mod tests {
         let check = |m, y, now| validate_card("4111111111111111", "123", m, y, now);
         // Same month: still valid, even on the last second.
         assert!(check("5", "2026", now()).is_ok());
-        let last_second = Utc.with_ymd_and_hms(2026, 5, 31, 23, 59, 59).single().expect("dt");
+        let last_second = Utc
+            .with_ymd_and_hms(2026, 5, 31, 23, 59, 59)
+            .single()
+            .expect("dt");
         assert!(check("05", "26", last_second).is_ok());
-        let next_month = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).single().expect("dt");
+        let next_month = Utc
+            .with_ymd_and_hms(2026, 6, 1, 0, 0, 0)
+            .single()
+            .expect("dt");
         assert_eq!(
             check("05", "2026", next_month).expect_err("expired"),
             vec![("year", "card has expired")]

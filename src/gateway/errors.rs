@@ -131,7 +131,10 @@ mod tests {
     #[test]
     fn codes_round_trip_and_are_sorted_and_unique() {
         let codes: Vec<u32> = ErrorCode::ALL.iter().map(|c| c.code()).collect();
-        assert!(codes.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
+        assert!(
+            codes.windows(2).all(|w| w[0] < w[1]),
+            "sorted, no duplicates"
+        );
         for &c in ErrorCode::ALL {
             assert_eq!(ErrorCode::from_code(c.code()), Some(c));
             assert!(!c.message().is_empty());
@@ -157,16 +160,25 @@ mod tests {
     fn documented_messages() {
         assert_eq!(ErrorCode::InvalidSignature.code(), 1004);
         assert_eq!(ErrorCode::TooManyRequests.message(), "Too many requests");
-        assert_eq!(ErrorCode::TransactionDeclined.message(), "Transaction declined");
+        assert_eq!(
+            ErrorCode::TransactionDeclined.message(),
+            "Transaction declined"
+        );
         assert_eq!(ErrorCode::IbanInvalid.code(), 2017);
         assert_eq!(ErrorCode::DuplicateTransactionId.code(), 3004);
         assert_eq!(ErrorCode::TransactionNotFound.code(), 8001);
-        assert_eq!(ErrorCode::ProcessingError.to_string(), "1003 Processing error");
+        assert_eq!(
+            ErrorCode::ProcessingError.to_string(),
+            "1003 Processing error"
+        );
     }
 
     #[test]
     fn error_body_uses_the_exact_field_names() {
-        let body = ApiErrorBody::new(ErrorCode::InvalidRequestData, "amount: 'amount' is required");
+        let body = ApiErrorBody::new(
+            ErrorCode::InvalidRequestData,
+            "amount: 'amount' is required",
+        );
         let json = serde_json::to_value(&body).expect("serialize");
         assert_eq!(
             json,

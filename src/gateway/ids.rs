@@ -88,7 +88,10 @@ mod tests {
             assert!(is_profile_guid(&g), "{g}");
             assert!(g.starts_with("CP-"));
             let body = &g[3..];
-            assert!(body.chars().all(|c| c == '-' || matches!(c, '0'..='9' | 'a'..='f')));
+            assert!(
+                body.chars()
+                    .all(|c| c == '-' || matches!(c, '0'..='9' | 'a'..='f'))
+            );
             assert_eq!(body.matches('-').count(), 5);
         }
     }

@@ -41,7 +41,7 @@ pub enum SignatureError {
     InvalidDate,
     /// The date is further than the allowed window from the server clock.
     #[error("date is {skew_secs}s away from server time (allowed {window_secs}s)")]
-    DateSkew { skew_secs: i64, window_secs: i64 },
+    DateSkew { skew_secs: i64, window_secs: u64 },
 }
 
 /// Computes the `X-Signature` value for a request, response or callback
@@ -78,7 +78,15 @@ pub fn verify(
 ) -> Result<BodyHash, SignatureError> {
     let given = given_sig.trim().as_bytes();
     let check = |hash| {
-        let expected = sign(secret, method, body, content_type, date_header_value, uri, hash);
+        let expected = sign(
+            secret,
+            method,
+            body,
+            content_type,
+            date_header_value,
+            uri,
+            hash,
+        );
         expected.as_bytes().ct_eq(given)
     };
     let sha512: Choice = check(BodyHash::Sha512);
@@ -112,14 +120,15 @@ pub fn parse_http_date(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Refuses a request date more than `window_secs` seconds before or after
-/// `now`. No window is documented (spec 3.3); the caller chooses one.
+/// `now` (`skew_secs` in the error is `now - date`: positive when the request
+/// is in the past). No window is documented (spec 3.3); the caller chooses one.
 pub fn check_skew(
     date: DateTime<Utc>,
     now: DateTime<Utc>,
-    window_secs: i64,
+    window_secs: u64,
 ) -> Result<(), SignatureError> {
     let skew_secs = (now - date).num_seconds();
-    if skew_secs.unsigned_abs() <= window_secs.unsigned_abs() {
+    if skew_secs.unsigned_abs() <= window_secs {
         Ok(())
     } else {
         Err(SignatureError::DateSkew {
@@ -176,7 +185,10 @@ mod tests {
             "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce\
              47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e"
         );
-        assert_eq!(sign("", "POST", b"", CT, DATE, URI, BodyHash::Sha512), VECTOR);
+        assert_eq!(
+            sign("", "POST", b"", CT, DATE, URI, BodyHash::Sha512),
+            VECTOR
+        );
         assert_eq!(
             verify("", "POST", b"", CT, DATE, URI, VECTOR),
             Ok(BodyHash::Sha512)
@@ -185,7 +197,8 @@ mod tests {
 
     #[test]
     fn message_layout_matches_an_independent_computation() {
-        let body = br#"{"merchantTransactionId":"2019-09-02-0001","amount":"9.99","currency":"EUR"}"#;
+        let body =
+            br#"{"merchantTransactionId":"2019-09-02-0001","amount":"9.99","currency":"EUR"}"#;
         let message = format!(
             "POST\n{}\n{CT}\n{DATE}\n{URI}",
             hex::encode(Md5::digest(body))
@@ -193,14 +206,20 @@ mod tests {
         let mut mac = <Hmac<Sha512> as KeyInit>::new_from_slice(b"s3cr3t").expect("key");
         mac.update(message.as_bytes());
         let expected = BASE64.encode(mac.finalize().into_bytes());
-        assert_eq!(sign("s3cr3t", "POST", body, CT, DATE, URI, BodyHash::Md5), expected);
+        assert_eq!(
+            sign("s3cr3t", "POST", body, CT, DATE, URI, BodyHash::Md5),
+            expected
+        );
     }
 
     #[test]
     fn legacy_md5_signature_is_accepted_and_reported() {
         let body = br#"{"amount":"1.00"}"#;
         let sig = sign("secret", "POST", body, CT, DATE, URI, BodyHash::Md5);
-        assert_ne!(sig, sign("secret", "POST", body, CT, DATE, URI, BodyHash::Sha512));
+        assert_ne!(
+            sig,
+            sign("secret", "POST", body, CT, DATE, URI, BodyHash::Sha512)
+        );
         assert_eq!(
             verify("secret", "POST", body, CT, DATE, URI, &sig),
             Ok(BodyHash::Md5)
@@ -218,11 +237,38 @@ mod tests {
         let body = br#"{"amount":"1.00"}"#;
         for hash in [BodyHash::Sha512, BodyHash::Md5] {
             let sig = sign("secret", "POST", body, CT, DATE, URI, hash);
-            assert_eq!(verify("secret", "POST", body, CT, DATE, URI, &sig), Ok(hash));
+            assert_eq!(
+                verify("secret", "POST", body, CT, DATE, URI, &sig),
+                Ok(hash)
+            );
             let refused = [
-                verify("secret", "POST", br#"{"amount":"9.00"}"#, CT, DATE, URI, &sig),
-                verify("secret", "POST", body, CT, DATE, "/api/v3/transaction/other/debit", &sig),
-                verify("secret", "POST", body, CT, "Tue, 28 Apr 2026 15:23:41 GMT", URI, &sig),
+                verify(
+                    "secret",
+                    "POST",
+                    br#"{"amount":"9.00"}"#,
+                    CT,
+                    DATE,
+                    URI,
+                    &sig,
+                ),
+                verify(
+                    "secret",
+                    "POST",
+                    body,
+                    CT,
+                    DATE,
+                    "/api/v3/transaction/other/debit",
+                    &sig,
+                ),
+                verify(
+                    "secret",
+                    "POST",
+                    body,
+                    CT,
+                    "Tue, 28 Apr 2026 15:23:41 GMT",
+                    URI,
+                    &sig,
+                ),
                 verify("secrex", "POST", body, CT, DATE, URI, &sig),
                 verify("", "POST", body, CT, DATE, URI, &sig),
                 verify("secret", "GET", body, CT, DATE, URI, &sig),
@@ -250,9 +296,19 @@ mod tests {
     #[test]
     fn parses_gmt_and_utc_suffixes() {
         let gmt = parse_http_date("Tue, 28 Apr 2026 15:23:40 GMT").expect("GMT");
-        assert_eq!(gmt, Utc.with_ymd_and_hms(2026, 4, 28, 15, 23, 40).single().expect("dt"));
+        assert_eq!(
+            gmt,
+            Utc.with_ymd_and_hms(2026, 4, 28, 15, 23, 40)
+                .single()
+                .expect("dt")
+        );
         let utc = parse_http_date("Sat, 21 Nov 2026 07:38:04 UTC").expect("UTC");
-        assert_eq!(utc, Utc.with_ymd_and_hms(2026, 11, 21, 7, 38, 4).single().expect("dt"));
+        assert_eq!(
+            utc,
+            Utc.with_ymd_and_hms(2026, 11, 21, 7, 38, 4)
+                .single()
+                .expect("dt")
+        );
         assert_eq!(
             parse_http_date("Mon, 01 Jan 2018 11:01:36 UTC"),
             parse_http_date("Mon, 01 Jan 2018 11:01:36 GMT")
@@ -281,17 +337,26 @@ mod tests {
 
     #[test]
     fn skew_window_in_both_directions() {
-        let now = Utc.with_ymd_and_hms(2026, 4, 28, 15, 23, 40).single().expect("dt");
+        let now = Utc
+            .with_ymd_and_hms(2026, 4, 28, 15, 23, 40)
+            .single()
+            .expect("dt");
         assert_eq!(check_skew(now, now, 300), Ok(()));
         assert_eq!(check_skew(now - Duration::seconds(300), now, 300), Ok(()));
         assert_eq!(check_skew(now + Duration::seconds(300), now, 300), Ok(()));
         assert_eq!(
             check_skew(now - Duration::seconds(301), now, 300),
-            Err(SignatureError::DateSkew { skew_secs: 301, window_secs: 300 })
+            Err(SignatureError::DateSkew {
+                skew_secs: 301,
+                window_secs: 300
+            })
         );
         assert_eq!(
             check_skew(now + Duration::seconds(301), now, 300),
-            Err(SignatureError::DateSkew { skew_secs: -301, window_secs: 300 })
+            Err(SignatureError::DateSkew {
+                skew_secs: -301,
+                window_secs: 300
+            })
         );
         assert!(check_skew(now - Duration::days(400), now, 300).is_err());
     }

@@ -9,7 +9,10 @@ use super::errors::ErrorCode;
 pub enum Outcome {
     Approved,
     /// `code` and `message` go into the transaction's `errors[]` (spec 2.3).
-    Declined { code: u32, message: &'static str },
+    Declined {
+        code: u32,
+        message: &'static str,
+    },
 }
 
 impl Outcome {
@@ -55,6 +58,7 @@ pub fn needs_3ds(pan: &str) -> bool {
 
 /// IBAN lengths per country (ISO 13616 registry): all SEPA countries plus the
 /// other registered countries commonly seen.
+#[rustfmt::skip]
 const IBAN_LENGTHS: &[(&str, usize)] = &[
     // SEPA
     ("AD", 24), ("AT", 20), ("BE", 16), ("BG", 22), ("CH", 21), ("CY", 28),
@@ -148,10 +152,22 @@ mod tests {
     #[test]
     fn decline_cards() {
         let declined = |code, message| Outcome::Declined { code, message };
-        assert_eq!(decide_card("4000000000000002"), declined(2003, "Transaction declined"));
-        assert_eq!(decide_card("4000000000009995"), declined(2006, "Insufficient funds"));
-        assert_eq!(decide_card("4000000000000069"), declined(2009, "Expired card"));
-        assert_eq!(decide_card("4000000000000119"), declined(1003, "Processing error"));
+        assert_eq!(
+            decide_card("4000000000000002"),
+            declined(2003, "Transaction declined")
+        );
+        assert_eq!(
+            decide_card("4000000000009995"),
+            declined(2006, "Insufficient funds")
+        );
+        assert_eq!(
+            decide_card("4000000000000069"),
+            declined(2009, "Expired card")
+        );
+        assert_eq!(
+            decide_card("4000000000000119"),
+            declined(1003, "Processing error")
+        );
     }
 
     #[test]
@@ -167,14 +183,22 @@ mod tests {
         }
         assert_eq!(
             decide_card("4111111111111112"),
-            Outcome::Declined { code: 2008, message: "Invalid card" }
+            Outcome::Declined {
+                code: 2008,
+                message: "Invalid card"
+            }
         );
     }
 
     #[test]
     fn three_ds_card() {
         assert!(needs_3ds("4000000000003220"));
-        for pan in ["4111111111111111", "4000000000000002", "4000000000003221", ""] {
+        for pan in [
+            "4111111111111111",
+            "4000000000000002",
+            "4000000000003221",
+            "",
+        ] {
             assert!(!needs_3ds(pan), "{pan}");
         }
     }
@@ -220,7 +244,10 @@ mod tests {
             assert!(!iban_valid(iban), "{iban:?}");
             assert_eq!(
                 decide_iban(iban),
-                Outcome::Declined { code: 2017, message: "IBAN invalid" }
+                Outcome::Declined {
+                    code: 2017,
+                    message: "IBAN invalid"
+                }
             );
         }
     }
@@ -243,9 +270,23 @@ mod tests {
     }
 
     #[test]
+    fn country_table_is_consistent() {
+        let mut codes: Vec<&str> = IBAN_LENGTHS.iter().map(|(c, _)| *c).collect();
+        assert!(IBAN_LENGTHS.iter().all(|(c, len)| {
+            c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) && (15..=34).contains(len)
+        }));
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), IBAN_LENGTHS.len(), "no country listed twice");
+    }
+
+    #[test]
     fn masks_iban() {
         assert_eq!(mask_iban("AT483200000012345864"), "AT48************5864");
-        assert_eq!(mask_iban("at61 1904 3002 3457 3201"), "AT61************3201");
+        assert_eq!(
+            mask_iban("at61 1904 3002 3457 3201"),
+            "AT61************3201"
+        );
         assert_eq!(mask_iban("AT123456"), "********");
         assert_eq!(mask_iban(""), "");
     }

@@ -192,7 +192,13 @@ fn encrypt(key: &[u8; KEY_LEN], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>,
     let nonce_bytes: [u8; NONCE_LEN] = random_bytes();
     let nonce = Nonce::from(nonce_bytes);
     let ciphertext = cipher
-        .encrypt(&nonce, Payload { msg: plaintext, aad })
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .map_err(|_| VaultError::Encrypt)?;
     let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
     out.extend_from_slice(&nonce_bytes);
@@ -208,7 +214,13 @@ fn decrypt(key: &[u8; KEY_LEN], bytes: &[u8], aad: &[u8]) -> Result<Vec<u8>, Vau
     let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| VaultError::InvalidKey)?;
     let nonce = Nonce::from(*nonce_bytes);
     cipher
-        .decrypt(&nonce, Payload { msg: ciphertext, aad })
+        .decrypt(
+            &nonce,
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
         .map_err(|_| VaultError::Decrypt)
 }
 
@@ -261,7 +273,10 @@ mod tests {
         assert_eq!(open(&keys, &tampered, b"row-1"), Err(VaultError::Decrypt));
 
         let relabelled = record.replacen("v1:dk1:", "v1:dk2:", 1);
-        assert_eq!(open(&keys, &relabelled, b"row-1"), Err(VaultError::UnknownKey));
+        assert_eq!(
+            open(&keys, &relabelled, b"row-1"),
+            Err(VaultError::UnknownKey)
+        );
         // Even when the other id maps to the same key, the header is authenticated.
         let both = |id: &str| (id == "dk1" || id == "dk2").then(|| dk.clone());
         assert_eq!(open(&both, &relabelled, b"row-1"), Err(VaultError::Decrypt));
@@ -301,12 +316,24 @@ mod tests {
         assert_ne!(wrapped, master.wrap(&dk).expect("wrap"), "fresh nonce");
         let unwrapped = master.unwrap_key(&wrapped).expect("unwrap");
         let record = seal(&dk, "k", b"data", b"").expect("seal");
-        assert_eq!(open(&lookup("k", &unwrapped), &record, b"").expect("open"), b"data");
+        assert_eq!(
+            open(&lookup("k", &unwrapped), &record, b"").expect("open"),
+            b"data"
+        );
 
         let other = MasterKey::generate();
-        assert_eq!(other.unwrap_key(&wrapped).map(|_| ()), Err(VaultError::Decrypt));
-        assert_eq!(master.unwrap_key("AAAA").map(|_| ()), Err(VaultError::Malformed));
-        assert_eq!(master.unwrap_key("%%").map(|_| ()), Err(VaultError::Malformed));
+        assert_eq!(
+            other.unwrap_key(&wrapped).map(|_| ()),
+            Err(VaultError::Decrypt)
+        );
+        assert_eq!(
+            master.unwrap_key("AAAA").map(|_| ()),
+            Err(VaultError::Malformed)
+        );
+        assert_eq!(
+            master.unwrap_key("%%").map(|_| ()),
+            Err(VaultError::Malformed)
+        );
     }
 
     #[test]
@@ -325,8 +352,17 @@ mod tests {
         let reloaded = MasterKey::from_encoded(&generated.to_hex()).expect("reload");
         assert_eq!(reloaded.to_hex(), generated.to_hex());
 
-        for bad in ["", "00", &hex_key[..62], &format!("{hex_key}00"), "zz".repeat(32).as_str()] {
-            assert_eq!(MasterKey::from_encoded(bad).map(|_| ()), Err(VaultError::InvalidKey));
+        for bad in [
+            "",
+            "00",
+            &hex_key[..62],
+            &format!("{hex_key}00"),
+            "zz".repeat(32).as_str(),
+        ] {
+            assert_eq!(
+                MasterKey::from_encoded(bad).map(|_| ()),
+                Err(VaultError::InvalidKey)
+            );
         }
     }
 
