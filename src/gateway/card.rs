@@ -68,7 +68,7 @@ pub fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The card brand from the PAN's leading digits: visa `4`; mastercard `51-55`

@@ -41,7 +41,7 @@ pub enum SignatureError {
     InvalidDate,
     /// The date is further than the allowed window from the server clock.
     #[error("date is {skew_secs}s away from server time (allowed {window_secs}s)")]
-    DateSkew { skew_secs: i64, window_secs: i64 },
+    DateSkew { skew_secs: i64, window_secs: u64 },
 }
 
 /// Computes the `X-Signature` value for a request, response or callback
@@ -120,14 +120,15 @@ pub fn parse_http_date(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Refuses a request date more than `window_secs` seconds before or after
-/// `now`. No window is documented (spec 3.3); the caller chooses one.
+/// `now` (`skew_secs` in the error is `now - date`: positive when the request
+/// is in the past). No window is documented (spec 3.3); the caller chooses one.
 pub fn check_skew(
     date: DateTime<Utc>,
     now: DateTime<Utc>,
-    window_secs: i64,
+    window_secs: u64,
 ) -> Result<(), SignatureError> {
     let skew_secs = (now - date).num_seconds();
-    if skew_secs.unsigned_abs() <= window_secs.unsigned_abs() {
+    if skew_secs.unsigned_abs() <= window_secs {
         Ok(())
     } else {
         Err(SignatureError::DateSkew {

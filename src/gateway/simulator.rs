@@ -58,86 +58,24 @@ pub fn needs_3ds(pan: &str) -> bool {
 
 /// IBAN lengths per country (ISO 13616 registry): all SEPA countries plus the
 /// other registered countries commonly seen.
+#[rustfmt::skip]
 const IBAN_LENGTHS: &[(&str, usize)] = &[
     // SEPA
-    ("AD", 24),
-    ("AT", 20),
-    ("BE", 16),
-    ("BG", 22),
-    ("CH", 21),
-    ("CY", 28),
-    ("CZ", 24),
-    ("DE", 22),
-    ("DK", 18),
-    ("EE", 20),
-    ("ES", 24),
-    ("FI", 18),
-    ("FR", 27),
-    ("GB", 22),
-    ("GI", 23),
-    ("GR", 27),
-    ("HR", 21),
-    ("HU", 28),
-    ("IE", 22),
-    ("IS", 26),
-    ("IT", 27),
-    ("LI", 21),
-    ("LT", 20),
-    ("LU", 20),
-    ("LV", 21),
-    ("MC", 27),
-    ("MT", 31),
-    ("NL", 18),
-    ("NO", 15),
-    ("PL", 28),
-    ("PT", 25),
-    ("RO", 24),
-    ("SE", 24),
-    ("SI", 19),
-    ("SK", 24),
-    ("SM", 27),
+    ("AD", 24), ("AT", 20), ("BE", 16), ("BG", 22), ("CH", 21), ("CY", 28),
+    ("CZ", 24), ("DE", 22), ("DK", 18), ("EE", 20), ("ES", 24), ("FI", 18),
+    ("FR", 27), ("GB", 22), ("GI", 23), ("GR", 27), ("HR", 21), ("HU", 28),
+    ("IE", 22), ("IS", 26), ("IT", 27), ("LI", 21), ("LT", 20), ("LU", 20),
+    ("LV", 21), ("MC", 27), ("MT", 31), ("NL", 18), ("NO", 15), ("PL", 28),
+    ("PT", 25), ("RO", 24), ("SE", 24), ("SI", 19), ("SK", 24), ("SM", 27),
     ("VA", 22),
     // Other IBAN countries
-    ("AE", 23),
-    ("AL", 28),
-    ("AZ", 28),
-    ("BA", 20),
-    ("BH", 22),
-    ("BR", 29),
-    ("BY", 28),
-    ("CR", 22),
-    ("DO", 28),
-    ("EG", 29),
-    ("FO", 18),
-    ("GE", 22),
-    ("GL", 18),
-    ("GT", 28),
-    ("IL", 23),
-    ("IQ", 23),
-    ("JO", 30),
-    ("KW", 30),
-    ("KZ", 20),
-    ("LB", 28),
-    ("LC", 32),
-    ("MD", 24),
-    ("ME", 22),
-    ("MK", 19),
-    ("MR", 27),
-    ("MU", 30),
-    ("PK", 24),
-    ("PS", 29),
-    ("QA", 29),
-    ("RS", 22),
-    ("SA", 24),
-    ("SC", 31),
-    ("ST", 25),
-    ("SV", 28),
-    ("TL", 23),
-    ("TN", 24),
-    ("TR", 26),
-    ("UA", 29),
-    ("VG", 24),
-    ("XK", 20),
+    ("AE", 23), ("AL", 28), ("AZ", 28), ("BA", 20), ("BH", 22), ("BR", 29),
+    ("BY", 28), ("CR", 22), ("DO", 28), ("EG", 29), ("FO", 18), ("GE", 22),
+    ("GL", 18), ("GT", 28), ("IL", 23), ("IQ", 23), ("JO", 30), ("KW", 30),
+    ("KZ", 20), ("LB", 28), ("LC", 32), ("MD", 24), ("ME", 22), ("MK", 19),
+    ("MR", 27), ("MU", 30), ("PK", 24), ("PS", 29), ("QA", 29), ("RS", 22),
+    ("SA", 24), ("SC", 31), ("ST", 25), ("SV", 28), ("TL", 23), ("TN", 24),
+    ("TR", 26), ("UA", 29), ("VG", 24), ("XK", 20),
 ];
 
 /// Removes spaces and upper-cases, the electronic IBAN form.
@@ -329,6 +267,17 @@ mod tests {
             .find(|b| iban_valid(&format!("DE98{b}")))
             .expect("some BBAN has check digits 98");
         assert!(!iban_valid(&format!("DE01{bban98}")));
+    }
+
+    #[test]
+    fn country_table_is_consistent() {
+        let mut codes: Vec<&str> = IBAN_LENGTHS.iter().map(|(c, _)| *c).collect();
+        assert!(IBAN_LENGTHS.iter().all(|(c, len)| {
+            c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) && (15..=34).contains(len)
+        }));
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), IBAN_LENGTHS.len(), "no country listed twice");
     }
 
     #[test]
