@@ -3,5 +3,6 @@
 
 mod helpers;
 
+mod console;
 mod foundation;
 mod migrations;
