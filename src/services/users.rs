@@ -214,14 +214,15 @@ pub fn reset_password(
     Ok((u, pw))
 }
 
-/// Changes the actor's own password after checking the current one.
+/// Changes the actor's own password after checking the current one. Returns the user's new
+/// session epoch: every session on the old epoch ends, and the caller can renew its own.
 pub fn change_own_password(
     conn: &mut DbConnection,
     actor: &Actor,
     current: &str,
     new: &str,
     confirm: &str,
-) -> Result<(), ServiceError> {
+) -> Result<i32, ServiceError> {
     let u = user::find(conn, &actor.user_id)?.ok_or(ServiceError::NotFound)?;
     let mut errors = FieldErrors::new();
     if !password::verify(current, &u.password_hash) {
@@ -247,7 +248,8 @@ pub fn change_own_password(
                 changes: vec![],
             },
         )?;
-        Ok(())
+        let after = user::find(c, &u.id)?.ok_or(ServiceError::NotFound)?;
+        Ok(after.session_epoch)
     })
 }
 

@@ -9,6 +9,7 @@ pub mod login;
 pub mod merchants;
 pub mod tenants;
 pub mod users;
+pub mod views;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -46,11 +47,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/merchants/{id}/active",
             web::post().to(merchants::set_active),
         )
+        .route(
+            "/merchants/{id}/deactivate",
+            web::get().to(merchants::confirm_deactivate),
+        )
         .route("/users", web::get().to(users::index))
         .route("/users/new", web::get().to(users::new))
         .route("/users", web::post().to(users::create))
         .route("/users/{id}", web::get().to(users::show))
         .route("/users/{id}/active", web::post().to(users::set_active))
+        .route(
+            "/users/{id}/deactivate",
+            web::get().to(users::confirm_deactivate),
+        )
         .route(
             "/users/{id}/reset-password",
             web::post().to(users::reset_password),

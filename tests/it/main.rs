@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod console;
 mod containers;
 mod foundation;
 mod migrations;
