@@ -30,10 +30,18 @@ pub struct RequestMeta {
 
 impl RequestMeta {
     pub fn from(req: &HttpRequest) -> RequestMeta {
-        let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let h = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         RequestMeta {
             method: req.method().as_str().to_string(),
-            uri: req.uri().path_and_query().map_or_else(|| req.path().to_string(), |pq| pq.as_str().to_string()),
+            uri: req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| req.path().to_string(), |pq| pq.as_str().to_string()),
             content_type: h("content-type").unwrap_or_default(),
             date: h("date"),
             x_date: h("x-date"),
@@ -55,8 +63,12 @@ pub struct ApiContext {
 }
 
 fn basic_credentials(header: Option<&str>) -> Option<(String, String)> {
-    let v = header?.strip_prefix("Basic ").or_else(|| header?.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(v.trim()).ok()?;
+    let v = header?
+        .strip_prefix("Basic ")
+        .or_else(|| header?.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(v.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (u, p) = text.split_once(':')?;
     Some((u.to_string(), p.to_string()))
@@ -72,12 +84,17 @@ pub fn authenticate(
     body: &[u8],
     api_key: &str,
 ) -> Result<ApiContext, ApiError> {
-    let (username, password) = basic_credentials(meta.authorization.as_deref()).ok_or_else(ApiError::unauthorized)?;
+    let (username, password) =
+        basic_credentials(meta.authorization.as_deref()).ok_or_else(ApiError::unauthorized)?;
     if api_key.len() > 128 || username.len() > 128 || password.len() > 1024 {
         return Err(ApiError::unauthorized());
     }
-    let connector = connector::find_by_api_key(conn, api_key).map_err(internal)?.ok_or_else(ApiError::unauthorized)?;
-    let user = api_user::find_by_username(conn, &username).map_err(internal)?.ok_or_else(ApiError::unauthorized)?;
+    let connector = connector::find_by_api_key(conn, api_key)
+        .map_err(internal)?
+        .ok_or_else(ApiError::unauthorized)?;
+    let user = api_user::find_by_username(conn, &username)
+        .map_err(internal)?
+        .ok_or_else(ApiError::unauthorized)?;
     if !user.active
         || user.merchant_id != connector.merchant_id
         || !api_password::verify(keyring.mac_key(), &password, &user.password_hash)
@@ -92,16 +109,36 @@ pub fn authenticate(
         .map_err(|e| ApiError::from(crate::error::ServiceError::Unexpected(e)))?;
     let mut body_hash = BodyHash::Sha512;
     if connector.signing {
-        let given = meta.signature.as_deref().ok_or_else(|| ApiError::signature("X-Signature header is required."))?;
-        let date = signature::pick_date(meta.x_date.as_deref(), meta.date.as_deref())
-            .ok_or_else(|| ApiError::signature("A Date or X-Date header is required for signed requests."))?;
-        let when = signature::parse_http_date(date).ok_or_else(|| ApiError::signature("The Date header is not an RFC 7231 date."))?;
-        signature::check_skew(when, chrono::Utc::now(), skew_window_secs)
-            .map_err(|e| ApiError::signature(format!("Request date outside the allowed window: {e}.")))?;
-        body_hash = signature::verify(&secret, &meta.method, body, &meta.content_type, date, &meta.uri, given)
-            .map_err(|_| ApiError::signature("Invalid signature."))?;
+        let given = meta
+            .signature
+            .as_deref()
+            .ok_or_else(|| ApiError::signature("X-Signature header is required."))?;
+        let date = signature::pick_date(meta.x_date.as_deref(), meta.date.as_deref()).ok_or_else(
+            || ApiError::signature("A Date or X-Date header is required for signed requests."),
+        )?;
+        let when = signature::parse_http_date(date)
+            .ok_or_else(|| ApiError::signature("The Date header is not an RFC 7231 date."))?;
+        signature::check_skew(when, chrono::Utc::now(), skew_window_secs.unsigned_abs()).map_err(
+            |e| ApiError::signature(format!("Request date outside the allowed window: {e}.")),
+        )?;
+        body_hash = signature::verify(
+            &secret,
+            &meta.method,
+            body,
+            &meta.content_type,
+            date,
+            &meta.uri,
+            given,
+        )
+        .map_err(|_| ApiError::signature("Invalid signature."))?;
     }
-    Ok(ApiContext { connector, api_user_id: user.id, secret, body_hash, meta })
+    Ok(ApiContext {
+        connector,
+        api_user_id: user.id,
+        secret,
+        body_hash,
+        meta,
+    })
 }
 
 fn internal(e: diesel::result::Error) -> ApiError {
@@ -119,7 +156,15 @@ pub const JSON: &str = "application/json; charset=utf-8";
 /// secret: method and URI of the request, body and content type of the response.
 pub fn signed(ctx: &ApiContext, status: StatusCode, body: Vec<u8>) -> HttpResponse {
     let date = http_date(chrono::Utc::now());
-    let sig = signature::sign(&ctx.secret, &ctx.meta.method, &body, JSON, &date, &ctx.meta.uri, ctx.body_hash);
+    let sig = signature::sign(
+        &ctx.secret,
+        &ctx.meta.method,
+        &body,
+        JSON,
+        &date,
+        &ctx.meta.uri,
+        ctx.body_hash,
+    );
     HttpResponse::build(status)
         .content_type(JSON)
         .insert_header(("Date", date))
@@ -133,18 +178,29 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_parsed_and_garbage_is_refused() {
-        let h = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("anyApiUser:myPassword"));
-        assert_eq!(basic_credentials(Some(&h)), Some(("anyApiUser".into(), "myPassword".into())));
+        let h = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("anyApiUser:myPassword")
+        );
+        assert_eq!(
+            basic_credentials(Some(&h)),
+            Some(("anyApiUser".into(), "myPassword".into()))
+        );
         assert_eq!(basic_credentials(Some("Basic !!!")), None);
         assert_eq!(basic_credentials(Some("Bearer x")), None);
         assert_eq!(basic_credentials(None), None);
-        let no_colon = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("nocolon"));
+        let no_colon = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("nocolon")
+        );
         assert_eq!(basic_credentials(Some(&no_colon)), None);
     }
 
     #[test]
     fn http_dates_use_the_imf_fixdate_form() {
-        let t = chrono::DateTime::parse_from_rfc3339("2026-04-28T15:23:40Z").expect("t").with_timezone(&chrono::Utc);
+        let t = chrono::DateTime::parse_from_rfc3339("2026-04-28T15:23:40Z")
+            .expect("t")
+            .with_timezone(&chrono::Utc);
         assert_eq!(http_date(t), "Tue, 28 Apr 2026 15:23:40 GMT");
     }
 }

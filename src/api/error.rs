@@ -15,22 +15,42 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
     /// 1002 Invalid request data, HTTP 422 (validation).
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidRequestData, message)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidRequestData,
+            message,
+        )
     }
     /// Authentication failed: HTTP 401. The message never says which part was wrong.
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::RequestFailed, "Authentication failed: check the API key and the API credentials.")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::RequestFailed,
+            "Authentication failed: check the API key and the API credentials.",
+        )
     }
     pub fn signature(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidSignature, message)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidSignature,
+            message,
+        )
     }
     /// 1007 Invalid configuration (e.g. customerProfileData on a connector without a container).
     pub fn configuration(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidConfiguration, message)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidConfiguration,
+            message,
+        )
     }
     pub fn logical(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, ErrorCode::LogicalError, message)
@@ -52,15 +72,27 @@ impl std::fmt::Display for ApiError {
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
-            ServiceError::NotFound => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::InvalidRequestData, "Not found."),
+            ServiceError::NotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::InvalidRequestData,
+                "Not found.",
+            ),
             ServiceError::Validation(errs) => ApiError::invalid(
-                errs.0.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("; "),
+                errs.0
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
             ),
             ServiceError::Conflict(m) => ApiError::logical(m),
             ServiceError::Forbidden => ApiError::unauthorized(),
             other => {
                 tracing::error!(error = ?other, "API request failed");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::UnexpectedSystemError, "Unexpected system error.")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::UnexpectedSystemError,
+                    "Unexpected system error.",
+                )
             }
         }
     }
@@ -71,6 +103,8 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).content_type("application/json; charset=utf-8").body(self.json())
+        HttpResponse::build(self.status)
+            .content_type("application/json; charset=utf-8")
+            .body(self.json())
     }
 }

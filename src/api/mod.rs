@@ -22,12 +22,30 @@ use crate::startup::AppState;
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v3/transaction/{api_key}/{tx_type}", web::post().to(transactions::handle))
-        .route("/api/v3/customerProfiles/{api_key}/{op}", web::post().to(profiles::handle))
-        .route("/api/v3/status/{api_key}/getByUuid/{uuid}", web::get().to(status::by_uuid))
-        .route("/api/v3/status/{api_key}/getByMerchantTransactionId/{id}", web::get().to(status::by_merchant_transaction_id))
-        .route("/api/v3/paymentjs/{public_key}/tokenize", web::post().to(tokenize::tokenize))
-        .route("/api/v3/paymentjs/{public_key}/tokenize", web::method(actix_web::http::Method::OPTIONS).to(tokenize::preflight));
+    cfg.route(
+        "/api/v3/transaction/{api_key}/{tx_type}",
+        web::post().to(transactions::handle),
+    )
+    .route(
+        "/api/v3/customerProfiles/{api_key}/{op}",
+        web::post().to(profiles::handle),
+    )
+    .route(
+        "/api/v3/status/{api_key}/getByUuid/{uuid}",
+        web::get().to(status::by_uuid),
+    )
+    .route(
+        "/api/v3/status/{api_key}/getByMerchantTransactionId/{id}",
+        web::get().to(status::by_merchant_transaction_id),
+    )
+    .route(
+        "/api/v3/paymentjs/{public_key}/tokenize",
+        web::post().to(tokenize::tokenize),
+    )
+    .route(
+        "/api/v3/paymentjs/{public_key}/tokenize",
+        web::method(actix_web::http::Method::OPTIONS).to(tokenize::preflight),
+    );
 }
 
 /// Reads the request body up to `BODY_LIMIT`, answering 413 with the API's error body beyond.
@@ -49,9 +67,17 @@ pub async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError
 
 /// Authenticates the call to `api_key` and runs `f` on a blocking thread with a connection;
 /// the answer (or the error, once authenticated) is signed with the connector's secret.
-pub async fn call<F>(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes, api_key: String, f: F) -> HttpResponse
+pub async fn call<F>(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+    api_key: String,
+    f: F,
+) -> HttpResponse
 where
-    F: FnOnce(&mut DbConnection, &ApiContext, &[u8]) -> Result<(StatusCode, Vec<u8>), ApiError> + Send + 'static,
+    F: FnOnce(&mut DbConnection, &ApiContext, &[u8]) -> Result<(StatusCode, Vec<u8>), ApiError>
+        + Send
+        + 'static,
 {
     let meta = RequestMeta::from(&req);
     let keyring = state.keyring.clone();
@@ -78,7 +104,9 @@ where
 /// Parses a JSON body into `T`, mapping every failure (syntax, types, unknown shapes) to 1002.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::invalid("The request body is empty; a JSON object is required."));
+        return Err(ApiError::invalid(
+            "The request body is empty; a JSON object is required.",
+        ));
     }
     serde_json::from_slice(body).map_err(|e| {
         let msg = e.to_string();
@@ -88,5 +116,6 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
 }
 
 pub fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(v).map_err(|e| ApiError::from(crate::error::ServiceError::Unexpected(e.into())))
+    serde_json::to_vec(v)
+        .map_err(|e| ApiError::from(crate::error::ServiceError::Unexpected(e.into())))
 }

@@ -161,7 +161,9 @@ where
     if let DbConnection::Sqlite(c) = conn {
         AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
         let r = f(conn);
-        let DbConnection::Sqlite(c) = conn else { return r };
+        let DbConnection::Sqlite(c) = conn else {
+            return r;
+        };
         match r {
             Ok(v) => {
                 if let Err(e) = AnsiTransactionManager::commit_transaction(c) {

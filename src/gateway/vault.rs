@@ -123,6 +123,11 @@ impl DataKey {
     pub fn generate() -> Self {
         DataKey(random_bytes())
     }
+
+    /// The raw key, for use as an HMAC key (the vault's MAC key is a wrapped `DataKey`).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// Encrypts `plaintext` under `data_key` into

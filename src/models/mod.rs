@@ -9,6 +9,7 @@ pub mod merchant;
 pub mod profile;
 pub mod tenant;
 pub mod throttle;
+pub mod transaction;
 pub mod user;
 pub mod vault_key;
 
