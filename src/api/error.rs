@@ -108,3 +108,9 @@ impl ResponseError for ApiError {
             .body(self.json())
     }
 }
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        ApiError::from(ServiceError::Db(e))
+    }
+}

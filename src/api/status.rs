@@ -1,22 +1,62 @@
-//! Status API: getByUuid, getByMerchantTransactionId.
+//! Status API: `GET /api/v3/status/{apiKey}/getByUuid/{uuid}` and
+//! `.../getByMerchantTransactionId/{id}`. Only transactions of the named connector are found;
+//! anything else is 8001 "Transaction not found".
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::api::error::ApiError;
+use crate::api::{call, to_json};
+use crate::gateway::errors::ErrorCode;
+use crate::models::transaction;
+use crate::services::transactions::status_body;
 use crate::startup::AppState;
 
+fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::TransactionNotFound,
+        "Transaction not found.",
+    )
+}
+
 pub async fn by_uuid(
-    _state: web::Data<AppState>,
-    _req: HttpRequest,
-    _path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    actix_web::ResponseError::error_response(&ApiError::logical("Not implemented yet."))
+    let (api_key, uuid) = path.into_inner();
+    call(
+        state,
+        req,
+        web::Bytes::new(),
+        api_key,
+        move |conn, ctx, _| match transaction::find(conn, &uuid)? {
+            Some(t) if t.connector_id == ctx.connector.id => {
+                Ok((StatusCode::OK, to_json(&status_body(&t))?))
+            }
+            _ => Err(not_found()),
+        },
+    )
+    .await
 }
 
 pub async fn by_merchant_transaction_id(
-    _state: web::Data<AppState>,
-    _req: HttpRequest,
-    _path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    actix_web::ResponseError::error_response(&ApiError::logical("Not implemented yet."))
+    let (api_key, id) = path.into_inner();
+    call(
+        state,
+        req,
+        web::Bytes::new(),
+        api_key,
+        move |conn, ctx, _| match transaction::find_by_merchant_tx_id(conn, &ctx.connector.id, &id)?
+        {
+            Some(t) => Ok((StatusCode::OK, to_json(&status_body(&t))?)),
+            None => Err(not_found()),
+        },
+    )
+    .await
 }

@@ -1,15 +1,26 @@
-//! Transaction API v3.
+//! Transaction API v3: `POST /api/v3/transaction/{apiKey}/{type}`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::api::error::ApiError;
+use crate::api::{call, read_body, to_json};
+use crate::services::transactions;
 use crate::startup::AppState;
 
 pub async fn handle(
-    _state: web::Data<AppState>,
-    _req: HttpRequest,
-    _path: web::Path<(String, String)>,
-    _payload: web::Payload,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
 ) -> HttpResponse {
-    actix_web::ResponseError::error_response(&ApiError::logical("Not implemented yet."))
+    let (api_key, kind) = path.into_inner();
+    let body = match read_body(payload).await {
+        Ok(b) => b,
+        Err(e) => return actix_web::ResponseError::error_response(&e),
+    };
+    let keyring = state.keyring.clone();
+    call(state, req, body, api_key, move |conn, ctx, body| {
+        let a = transactions::process(conn, &keyring, &ctx.connector, &kind, body, ctx.body_hash)?;
+        Ok((a.status, to_json(&a.body)?))
+    })
+    .await
 }

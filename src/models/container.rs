@@ -128,3 +128,11 @@ pub fn global_setting_tenants(
         .select(global_settings::tenant_id)
         .load(conn)
 }
+
+/// Locks the container row until the end of the transaction: profile creation in one container
+/// is serialized, so one new customerIdentification yields exactly one profile.
+pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    diesel::update(containers::table.find(id))
+        .set(containers::profile_count.eq(containers::profile_count))
+        .execute(conn)
+}

@@ -144,3 +144,123 @@ pub fn delete_with_instruments(conn: &mut DbConnection, id: &str) -> QueryResult
     diesel::delete(instruments::table.filter(instruments::profile_id.eq(id))).execute(conn)?;
     diesel::delete(profiles::table.find(id)).execute(conn)
 }
+
+// ---- used by the Transaction API ----
+
+/// The instrument with this payment token, with its profile.
+pub fn instrument_by_token(
+    conn: &mut DbConnection,
+    token: &str,
+) -> QueryResult<Option<(Instrument, Profile)>> {
+    instruments::table
+        .inner_join(profiles::table)
+        .filter(instruments::payment_token.eq(token))
+        .select((Instrument::as_select(), Profile::as_select()))
+        .first(conn)
+        .optional()
+}
+
+pub fn find_instrument(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Instrument>> {
+    instruments::table
+        .find(id)
+        .select(Instrument::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn instrument_by_fingerprint(
+    conn: &mut DbConnection,
+    profile_id: &str,
+    fp: &str,
+) -> QueryResult<Option<Instrument>> {
+    instruments::table
+        .filter(instruments::profile_id.eq(profile_id))
+        .filter(instruments::fingerprint.eq(fp))
+        .select(Instrument::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert_instrument(conn: &mut DbConnection, i: &Instrument) -> QueryResult<()> {
+    diesel::insert_into(instruments::table)
+        .values(i)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn update_instrument_expiry(
+    conn: &mut DbConnection,
+    id: &str,
+    m: i32,
+    y: i32,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(instruments::table.find(id))
+        .set((
+            instruments::exp_month.eq(Some(m)),
+            instruments::exp_year.eq(Some(y)),
+            instruments::updated_at.eq(at),
+        ))
+        .execute(conn)
+}
+
+pub fn has_preferred(conn: &mut DbConnection, profile_id: &str) -> QueryResult<bool> {
+    let n: i64 = instruments::table
+        .filter(instruments::profile_id.eq(profile_id))
+        .filter(instruments::is_preferred.eq(true))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// Makes `instrument_id` the one preferred instrument of the profile.
+pub fn set_preferred(
+    conn: &mut DbConnection,
+    profile_id: &str,
+    instrument_id: &str,
+) -> QueryResult<()> {
+    diesel::update(
+        instruments::table
+            .filter(instruments::profile_id.eq(profile_id))
+            .filter(instruments::id.ne(instrument_id)),
+    )
+    .set(instruments::is_preferred.eq(false))
+    .execute(conn)?;
+    diesel::update(instruments::table.find(instrument_id))
+        .set(instruments::is_preferred.eq(true))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn update_customer(
+    conn: &mut DbConnection,
+    id: &str,
+    customer: &str,
+    email: Option<&str>,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(profiles::table.find(id))
+        .set((
+            profiles::customer.eq(customer),
+            profiles::email.eq(email),
+            profiles::updated_at.eq(at),
+        ))
+        .execute(conn)
+}
+
+/// Deletes an instrument; if it was the preferred one, the oldest remaining becomes preferred.
+pub fn delete_instrument(conn: &mut DbConnection, i: &Instrument) -> QueryResult<()> {
+    diesel::delete(instruments::table.find(&i.id)).execute(conn)?;
+    if i.is_preferred {
+        let next: Option<String> = instruments::table
+            .filter(instruments::profile_id.eq(&i.profile_id))
+            .order(instruments::created_at.asc())
+            .select(instruments::id)
+            .first(conn)
+            .optional()?;
+        if let Some(n) = next {
+            set_preferred(conn, &i.profile_id, &n)?;
+        }
+    }
+    Ok(())
+}

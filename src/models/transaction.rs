@@ -107,6 +107,19 @@ pub fn set_voided(conn: &mut DbConnection, uuid: &str, at: NaiveDateTime) -> Que
         .execute(conn)
 }
 
+/// Locks the transaction row until the end of the transaction (capture/void/refund arithmetic).
+pub fn lock(conn: &mut DbConnection, uuid: &str) -> QueryResult<usize> {
+    diesel::update(transactions::table.find(uuid))
+        .set(transactions::updated_at.eq(transactions::updated_at))
+        .execute(conn)
+}
+
+pub fn set_card_summary(conn: &mut DbConnection, uuid: &str, summary: &str) -> QueryResult<usize> {
+    diesel::update(transactions::table.find(uuid))
+        .set(transactions::card_summary.eq(summary))
+        .execute(conn)
+}
+
 /// A payment.js card token: the card number and CVV sealed together, single-use, short-lived.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = card_tokens)]

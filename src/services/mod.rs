@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod card_tokens;
 pub mod connectors;
 pub mod containers;
 pub mod demo;
@@ -10,4 +11,5 @@ pub mod keyring;
 pub mod merchants;
 pub mod sharing;
 pub mod tenants;
+pub mod transactions;
 pub mod users;
