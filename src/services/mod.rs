@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod card_tokens;
 pub mod connectors;
 pub mod containers;
 pub mod demo;
