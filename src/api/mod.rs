@@ -49,15 +49,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Reads the request body up to `BODY_LIMIT`, answering 413 with the API's error body beyond.
-pub async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+pub async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    read_body_limited(payload, BODY_LIMIT).await
+}
+
+/// Reads the request body up to `limit` bytes, answering 413 with the API's error body beyond.
+pub async fn read_body_limited(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
     let mut buf = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| ApiError::invalid("The request body could not be read."))?;
-        if buf.len() + chunk.len() > BODY_LIMIT {
+        if buf.len() + chunk.len() > limit {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 crate::gateway::errors::ErrorCode::InvalidRequestData,
-                format!("The request body exceeds {BODY_LIMIT} bytes."),
+                format!("The request body exceeds {limit} bytes."),
             ));
         }
         buf.extend_from_slice(&chunk);

@@ -1,19 +1,60 @@
-//! payment.js card tokenization.
+//! payment.js card tokenization: `POST /api/v3/paymentjs/{public_key}/tokenize`, called from a
+//! merchant's checkout page in the browser. No Basic auth and no session: the public
+//! integration key is public by design, and the answer is an opaque single-use token. CORS is
+//! open (`*`) because the endpoint uses no cookies or other ambient credentials.
+//! The rules live in `services::card_tokens`.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, HttpResponseBuilder, web};
 
 use crate::api::error::ApiError;
+use crate::api::{read_body_limited, to_json};
+use crate::services::card_tokens::{self, TokenizeRequest};
 use crate::startup::AppState;
 
-pub async fn tokenize(
-    _state: web::Data<AppState>,
-    _req: HttpRequest,
-    _path: web::Path<String>,
-    _payload: web::Payload,
-) -> HttpResponse {
-    actix_web::ResponseError::error_response(&ApiError::logical("Not implemented yet."))
+/// A tokenize body is a handful of short fields.
+pub const TOKENIZE_BODY_LIMIT: usize = 16 * 1024;
+
+fn cors(status: StatusCode) -> HttpResponseBuilder {
+    let mut b = HttpResponse::build(status);
+    b.insert_header(("Access-Control-Allow-Origin", "*"))
+        .insert_header(("Cache-Control", "no-store"));
+    b
 }
 
+pub async fn tokenize(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let public_key = path.into_inner();
+    let keyring = state.keyring.clone();
+    let result = match read_body_limited(payload, TOKENIZE_BODY_LIMIT).await {
+        Err(e) => Err(e),
+        Ok(body) => state
+            .db
+            .run(move |conn| {
+                Ok(TokenizeRequest::from_json(&body).and_then(|req| {
+                    card_tokens::tokenize(conn, &keyring, &public_key, req, chrono::Utc::now())
+                }))
+            })
+            .await
+            .unwrap_or_else(|e| Err(ApiError::from(e))),
+    };
+    let (status, body) = match result.and_then(|answer| to_json(&answer)) {
+        Ok(body) => (StatusCode::OK, body),
+        Err(e) => (e.status, e.json()),
+    };
+    cors(status)
+        .content_type("application/json; charset=utf-8")
+        .body(body)
+}
+
+/// The CORS preflight of a cross-origin `fetch` with `Content-Type: application/json`.
 pub async fn preflight() -> HttpResponse {
-    HttpResponse::NoContent().finish()
+    cors(StatusCode::NO_CONTENT)
+        .insert_header(("Access-Control-Allow-Methods", "POST, OPTIONS"))
+        .insert_header(("Access-Control-Allow-Headers", "Content-Type"))
+        .insert_header(("Access-Control-Max-Age", "600"))
+        .finish()
 }
