@@ -320,10 +320,9 @@ fn validate(kind: &str, r: &TxRequest) -> Result<(), ApiError> {
         .three_d_secure_data
         .as_ref()
         .and_then(|m| m.get("3dsecure"))
+        && !matches!(t.as_str(), Some("OFF" | "OPTIONAL" | "MANDATORY"))
     {
-        if !matches!(t.as_str(), Some("OFF" | "OPTIONAL" | "MANDATORY")) {
-            c.0.push("threeDSecureData.3dsecure: must be OFF, OPTIONAL or MANDATORY".into());
-        }
+        c.0.push("threeDSecureData.3dsecure: must be OFF, OPTIONAL or MANDATORY".into());
     }
     if c.0.is_empty() {
         Ok(())

@@ -966,11 +966,11 @@ async fn no_card_number_is_left_in_the_sqlite_files() {
     }
     let app = TestApp::demo().await;
     let numbers = ["4111111111111111", "5555555555554444", "378282246310005"];
-    for n in numbers {
+    for (i, n) in numbers.iter().enumerate() {
         let card = tokenize(&app, "demo-shop-public", n).await;
         let body = debit(
             &card,
-            json!({"withRegister": true, "customerProfileData": {"customerIdentification": format!("scan-{n}")}}),
+            json!({"withRegister": true, "customerProfileData": {"customerIdentification": format!("scan-{i}")}}),
         );
         let (s, v) = tx(&app, "demo-shop-cards", "debit", SHOP, &body).await;
         assert_eq!(s, StatusCode::OK, "{v}");
