@@ -4,6 +4,7 @@
 mod helpers;
 
 mod console;
+mod api_profiles;
 mod containers;
 mod foundation;
 mod migrations;
