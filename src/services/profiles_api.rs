@@ -243,12 +243,12 @@ fn check_field(name: &str, kind: Kind, v: &Value) -> Result<Option<Value>, Strin
         Kind::Email(_) if !is_email_shape(s) => {
             return Err(format!("customerData.{name}: must be an email address"));
         }
-        Kind::Date => {
-            if s.len() != 10 || chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_err() {
-                return Err(format!(
-                    "customerData.{name}: must be a full date, YYYY-MM-DD"
-                ));
-            }
+        Kind::Date
+            if s.len() != 10 || chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_err() =>
+        {
+            return Err(format!(
+                "customerData.{name}: must be a full date, YYYY-MM-DD"
+            ));
         }
         Kind::Gender if s != "M" && s != "F" => {
             return Err(format!("customerData.{name}: must be M or F"));

@@ -296,7 +296,9 @@ fn assert_error(a: &Answer, status: StatusCode, code: u64) {
     assert_eq!(a.json["success"], json!(false), "{}", a.text);
     assert_eq!(a.json["errorCode"], json!(code), "{}", a.text);
     assert!(
-        a.json["errorMessage"].as_str().is_some_and(|m| !m.is_empty()),
+        a.json["errorMessage"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
         "{}",
         a.text
     );
@@ -836,8 +838,7 @@ async fn invalid_update_requests_are_refused_with_1002_and_change_nothing() {
         ),
         (
             "malformed guid",
-            json!({ "profileGuid": "CP-1234", "customerData": { "firstName": "X" } })
-                .to_string(),
+            json!({ "profileGuid": "CP-1234", "customerData": { "firstName": "X" } }).to_string(),
         ),
         (
             "identification 37 characters",
@@ -922,7 +923,11 @@ async fn delete_profile_removes_the_profile_its_instruments_and_the_count() {
     )
     .await;
     assert_error(&upd, StatusCode::NOT_FOUND, 1002);
-    assert_eq!(container_count(&app, SHARED), 1, "count not decremented twice");
+    assert_eq!(
+        container_count(&app, SHARED),
+        1,
+        "count not decremented twice"
+    );
 
     // By customerIdentification through the sharing connector.
     let b = call(

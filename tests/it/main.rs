@@ -3,8 +3,8 @@
 
 mod helpers;
 
-mod console;
 mod api_profiles;
+mod console;
 mod containers;
 mod foundation;
 mod migrations;
