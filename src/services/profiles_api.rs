@@ -307,7 +307,8 @@ pub fn parse_update(obj: &Map<String, Value>) -> Result<UpdateRequest, ApiError>
         Some(Value::Object(cd)) => {
             for k in cd.keys() {
                 if k != "_TYPE" && !FIELDS.iter().any(|(name, _)| name == k) {
-                    errors.push(format!("customerData: unknown field {k:?}"));
+                    let shown: String = k.chars().take(64).collect();
+                    errors.push(format!("customerData: unknown field {shown:?}"));
                 }
             }
             match cd.get("_TYPE") {
@@ -452,12 +453,13 @@ fn timestamp(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-/// The payment method name of an instrument method (`preferredMethod`).
+/// The payment method name of an instrument method (`preferredMethod`, spec 1.3: a payment
+/// method name such as `Creditcard`, not the instrument type). Coffer stores cards and IBANs
+/// only; any other method has no name to report.
 fn method_name(method: &str) -> Option<&'static str> {
     match method {
         "card" => Some("Creditcard"),
         "iban" => Some("DirectDebit"),
-        "wallet" => Some("Wallet"),
         _ => None,
     }
 }
