@@ -1,15 +1,25 @@
-//! Customer Profiles API v3: getProfile, updateProfile, deleteProfile.
+//! Customer Profiles API v3: getProfile, updateProfile, deleteProfile. The rules live in
+//! [`crate::services::profiles_api`]; this handler only reads the body and authenticates.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
-use crate::api::error::ApiError;
+use crate::api::{call, read_body};
+use crate::services::profiles_api;
 use crate::startup::AppState;
 
 pub async fn handle(
-    _state: web::Data<AppState>,
-    _req: HttpRequest,
-    _path: web::Path<(String, String)>,
-    _payload: web::Payload,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
 ) -> HttpResponse {
-    actix_web::ResponseError::error_response(&ApiError::logical("Not implemented yet."))
+    let (api_key, op) = path.into_inner();
+    let body = match read_body(payload).await {
+        Ok(b) => b,
+        Err(e) => return e.error_response(),
+    };
+    call(state, req, body, api_key, move |conn, ctx, body| {
+        profiles_api::handle(conn, &ctx.connector, &op, body)
+    })
+    .await
 }
