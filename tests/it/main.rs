@@ -7,3 +7,4 @@ mod console;
 mod containers;
 mod foundation;
 mod migrations;
+mod tokenize;
