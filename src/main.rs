@@ -126,8 +126,9 @@ fn rotate_vault_key(settings: &Settings, generate: bool) -> anyhow::Result<()> {
         (None, false) => anyhow::bail!(
             "set COFFER_NEW_VAULT_KEY (64 hex digits or base64 of 32 bytes) or pass --generate"
         ),
-        (Some(v), false) => MasterKey::from_encoded(&v)
-            .map_err(|e| anyhow::anyhow!("COFFER_NEW_VAULT_KEY: {e}"))?,
+        (Some(v), false) => {
+            MasterKey::from_encoded(&v).map_err(|e| anyhow::anyhow!("COFFER_NEW_VAULT_KEY: {e}"))?
+        }
         (None, true) => MasterKey::generate(),
     };
     let db = open_database(settings)?;

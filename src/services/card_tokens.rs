@@ -152,7 +152,10 @@ impl std::fmt::Debug for ConsumedCard {
         f.debug_struct("ConsumedCard")
             .field("card", &self.card)
             .field("cvv", &"<redacted>")
-            .field("card_holder", &self.card_holder.as_ref().map(|_| "<redacted>"))
+            .field(
+                "card_holder",
+                &self.card_holder.as_ref().map(|_| "<redacted>"),
+            )
             .field("fingerprint", &self.fingerprint)
             .finish()
     }
@@ -253,7 +256,10 @@ pub fn tokenize(
         Ok(c) => Some(c),
         Err(errs) => {
             // validate_card's messages are fixed texts: they never contain the input.
-            problems.extend(errs.into_iter().map(|(field, msg)| format!("{field}: {msg}")));
+            problems.extend(
+                errs.into_iter()
+                    .map(|(field, msg)| format!("{field}: {msg}")),
+            );
             None
         }
     };
@@ -344,8 +350,11 @@ pub fn consume(
         .open(conn, &row.sealed, row.token.as_bytes())
         .map_err(unexpected)?;
     // The plaintext is our own JSON; a parse failure message could quote it, so drop it.
-    let sealed: SealedCard = serde_json::from_slice(&opened)
-        .map_err(|_| unexpected(anyhow::anyhow!("card token {token}: sealed card is malformed")))?;
+    let sealed: SealedCard = serde_json::from_slice(&opened).map_err(|_| {
+        unexpected(anyhow::anyhow!(
+            "card token {token}: sealed card is malformed"
+        ))
+    })?;
     let brand = card::brand(&sealed.pan)
         .filter(|b| *b == row.brand)
         .ok_or_else(|| {
@@ -384,7 +393,10 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(r.card_holder.as_deref(), Some("Ann"));
-        assert_eq!((r.cvv.as_str(), r.month.as_str(), r.year.as_str()), ("012", "3", "2030"));
+        assert_eq!(
+            (r.cvv.as_str(), r.month.as_str(), r.year.as_str()),
+            ("012", "3", "2030")
+        );
         let r = parse(r#"{"number":"4111111111111111","cvv":"123","month":"03","year":2030,"cardHolder":null}"#)
             .expect("valid");
         assert_eq!(r.card_holder, None);
@@ -395,13 +407,23 @@ mod tests {
         let e = parse(r#"{"number":4111111111111111,"cvv":737,"month":"12"}"#).expect_err("bad");
         assert_eq!(e.status.as_u16(), 422);
         assert_eq!(e.code.code(), 1002);
-        assert!(e.message.contains("number: must be a string"), "{}", e.message);
+        assert!(
+            e.message.contains("number: must be a string"),
+            "{}",
+            e.message
+        );
         assert!(e.message.contains("cvv: must be a string"), "{}", e.message);
         assert!(e.message.contains("year: is required"), "{}", e.message);
         assert!(!e.message.contains("4111111111111111"), "{}", e.message);
         assert!(!e.message.contains("737"), "{}", e.message);
 
-        for (body, status) in [("", 400), ("  ", 400), ("{\"number\":\"4111", 400), ("[1]", 400), ("null", 400)] {
+        for (body, status) in [
+            ("", 400),
+            ("  ", 400),
+            ("{\"number\":\"4111", 400),
+            ("[1]", 400),
+            ("null", 400),
+        ] {
             let e = parse(body).expect_err(body);
             assert_eq!(e.status.as_u16(), status, "{body}");
             assert_eq!(e.code.code(), 1002);

@@ -8,7 +8,7 @@ use coffer::gateway::vault::{self, MasterKey};
 use coffer::models::connector;
 use coffer::services::card_tokens::{self, INVALID_TOKEN_MESSAGE, TokenizeRequest};
 use coffer::services::keyring::{self, Keyring};
-use diesel::{ExpressionMethods, RunQueryDsl};
+use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -25,8 +25,7 @@ struct Answer {
 
 impl Answer {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
     fn header(&self, name: &str) -> &str {
         self.headers
@@ -167,7 +166,12 @@ async fn tokenize_answers_a_token_for_visa_mastercard_and_amex() {
     assert_eq!(spaced.fingerprint, row.fingerprint);
     let ttl = row.expires_at - row.created_at;
     assert_eq!(ttl, Duration::minutes(30));
-    assert!((row.created_at - Utc::now().naive_utc()).num_seconds().abs() < 60);
+    assert!(
+        (row.created_at - Utc::now().naive_utc())
+            .num_seconds()
+            .abs()
+            < 60
+    );
 }
 
 #[tokio::test]
@@ -187,7 +191,11 @@ async fn tokenize_rejects_bad_input_with_1002_and_never_echoes_the_card() {
             "year",
         ),
         ("visa cvv of 2 digits", card(number, "98"), "cvv"),
-        ("amex cvv of 3 digits", card("378282246310005", "987"), "cvv"),
+        (
+            "amex cvv of 3 digits",
+            card("378282246310005", "987"),
+            "cvv",
+        ),
         ("visa cvv of 4 digits", card(number, "9876"), "cvv"),
         (
             "month 13",
@@ -234,7 +242,10 @@ async fn tokenize_rejects_bad_input_with_1002_and_never_echoes_the_card() {
             &[number, "4111111111111112", "378282246310005", "987"],
         );
         let msg = a.json()["errorMessage"].as_str().unwrap_or("").to_string();
-        assert!(msg.contains(field), "{what}: message should name {field}: {msg}");
+        assert!(
+            msg.contains(field),
+            "{what}: message should name {field}: {msg}"
+        );
     }
     // Both missing fields are named.
     let a = post(&app, SHOP_KEY, &json!({"number": number, "month": "12"})).await;
@@ -245,7 +256,10 @@ async fn tokenize_rejects_bad_input_with_1002_and_never_echoes_the_card() {
     assert_eq!(post(&app, SHOP_KEY, &ok).await.status, StatusCode::OK);
 
     for (what, raw) in [
-        ("malformed", r#"{"number":"4111111111111111","cvv":"987""#.to_string()),
+        (
+            "malformed",
+            r#"{"number":"4111111111111111","cvv":"987""#.to_string(),
+        ),
         ("not an object", format!(r#"["{number}","987"]"#)),
         ("empty", String::new()),
         ("not JSON", format!("number={number}&cvv=987")),
@@ -272,8 +286,6 @@ async fn tokenize_rejects_bad_input_with_1002_and_never_echoes_the_card() {
     assert_eq!(n, 1, "only the valid request stored a token");
 }
 
-use diesel::QueryDsl;
-
 #[tokio::test]
 async fn tokenize_with_an_unknown_or_inactive_public_key_answers_404() {
     let app = TestApp::demo().await;
@@ -294,7 +306,11 @@ async fn tokenize_with_an_unknown_or_inactive_public_key_answers_404() {
         .expect("deactivate connector");
     let inactive = post(&app, OUTLET_KEY, &body).await;
     assert_error(&inactive, StatusCode::NOT_FOUND, 1000, &[]);
-    assert_eq!(inactive.json(), unknown.json(), "inactive looks like unknown");
+    assert_eq!(
+        inactive.json(),
+        unknown.json(),
+        "inactive looks like unknown"
+    );
 
     // A connector of an inactive merchant cannot tokenize either.
     let shop = connector::find_by_public_key(&mut conn, SHOP_KEY)
@@ -395,7 +411,12 @@ async fn consumed_tokens_are_single_use_and_bound_to_their_connector() {
             .expect("query")
             .is_none()
     );
-    for bogus in ["", "ix::", "pt::12345678901234567890", "ix::AAAAAAAAAAAAAAAAAAAA"] {
+    for bogus in [
+        "",
+        "ix::",
+        "pt::12345678901234567890",
+        "ix::AAAAAAAAAAAAAAAAAAAA",
+    ] {
         let e = card_tokens::consume(&mut conn, &keyring, &shop, bogus, now).expect_err(bogus);
         assert_eq!(e.message, INVALID_TOKEN_MESSAGE);
     }
@@ -407,7 +428,8 @@ async fn consumed_tokens_are_single_use_and_bound_to_their_connector() {
         Err(coffer::error::ServiceError::Conflict("roll back".into()))
     });
     assert!(r.is_err());
-    let c = card_tokens::consume(&mut conn, &keyring, &outlet, &token, now).expect("after rollback");
+    let c =
+        card_tokens::consume(&mut conn, &keyring, &outlet, &token, now).expect("after rollback");
     assert_eq!(c.card.pan, "5555555555554444");
 }
 
@@ -431,15 +453,15 @@ async fn expired_tokens_cannot_be_consumed_and_are_purged() {
         .expect_err("expired");
     assert_eq!(e.message, INVALID_TOKEN_MESSAGE);
     // Still usable one second before expiry (judged by the `now` passed in).
-    let fresh = card_tokens::tokenize(&mut conn, &keyring, SHOP_KEY, req(), issued_at)
-        .expect("tokenize");
+    let fresh =
+        card_tokens::tokenize(&mut conn, &keyring, SHOP_KEY, req(), issued_at).expect("tokenize");
     let just_before = issued_at + Duration::minutes(30) - Duration::seconds(1);
     card_tokens::consume(&mut conn, &keyring, &shop, &fresh.token, just_before)
         .expect("valid until expiry");
 
     // Expired tokens are purged by the next tokenize.
-    let stale = card_tokens::tokenize(&mut conn, &keyring, SHOP_KEY, req(), issued_at)
-        .expect("tokenize");
+    let stale =
+        card_tokens::tokenize(&mut conn, &keyring, SHOP_KEY, req(), issued_at).expect("tokenize");
     assert!(
         coffer::models::transaction::find_card_token(&mut conn, &stale.token)
             .expect("query")
@@ -625,7 +647,9 @@ async fn rotate_vault_key_keeps_records_readable_with_the_new_key_only() {
     let mut conn = pool.get().expect("conn");
     let old = keyring::master_key(&app.settings).expect("master key");
     let before = Keyring::load(&mut conn, copy(&old)).expect("keyring");
-    let record = before.seal(b"sealed before rotation", b"row-1").expect("seal");
+    let record = before
+        .seal(b"sealed before rotation", b"row-1")
+        .expect("seal");
     let shop = connector_id(&mut conn, SHOP_KEY);
 
     let new_master = MasterKey::generate();
@@ -634,10 +658,16 @@ async fn rotate_vault_key_keeps_records_readable_with_the_new_key_only() {
 
     let after = Keyring::load(&mut conn, copy(&new_master)).expect("load with the new key");
     assert_eq!(
-        after.open(&mut conn, &record, b"row-1").expect("open old record"),
+        after
+            .open(&mut conn, &record, b"row-1")
+            .expect("open old record"),
         b"sealed before rotation"
     );
-    assert_eq!(after.mac_key(), before.mac_key(), "fingerprints stay stable");
+    assert_eq!(
+        after.mac_key(),
+        before.mac_key(),
+        "fingerprints stay stable"
+    );
     // A token sealed before the rotation is consumed with the new keyring.
     let c = card_tokens::consume(&mut conn, &after, &shop, &token, Utc::now()).expect("consume");
     assert_eq!(c.cvv, "123");
@@ -656,7 +686,10 @@ async fn rotate_vault_key_keeps_records_readable_with_the_new_key_only() {
     let err = Keyring::load(&mut conn, copy(&old))
         .expect_err("the old master key no longer opens the vault")
         .to_string();
-    assert!(err.contains("cannot be unwrapped with this master key"), "{err}");
+    assert!(
+        err.contains("cannot be unwrapped with this master key"),
+        "{err}"
+    );
     assert!(err.contains(after.master_key_id()), "{err}");
     assert!(err.contains("rotate-vault-key"), "{err}");
 }
@@ -741,10 +774,16 @@ async fn rotate_vault_key_command_replaces_the_key_and_keeps_records_readable() 
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&key_file).expect("meta").permissions().mode();
+            let mode = std::fs::metadata(&key_file)
+                .expect("meta")
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert!(!data_dir.join("vault.key.new").exists(), "no temp file left");
+        assert!(
+            !data_dir.join("vault.key.new").exists(),
+            "no temp file left"
+        );
         new_hex
     };
 
@@ -755,7 +794,9 @@ async fn rotate_vault_key_command_replaces_the_key_and_keeps_records_readable() 
     let shop = connector_id(&mut conn, SHOP_KEY);
     let c = card_tokens::consume(&mut conn, &after, &shop, &token, Utc::now()).expect("consume");
     assert_eq!(c.card.pan, "5555555555554444");
-    let err = Keyring::load(&mut conn, old).expect_err("old key fails").to_string();
+    let err = Keyring::load(&mut conn, old)
+        .expect_err("old key fails")
+        .to_string();
     assert!(err.contains("cannot be unwrapped"), "{err}");
     if !is_postgres() {
         // What the next start reads is the new key.
