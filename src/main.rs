@@ -133,12 +133,16 @@ fn rotate_vault_key(settings: &Settings, generate: bool) -> anyhow::Result<()> {
     };
     let db = open_database(settings)?;
     let mut conn = db.get()?;
-    if generate {
-        // Shown before the commit, so that the key is not lost should the process die after it.
-        println!("New vault master key (shown once): {}", new_master.to_hex());
-    }
-    let rotation = keyring::rotate_master_key(&mut conn, settings, &new_master).map_err(|e| {
+    let mut printed = false;
+    let rotation = keyring::rotate_master_key(&mut conn, settings, &new_master, || {
         if generate {
+            // Shown before the commit, so that the key is not lost should the process die after it.
+            println!("New vault master key (shown once): {}", new_master.to_hex());
+            printed = true;
+        }
+    })
+    .map_err(|e| {
+        if printed {
             e.context("the key printed above was NOT applied")
         } else {
             e

@@ -278,10 +278,13 @@ pub struct Rotation {
 /// is the data dir's `vault.key`, replaces that file atomically: the new key is written to
 /// `vault.key.new` (mode 0600, fsynced) before the commit and renamed over `vault.key` after it.
 /// Should the process die between the two, `vault.key.new` holds the key the database uses.
+/// `before_commit` runs once every check has passed, right before the write transaction (the
+/// command prints a generated key there, so that the key is never lost).
 pub fn rotate_master_key(
     conn: &mut DbConnection,
     settings: &Settings,
     new_master: &MasterKey,
+    before_commit: impl FnOnce(),
 ) -> anyhow::Result<Rotation> {
     let source = master_key_source(settings);
     let pending = match &source {
@@ -319,6 +322,7 @@ pub fn rotate_master_key(
     if let Some((_, pending)) = &pending {
         crate::config::write_private(pending, &new_master.to_hex())?;
     }
+    before_commit();
     let rewrapped = match crate::db::write_tx(conn, |tx| rotate(tx, &old, new_master)) {
         Ok(n) => n,
         Err(e) => {

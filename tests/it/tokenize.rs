@@ -751,6 +751,20 @@ async fn rotate_vault_key_command_replaces_the_key_and_keeps_records_readable() 
         assert!(!text(&o).contains(&new_hex), "a supplied key is not echoed");
         new_hex
     } else {
+        // A data dir without a vault is refused before any key is printed.
+        let empty = tempfile::tempdir().expect("tempdir");
+        let o = std::process::Command::new(bin)
+            .env_clear()
+            .env("COFFER_DATA_DIR", empty.path())
+            .env("RUST_LOG", "off")
+            .args(["rotate-vault-key", "--generate"])
+            .output()
+            .expect("run coffer");
+        assert!(!o.status.success());
+        assert!(text(&o).contains("no vault to rotate"), "{}", text(&o));
+        assert!(!text(&o).contains("shown once"), "{}", text(&o));
+        assert!(!empty.path().join("vault.key").exists());
+
         // SQLite with the data dir's vault.key: --generate, and the file is replaced.
         let key_file = data_dir.join("vault.key");
         assert_eq!(
