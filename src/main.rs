@@ -40,6 +40,13 @@ enum Command {
         #[arg(long)]
         merchant: Option<String>,
     },
+    /// Re-wrap the vault's keys under a new master key (from COFFER_NEW_VAULT_KEY, or --generate).
+    /// Records keep naming their data keys, so nothing else is re-encrypted.
+    RotateVaultKey {
+        /// Generate the new master key and print it once (instead of COFFER_NEW_VAULT_KEY).
+        #[arg(long)]
+        generate: bool,
+    },
 }
 
 #[actix_web::main]
@@ -102,6 +109,64 @@ async fn main() -> anyhow::Result<()> {
                 println!("Created {username}");
             }
         }
+        Command::RotateVaultKey { generate } => rotate_vault_key(&cli.settings, generate)?,
     }
+    Ok(())
+}
+
+fn rotate_vault_key(settings: &Settings, generate: bool) -> anyhow::Result<()> {
+    use coffer::gateway::vault::MasterKey;
+    use coffer::services::keyring::{self, MasterKeySource};
+
+    let from_env = std::env::var("COFFER_NEW_VAULT_KEY")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let new_master = match (from_env, generate) {
+        (Some(_), true) => anyhow::bail!("use either COFFER_NEW_VAULT_KEY or --generate, not both"),
+        (None, false) => anyhow::bail!(
+            "set COFFER_NEW_VAULT_KEY (64 hex digits or base64 of 32 bytes) or pass --generate"
+        ),
+        (Some(v), false) => {
+            MasterKey::from_encoded(&v).map_err(|e| anyhow::anyhow!("COFFER_NEW_VAULT_KEY: {e}"))?
+        }
+        (None, true) => MasterKey::generate(),
+    };
+    let db = open_database(settings)?;
+    let mut conn = db.get()?;
+    let mut printed = false;
+    let rotation = keyring::rotate_master_key(&mut conn, settings, &new_master, || {
+        if generate {
+            // Shown before the commit, so that the key is not lost should the process die after it.
+            println!("New vault master key (shown once): {}", new_master.to_hex());
+            printed = true;
+        }
+    })
+    .map_err(|e| {
+        if printed {
+            e.context("the key printed above was NOT applied")
+        } else {
+            e
+        }
+    })?;
+    println!(
+        "Re-wrapped {} vault keys under the new master key {} and started a new data key.",
+        rotation.rewrapped, rotation.new_master_key_id
+    );
+    match &rotation.source {
+        MasterKeySource::DataDirFile(path) => println!(
+            "{} now holds the new master key. Restart Coffer. If you run more than one Coffer \
+             process, or start to set COFFER_VAULT_KEY, every process must use the new key.",
+            path.display()
+        ),
+        MasterKeySource::Environment => println!(
+            "Next: set COFFER_VAULT_KEY to the new key on every Coffer process sharing this \
+             database and restart them. Until a process restarts it keeps its loaded keys, but \
+             cannot read records sealed under the new data key by processes already restarted."
+        ),
+    }
+    println!(
+        "Keep the old key only as long as you keep database backups taken before this rotation: \
+         those need it."
+    );
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! running processes keep their unwrapped keys in memory.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::RwLock;
 
 use anyhow::{Context, bail};
@@ -107,9 +108,16 @@ impl Keyring {
         let mut mac = None;
         let mut active = None;
         for r in &rows {
-            let k = master
-                .unwrap_key(&r.wrapped)
-                .map_err(|e| anyhow::anyhow!("vault key {} cannot be unwrapped with this master key ({e}); is COFFER_VAULT_KEY right?", r.id))?;
+            let k = master.unwrap_key(&r.wrapped).map_err(|e| {
+                anyhow::anyhow!(
+                    "vault key {} cannot be unwrapped with this master key ({e}): it is wrapped by \
+                     master key {} and this one is {mid}. Is COFFER_VAULT_KEY (or vault.key in the \
+                     data dir) the current master key? After `coffer rotate-vault-key` every \
+                     process needs the new key.",
+                    r.id,
+                    r.master_key_id
+                )
+            })?;
             if r.purpose == "mac" {
                 mac = Some(k.as_bytes().to_vec());
             } else {
@@ -235,5 +243,114 @@ pub fn rotate(
         )?;
         vault_key::insert(tx, &row)?;
         Ok(rows.len())
+    })
+}
+
+/// Where the master key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MasterKeySource {
+    /// `COFFER_VAULT_KEY` (always the case with PostgreSQL).
+    Environment,
+    /// `vault.key` in the SQLite data dir.
+    DataDirFile(PathBuf),
+}
+
+pub fn master_key_source(settings: &Settings) -> MasterKeySource {
+    if settings.vault_key.is_none() && settings.backend() == Backend::Sqlite {
+        MasterKeySource::DataDirFile(settings.data_dir.join("vault.key"))
+    } else {
+        MasterKeySource::Environment
+    }
+}
+
+/// What `rotate_master_key` did.
+#[derive(Debug)]
+pub struct Rotation {
+    /// Vault key rows re-wrapped under the new master key.
+    pub rewrapped: usize,
+    pub source: MasterKeySource,
+    /// Short public id of the new master key (as stored in `vault_keys.master_key_id`).
+    pub new_master_key_id: String,
+}
+
+/// `coffer rotate-vault-key`: checks that the current master key opens the vault, re-wraps every
+/// vault key under `new_master` in one write transaction ([`rotate`]) and, when the current key
+/// is the data dir's `vault.key`, replaces that file atomically: the new key is written to
+/// `vault.key.new` (mode 0600, fsynced) before the commit and renamed over `vault.key` after it.
+/// Should the process die between the two, `vault.key.new` holds the key the database uses.
+/// `before_commit` runs once every check has passed, right before the write transaction (the
+/// command prints a generated key there, so that the key is never lost).
+pub fn rotate_master_key(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    new_master: &MasterKey,
+    before_commit: impl FnOnce(),
+) -> anyhow::Result<Rotation> {
+    let source = master_key_source(settings);
+    let pending = match &source {
+        MasterKeySource::DataDirFile(path) => {
+            if !path.exists() {
+                bail!(
+                    "{} does not exist: there is no vault to rotate (start Coffer once first)",
+                    path.display()
+                );
+            }
+            let pending = path.with_extension("key.new");
+            if pending.exists() {
+                bail!(
+                    "{} exists, left by an interrupted rotation. If Coffer cannot open the vault \
+                     with {}, the database was rotated to the key in {}: move it over {}. \
+                     Otherwise delete it. Then run the rotation again.",
+                    pending.display(),
+                    path.display(),
+                    pending.display(),
+                    path.display()
+                );
+            }
+            Some((path.clone(), pending))
+        }
+        MasterKeySource::Environment => None,
+    };
+    let old = master_key(settings)?;
+    if old.to_hex() == new_master.to_hex() {
+        bail!("the new master key is the current one");
+    }
+    // Proves the current key opens every vault key (and creates them on an empty vault).
+    let old_copy = MasterKey::from_encoded(&old.to_hex()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Keyring::load(conn, old_copy)?;
+
+    if let Some((_, pending)) = &pending {
+        crate::config::write_private(pending, &new_master.to_hex())?;
+    }
+    before_commit();
+    let rewrapped = match crate::db::write_tx(conn, |tx| rotate(tx, &old, new_master)) {
+        Ok(n) => n,
+        Err(e) => {
+            if let Some((_, pending)) = &pending {
+                let _ = std::fs::remove_file(pending);
+            }
+            return Err(e.context("rotation failed; the database still uses the old master key"));
+        }
+    };
+    if let Some((path, pending)) = &pending {
+        std::fs::rename(pending, path).with_context(|| {
+            format!(
+                "the database now uses the new master key, but {} could not be renamed to {}: \
+                 move it by hand before starting Coffer",
+                pending.display(),
+                path.display()
+            )
+        })?;
+        if let Some(dir) = path.parent() {
+            // Makes the rename durable; best effort where directories cannot be opened.
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+    }
+    Ok(Rotation {
+        rewrapped,
+        source,
+        new_master_key_id: master_id(new_master),
     })
 }

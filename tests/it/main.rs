@@ -9,3 +9,4 @@ mod console;
 mod containers;
 mod foundation;
 mod migrations;
+mod tokenize;
