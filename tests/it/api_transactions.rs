@@ -994,3 +994,174 @@ async fn no_card_number_is_left_in_the_sqlite_files() {
     assert!(scanned > 10_000, "the database files were read");
     assert_eq!(db_count(&app, "SELECT COUNT(*) AS n FROM instruments"), 3);
 }
+
+async fn profiles_api(
+    app: &TestApp,
+    api_key: &str,
+    op: &str,
+    creds: (&str, &str),
+    body: &Value,
+) -> (StatusCode, Value) {
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v3/customerProfiles/{api_key}/{op}")))
+        .header("content-type", CT)
+        .header("authorization", basic(creds.0, creds.1))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST");
+    let s = r.status();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_whole_seed_flow_across_the_transaction_and_customer_profiles_apis() {
+    let app = TestApp::demo().await;
+    let card = tokenize(&app, "demo-shop-public", "4111111111111111").await;
+    let body = debit(
+        &card,
+        json!({"withRegister": true,
+               "customer": {"identification": "616c6578", "billingCountry": "US", "birthDate": "1970-01-01", "email": "alex@example.com"},
+               "customerProfileData": {"customerIdentification": "616c6578", "markAsPreferred": true}}),
+    );
+    let (_, v) = tx(&app, "demo-shop-cards", "debit", SHOP, &body).await;
+    let guid = v["customerProfileData"]["profileGuid"]
+        .as_str()
+        .expect("guid")
+        .to_string();
+    let token = v["customerProfileData"]["paymentToken"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    // getProfile by both ids, through the outlet too (shared container).
+    let (s, by_ci) = profiles_api(
+        &app,
+        "demo-shop-cards",
+        "getProfile",
+        SHOP,
+        &json!({"customerIdentification": "616c6578"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(by_ci["profileExists"], true);
+    assert_eq!(by_ci["profileGuid"], guid.as_str());
+    assert_eq!(by_ci["customer"]["billingCountry"], "US");
+    assert_eq!(by_ci["customer"]["email"], "alex@example.com");
+    assert_eq!(
+        by_ci["paymentInstruments"][0]["paymentToken"],
+        token.as_str()
+    );
+    assert_eq!(by_ci["paymentInstruments"][0]["isPreferred"], true);
+    assert_eq!(
+        by_ci["paymentInstruments"][0]["paymentData"]["lastFourDigits"],
+        "1111"
+    );
+    let (_, by_guid) = profiles_api(
+        &app,
+        "demo-outlet-cards",
+        "getProfile",
+        OUTLET,
+        &json!({"profileGuid": guid}),
+    )
+    .await;
+    assert_eq!(by_guid["customerIdentification"], "616c6578");
+    let (_, globex) = profiles_api(
+        &app,
+        "demo-globex-cards",
+        "getProfile",
+        GLOBEX,
+        &json!({"profileGuid": guid}),
+    )
+    .await;
+    assert_eq!(
+        globex["profileExists"], false,
+        "Globex cannot see Acme's profile"
+    );
+    // Charge with the token.
+    let (_, v) = tx(
+        &app,
+        "demo-shop-cards",
+        "debit",
+        SHOP,
+        &debit(&token, json!({})),
+    )
+    .await;
+    assert_eq!(v["success"], true);
+    // Register a second card as preferred.
+    let card2 = tokenize(&app, "demo-shop-public", "5555555555554444").await;
+    let reg = json!({"merchantTransactionId": mtid(), "transactionToken": card2,
+                     "customerProfileData": {"customerIdentification": "616c6578", "markAsPreferred": true}});
+    let (_, v) = tx(&app, "demo-shop-cards", "register", SHOP, &reg).await;
+    let token2 = v["customerProfileData"]["paymentToken"]
+        .as_str()
+        .expect("token2")
+        .to_string();
+    let (_, p) = profiles_api(
+        &app,
+        "demo-shop-cards",
+        "getProfile",
+        SHOP,
+        &json!({"profileGuid": guid}),
+    )
+    .await;
+    let preferred: Vec<&Value> = p["paymentInstruments"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|i| i["isPreferred"] == true)
+        .collect();
+    assert_eq!(preferred.len(), 1);
+    assert_eq!(preferred[0]["paymentToken"], token2.as_str());
+    // updateProfile: data and preferred instrument back to the first card.
+    let (s, u) = profiles_api(
+        &app,
+        "demo-shop-cards",
+        "updateProfile",
+        SHOP,
+        &json!({"profileGuid": guid, "customerData": {"firstName": "Alex", "lastName": "Smith"}, "preferredInstrument": token}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{u}");
+    let changed: Vec<&str> = u["changedFields"]
+        .as_array()
+        .expect("changed")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        changed.contains(&"firstName")
+            && changed.contains(&"lastName")
+            && changed.contains(&"preferredInstrument"),
+        "{u}"
+    );
+    // deleteProfile: the token is refused afterwards, on every connector of the container.
+    let (s, d) = profiles_api(
+        &app,
+        "demo-shop-cards",
+        "deleteProfile",
+        SHOP,
+        &json!({"customerIdentification": "616c6578"}),
+    )
+    .await;
+    assert_eq!((s, d["success"].clone()), (StatusCode::OK, json!(true)));
+    let (_, gone) = profiles_api(
+        &app,
+        "demo-shop-cards",
+        "getProfile",
+        SHOP,
+        &json!({"profileGuid": guid}),
+    )
+    .await;
+    assert_eq!(gone["profileExists"], false);
+    for (key, creds) in [("demo-shop-cards", SHOP), ("demo-outlet-cards", OUTLET)] {
+        let (s, v) = tx(&app, key, "debit", creds, &debit(&token2, json!({}))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["errorCode"], 1002);
+    }
+    assert_eq!(
+        db_count(&app, "SELECT COUNT(*) AS n FROM instruments"),
+        0,
+        "instruments and their vault records are gone"
+    );
+}
