@@ -44,8 +44,11 @@ impl Backend {
 /// OS crash (not on a process crash). A payment vault acknowledges registrations that a merchant
 /// will rely on, so every commit is fsynced before the response goes out; the cost is one fsync
 /// of the WAL per write transaction, which the benchmark shows is affordable.
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
+/// WAL is a property of the database file: it is switched on once, by `DbPool::connect`, before
+/// the pool opens its connections (several connections switching it at once on a new file
+/// fail with "database is locked").
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
 
 pub struct Manager {
     url: String,
@@ -101,6 +104,13 @@ pub struct DbPool {
 impl DbPool {
     pub fn connect(url: &str, size: u32) -> anyhow::Result<DbPool> {
         let backend = Backend::from_url(url);
+        if backend == Backend::Sqlite {
+            let mut first = Manager {
+                url: url.to_string(),
+            }
+            .connect()?;
+            first.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
+        }
         let pool = Pool::builder()
             .max_size(size)
             .connection_timeout(std::time::Duration::from_secs(10))
