@@ -16,26 +16,6 @@ const SHARED: &str = "Acme Shared Profiles";
 const SHOP: &str = "Acme Shop Cards";
 const JSON_CT: &str = "application/json; charset=utf-8";
 
-fn container_id(app: &TestApp, name: &str) -> String {
-    let db = app.db();
-    let mut c = db.get().expect("conn");
-    containers::table
-        .filter(containers::name.eq(name))
-        .select(containers::id)
-        .first(&mut *c)
-        .expect("container")
-}
-
-fn connector_id(app: &TestApp, name: &str) -> String {
-    let db = app.db();
-    let mut c = db.get().expect("conn");
-    connectors::table
-        .filter(connectors::name.eq(name))
-        .select(connectors::id)
-        .first(&mut *c)
-        .expect("connector")
-}
-
 fn container_count(app: &TestApp, name: &str) -> i64 {
     let db = app.db();
     let mut c = db.get().expect("conn");

@@ -22,17 +22,7 @@ async fn tx(
     creds: (&str, &str),
     body: &Value,
 ) -> (StatusCode, Value) {
-    let r = app
-        .client
-        .post(app.url(&format!("/api/v3/transaction/{api_key}/{kind}")))
-        .header("content-type", CT)
-        .header("authorization", basic(creds.0, creds.1))
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("POST");
-    let s = r.status();
-    (s, r.json().await.unwrap_or(Value::Null))
+    raw(app, api_key, kind, creds, &body.to_string()).await
 }
 
 async fn raw(

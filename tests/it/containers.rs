@@ -1,28 +1,8 @@
-use coffer::db::schema::{connectors, containers, profiles};
+use coffer::db::schema::profiles;
 use diesel::prelude::*;
 use reqwest::StatusCode;
 
 use crate::helpers::*;
-
-fn container_id(app: &TestApp, name: &str) -> String {
-    let db = app.db();
-    let mut c = db.get().expect("conn");
-    containers::table
-        .filter(containers::name.eq(name))
-        .select(containers::id)
-        .first(&mut *c)
-        .expect("container")
-}
-
-fn connector_id(app: &TestApp, name: &str) -> String {
-    let db = app.db();
-    let mut c = db.get().expect("conn");
-    connectors::table
-        .filter(connectors::name.eq(name))
-        .select(connectors::id)
-        .first(&mut *c)
-        .expect("connector")
-}
 
 /// Inserts `n` profiles with one card each straight into a container (the gateway API that
 /// normally creates them is tested elsewhere). Returns (profile ids, guids) oldest first.

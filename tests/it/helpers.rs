@@ -237,3 +237,29 @@ pub fn location(r: &reqwest::Response) -> String {
         .unwrap_or("")
         .to_string()
 }
+
+/// The id of the container named `name` (demo names are unique).
+pub fn container_id(app: &TestApp, name: &str) -> String {
+    use coffer::db::schema::containers;
+    use diesel::prelude::*;
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    containers::table
+        .filter(containers::name.eq(name))
+        .select(containers::id)
+        .first(&mut *c)
+        .expect("container")
+}
+
+/// The id of the connector named `name` (demo names are unique).
+pub fn connector_id(app: &TestApp, name: &str) -> String {
+    use coffer::db::schema::connectors;
+    use diesel::prelude::*;
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    connectors::table
+        .filter(connectors::name.eq(name))
+        .select(connectors::id)
+        .first(&mut *c)
+        .expect("connector")
+}
