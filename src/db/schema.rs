@@ -108,6 +108,8 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        monri_authenticity_token -> Text,
+        monri_merchant_key -> Nullable<Text>,
     }
 }
 
@@ -141,6 +143,8 @@ diesel::table! {
         customer -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        uuid -> Text,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 
@@ -226,11 +230,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    monri_access_tokens (token_hash) {
+        token_hash -> Text,
+        connector_id -> Text,
+        scopes -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(containers -> tenants (tenant_id));
 diesel::joinable!(connectors -> merchants (merchant_id));
 diesel::joinable!(profiles -> containers (container_id));
 diesel::joinable!(instruments -> profiles (profile_id));
 diesel::joinable!(instruments -> connectors (connector_id));
+diesel::joinable!(monri_access_tokens -> connectors (connector_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -247,5 +262,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     profiles,
     instruments,
     tenants,
-    merchants
+    merchants,
+    monri_access_tokens
 );

@@ -24,6 +24,11 @@ pub struct Connector {
     pub active: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Monri `authenticity_token`: 40 alphanumerics, public (it names the connector in the
+    /// WP3-v2.1 header and as OAuth `client_id`).
+    pub monri_authenticity_token: String,
+    /// Monri `merchant_key`, sealed by the vault (`None` until one is issued).
+    pub monri_merchant_key: Option<String>,
 }
 
 #[derive(Debug, Clone, AsChangeset)]
@@ -67,6 +72,30 @@ pub fn find_by_public_key(conn: &mut DbConnection, key: &str) -> QueryResult<Opt
         .select(Connector::as_select())
         .first(conn)
         .optional()
+}
+
+pub fn find_by_monri_token(conn: &mut DbConnection, token: &str) -> QueryResult<Option<Connector>> {
+    connectors::table
+        .filter(connectors::monri_authenticity_token.eq(token))
+        .select(Connector::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn set_monri_credentials(
+    conn: &mut DbConnection,
+    id: &str,
+    authenticity_token: &str,
+    sealed_merchant_key: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(connectors::table.find(id))
+        .set((
+            connectors::monri_authenticity_token.eq(authenticity_token),
+            connectors::monri_merchant_key.eq(Some(sealed_merchant_key)),
+            connectors::updated_at.eq(at),
+        ))
+        .execute(conn)
 }
 
 pub fn for_merchant(conn: &mut DbConnection, merchant_id: &str) -> QueryResult<Vec<Connector>> {

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod connector;
 pub mod container;
 pub mod merchant;
+pub mod monri;
 pub mod profile;
 pub mod tenant;
 pub mod throttle;

@@ -18,6 +18,16 @@ pub struct Profile {
     pub customer: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The Monri Customers API v2 uuid (UUID v4, hyphenated), generated for every profile.
+    pub uuid: String,
+    /// Set when the customer was deleted through the Monri API: the row is then a tombstone
+    /// (no personal data, no instruments) that every other lookup ignores.
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+/// A new Monri-style customer uuid (UUID v4, lowercase, hyphenated).
+pub fn new_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -54,17 +64,21 @@ pub fn insert(conn: &mut DbConnection, p: &Profile) -> QueryResult<()> {
         .map(|_| ())
 }
 
+/// A live profile by id (tombstones are not found).
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Profile>> {
     profiles::table
         .find(id)
+        .filter(profiles::deleted_at.is_null())
         .select(Profile::as_select())
         .first(conn)
         .optional()
 }
 
+/// A live profile by profileGuid (tombstones are not found).
 pub fn find_by_guid(conn: &mut DbConnection, guid: &str) -> QueryResult<Option<Profile>> {
     profiles::table
         .filter(profiles::profile_guid.eq(guid))
+        .filter(profiles::deleted_at.is_null())
         .select(Profile::as_select())
         .first(conn)
         .optional()
@@ -78,6 +92,7 @@ pub fn find_by_identification(
     profiles::table
         .filter(profiles::container_id.eq(container_id))
         .filter(profiles::customer_identification.eq(ident))
+        .filter(profiles::deleted_at.is_null())
         .select(Profile::as_select())
         .first(conn)
         .optional()
@@ -86,7 +101,7 @@ pub fn find_by_identification(
 /// How to narrow a container's profile list.
 pub enum Search<'a> {
     All,
-    /// Exact customerIdentification, profileGuid or (lowercased) email.
+    /// Exact customerIdentification, profileGuid, Monri uuid or (lowercased) email.
     Term(&'a str),
 }
 
@@ -100,6 +115,7 @@ pub fn page(
 ) -> QueryResult<Vec<Profile>> {
     let mut q = profiles::table
         .filter(profiles::container_id.eq(container_id))
+        .filter(profiles::deleted_at.is_null())
         .select(Profile::as_select())
         .into_boxed();
     if let Search::Term(term) = search {
@@ -108,6 +124,7 @@ pub fn page(
             profiles::customer_identification
                 .eq(term.to_string())
                 .or(profiles::profile_guid.eq(term.to_string()))
+                .or(profiles::uuid.eq(lower.clone()))
                 .or(profiles::email.eq(lower)),
         );
     }
@@ -147,7 +164,7 @@ pub fn delete_with_instruments(conn: &mut DbConnection, id: &str) -> QueryResult
 
 // ---- used by the Transaction API ----
 
-/// The instrument with this payment token, with its profile.
+/// The instrument with this payment token, with its (live) profile.
 pub fn instrument_by_token(
     conn: &mut DbConnection,
     token: &str,
@@ -155,6 +172,7 @@ pub fn instrument_by_token(
     instruments::table
         .inner_join(profiles::table)
         .filter(instruments::payment_token.eq(token))
+        .filter(profiles::deleted_at.is_null())
         .select((Instrument::as_select(), Profile::as_select()))
         .first(conn)
         .optional()

@@ -77,6 +77,9 @@ pub struct Keys {
     pub api_key: String,
     pub public_key: String,
     pub shared_secret: String,
+    /// Monri `authenticity_token` (public) and `merchant_key` (secret).
+    pub monri_authenticity_token: String,
+    pub monri_merchant_key: String,
 }
 
 impl Keys {
@@ -85,8 +88,32 @@ impl Keys {
             api_key: crate::ids::random_alnum(32).to_ascii_lowercase(),
             public_key: crate::ids::random_alnum(32),
             shared_secret: crate::ids::random_alnum(40),
+            monri_authenticity_token: monri_authenticity_token(),
+            monri_merchant_key: monri_merchant_key(),
         }
     }
+}
+
+/// A new Monri authenticity token: 40 alphanumerics.
+pub fn monri_authenticity_token() -> String {
+    crate::ids::random_alnum(40)
+}
+
+/// A new Monri merchant key: 40 alphanumerics (~238 bits).
+pub fn monri_merchant_key() -> String {
+    crate::ids::random_alnum(40)
+}
+
+/// The associated data binding a sealed Monri merchant key to its connector (and to this use,
+/// so the sealed shared secret of the same row cannot stand in for it).
+pub fn monri_key_aad(connector_id: &str) -> Vec<u8> {
+    format!("{connector_id}:monri_merchant_key").into_bytes()
+}
+
+/// Secrets of a new connector, in clear, to be shown once.
+pub struct Issued {
+    pub shared_secret: String,
+    pub monri_merchant_key: String,
 }
 
 pub struct NewConnector {
@@ -95,14 +122,15 @@ pub struct NewConnector {
     pub adapter: String,
 }
 
-/// Creates a connector; returns it with its shared secret in clear, to be shown once.
+/// Creates a connector; returns it with its shared secret and Monri merchant key in clear, to
+/// be shown once.
 pub fn create(
     conn: &mut DbConnection,
     keyring: &Keyring,
     actor: &Actor,
     input: NewConnector,
     keys: Keys,
-) -> Result<(Connector, String), ServiceError> {
+) -> Result<(Connector, Issued), ServiceError> {
     if !actor.can_manage() {
         return Err(ServiceError::Forbidden);
     }
@@ -122,6 +150,7 @@ pub fn create(
     let at = now();
     let id = crate::ids::new_id();
     let sealed = keyring.seal(keys.shared_secret.as_bytes(), id.as_bytes())?;
+    let sealed_monri = keyring.seal(keys.monri_merchant_key.as_bytes(), &monri_key_aad(&id))?;
     let k = Connector {
         id,
         merchant_id: m.id.clone(),
@@ -138,11 +167,15 @@ pub fn create(
         active: true,
         created_at: at,
         updated_at: at,
+        monri_authenticity_token: keys.monri_authenticity_token,
+        monri_merchant_key: Some(sealed_monri),
     };
     conn.transaction(|tx| {
         match connector::insert(tx, &k) {
             Err(e) if is_unique_violation(&e) => {
-                return Err(ServiceError::Conflict("API key already in use.".into()));
+                return Err(ServiceError::Conflict(
+                    "API key or authenticity token already in use.".into(),
+                ));
             }
             r => r?,
         }
@@ -168,7 +201,13 @@ pub fn create(
         )?;
         Ok::<_, ServiceError>(())
     })?;
-    Ok((k, keys.shared_secret))
+    Ok((
+        k,
+        Issued {
+            shared_secret: keys.shared_secret,
+            monri_merchant_key: keys.monri_merchant_key,
+        },
+    ))
 }
 
 pub struct BaseDataInput {
@@ -307,6 +346,76 @@ pub fn rotate_secret(
         Ok::<_, ServiceError>(())
     })?;
     Ok((k, secret))
+}
+
+/// A new Monri merchant key (issued for the first time, or replacing the old one), returned in
+/// clear once; only the sealed form is stored. The connector's OAuth tokens are revoked.
+pub fn rotate_monri_key(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    actor: &Actor,
+    id: &str,
+) -> Result<(Connector, String), ServiceError> {
+    if !actor.can_manage() {
+        return Err(ServiceError::Forbidden);
+    }
+    let k = get(conn, actor, id)?;
+    let key = monri_merchant_key();
+    set_monri_credentials(
+        conn,
+        keyring,
+        actor,
+        &k,
+        &k.monri_authenticity_token,
+        &key,
+    )?;
+    Ok((k, key))
+}
+
+/// Stores Monri credentials on a connector (the merchant key sealed), revokes its OAuth tokens
+/// and writes the audit entry, in one transaction.
+pub fn set_monri_credentials(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    actor: &Actor,
+    k: &Connector,
+    authenticity_token: &str,
+    merchant_key: &str,
+) -> Result<(), ServiceError> {
+    let sealed = keyring.seal(merchant_key.as_bytes(), &monri_key_aad(&k.id))?;
+    let first = k.monri_merchant_key.is_none();
+    crate::db::write_tx(conn, |tx| {
+        match connector::set_monri_credentials(tx, &k.id, authenticity_token, &sealed, now()) {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(ServiceError::Conflict(
+                    "Authenticity token already in use.".into(),
+                ));
+            }
+            r => r?,
+        };
+        crate::models::monri::delete_tokens_of(tx, &k.id)?;
+        audit::record(
+            tx,
+            actor,
+            &Place::merchant(&k.tenant_id, &k.tenant_path, &k.merchant_id),
+            Change {
+                action: "connector.rotate_monri_key",
+                object_type: "connector",
+                object_id: &k.id,
+                summary: if first {
+                    format!("Issued the Monri merchant key of {}", k.name)
+                } else {
+                    format!("Rotated the Monri merchant key of {}", k.name)
+                },
+                changes: vec![(
+                    "monri_authenticity_token",
+                    Some(k.monri_authenticity_token.clone()),
+                    Some(authenticity_token.to_string()),
+                )],
+            },
+        )?;
+        Ok::<_, ServiceError>(())
+    })
 }
 
 pub fn members(conn: &mut DbConnection, k: &Connector) -> Result<Vec<Connector>, ServiceError> {

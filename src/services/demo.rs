@@ -96,6 +96,7 @@ fn ensure_connector(
         api_key: api_key.into(),
         public_key: public_key.into(),
         shared_secret: secret.into(),
+        ..Keys::generate()
     };
     let input = NewConnector {
         merchant_id: m.id.clone(),
@@ -125,6 +126,30 @@ fn ensure_api_user(
         connectors::create_api_user(conn, keyring, &Actor::system(), &m.id, username, Some(pw))?;
     }
     Ok(())
+}
+
+/// Monri credentials of Acme Shop Cards (demo only: published in the README).
+pub const DEMO_MONRI_AUTHENTICITY_TOKEN: &str = "acmeshopdemoauthenticitytoken00000000000";
+pub const DEMO_MONRI_MERCHANT_KEY: &str = "demo-shop-merchant-key";
+
+/// Gives a demo connector its published Monri credentials, also when it was created before
+/// they existed (it then has a generated token and no merchant key).
+fn ensure_monri_credentials(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    k: &Connector,
+    token: &str,
+    merchant_key: &str,
+) -> Result<(), ServiceError> {
+    if k.monri_authenticity_token == token
+        && let Some(sealed) = &k.monri_merchant_key
+        && keyring
+            .open_string(conn, sealed, &connectors::monri_key_aad(&k.id))
+            .is_ok_and(|v| v == merchant_key)
+    {
+        return Ok(());
+    }
+    connectors::set_monri_credentials(conn, keyring, &Actor::system(), k, token, merchant_key)
 }
 
 /// The demo objects later issues build on.
@@ -164,7 +189,7 @@ pub fn seed(conn: &mut DbConnection, keyring: &Keyring) -> Result<Demo, ServiceE
     if container::global_setting(conn, &acme_group.id)?.is_none() {
         containers::set_global_setting(conn, &Actor::system(), &acme_group.id, &shared.id)?;
     }
-    ensure_connector(
+    let shop_cards = ensure_connector(
         conn,
         keyring,
         &acme_shop,
@@ -174,6 +199,13 @@ pub fn seed(conn: &mut DbConnection, keyring: &Keyring) -> Result<Demo, ServiceE
         "demo-shop-cards-secret",
         None,
         false,
+    )?;
+    ensure_monri_credentials(
+        conn,
+        keyring,
+        &shop_cards,
+        DEMO_MONRI_AUTHENTICITY_TOKEN,
+        DEMO_MONRI_MERCHANT_KEY,
     )?;
     ensure_connector(
         conn,

@@ -754,6 +754,8 @@ fn upsert_profile(
                 customer: Value::Object(incoming).to_string(),
                 created_at: at,
                 updated_at: at,
+                uuid: profile::new_uuid(),
+                deleted_at: None,
             };
             db(profile::insert(cx.conn, &p))?;
             db(container::add_to_count(cx.conn, container_id, 1))?;

@@ -121,12 +121,22 @@ pub async fn create(
         .run(move |c| connectors::create(c, &keyring, &actor, input, Keys::generate()))
         .await
     {
-        Ok((k, secret)) => {
+        Ok((k, issued)) => {
             let typed = TypedSession(&session);
             typed.flash("success", format!("Connector {} created.", k.name));
             typed.flash(
                 "secret",
-                format!("Shared secret (shown only now, store it safely): {secret}"),
+                format!(
+                    "Shared secret (shown only now, store it safely): {}",
+                    issued.shared_secret
+                ),
+            );
+            typed.flash(
+                "secret",
+                format!(
+                    "Monri merchant key (shown only now, store it safely): {}",
+                    issued.monri_merchant_key
+                ),
             );
             Ok(see_other(&format!("/connectors/{}", k.id)))
         }
@@ -358,6 +368,39 @@ pub async fn rotate_secret(
     typed.flash(
         "secret",
         format!("New shared secret (shown only now, store it safely): {secret}"),
+    );
+    Ok(see_other(&format!("/connectors/{}", k.id)))
+}
+
+pub async fn rotate_monri_key(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+    _f: CsrfForm<Empty>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let keyring = state.keyring.clone();
+    let id = path.into_inner();
+    let (k, key) = state
+        .db
+        .run(move |c| connectors::rotate_monri_key(c, &keyring, &actor, &id))
+        .await?;
+    let typed = TypedSession(&session);
+    typed.flash(
+        "success",
+        if k.monri_merchant_key.is_some() {
+            format!(
+                "Monri merchant key of {} rotated; the old one and its access tokens no longer work.",
+                k.name
+            )
+        } else {
+            format!("Monri merchant key of {} issued.", k.name)
+        },
+    );
+    typed.flash(
+        "secret",
+        format!("New Monri merchant key (shown only now, store it safely): {key}"),
     );
     Ok(see_other(&format!("/connectors/{}", k.id)))
 }

@@ -102,6 +102,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/connectors/{id}/rotate-secret",
             web::post().to(connectors::rotate_secret),
         )
+        .route(
+            "/connectors/{id}/rotate-monri-key",
+            web::post().to(connectors::rotate_monri_key),
+        )
         .route("/api-users", web::get().to(connectors::api_users))
         .route("/api-users", web::post().to(connectors::create_api_user))
         .route(

@@ -69,6 +69,8 @@ fn seed_profile(app: &TestApp, container: &str, connector: &str, ident: &str) ->
         customer: full_customer().to_string(),
         created_at: at,
         updated_at: at,
+        uuid: coffer::models::profile::new_uuid(),
+        deleted_at: None,
     };
     coffer::models::profile::insert(&mut c, &p).expect("insert profile");
     let card = Instrument {

@@ -504,6 +504,7 @@ async fn declines_duplicates_and_missing_containers_use_their_codes() {
                 api_key: "outlet-plain".into(),
                 public_key: "outlet-plain-public".into(),
                 shared_secret: "s".repeat(20),
+                ..coffer::services::connectors::Keys::generate()
             },
         )
         .expect("connector");
@@ -739,6 +740,7 @@ async fn a_meta_connector_routes_a_stored_instrument_to_its_connector() {
                 api_key: "shop-meta".into(),
                 public_key: "shop-meta-public".into(),
                 shared_secret: "m".repeat(20),
+                ..coffer::services::connectors::Keys::generate()
             },
         )
         .expect("meta");

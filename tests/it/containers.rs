@@ -31,6 +31,8 @@ fn seed_profiles(
             ),
             created_at: at,
             updated_at: at,
+            uuid: profile::new_uuid(),
+            deleted_at: None,
         };
         profile::insert(&mut c, &p).expect("insert profile");
         let inst = Instrument {
