@@ -1,9 +1,11 @@
 //! The gateway JSON APIs, compatible with IXOPAY's Transaction API v3 and Customer Profiles
 //! API v3. Handlers: read the body (bounded), authenticate, call a service, answer a signed
 //! JSON body. Errors answer `{"success":false,"errorMessage","errorCode"}` with a 4xx.
+//! The Monri-compatible Customers API v2 lives in [`monri`], with Monri's own auth and errors.
 
 pub mod auth;
 pub mod error;
+pub mod monri;
 pub mod profiles;
 pub mod status;
 pub mod tokenize;
@@ -45,6 +47,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/api/v3/paymentjs/{public_key}/tokenize",
         web::method(actix_web::http::Method::OPTIONS).to(tokenize::preflight),
+    )
+    .route("/v2/oauth", web::post().to(monri::oauth))
+    .route("/v2/customers", web::post().to(monri::create))
+    .route("/v2/customers", web::get().to(monri::list))
+    .route("/v2/customers/{uuid}", web::get().to(monri::get))
+    .route("/v2/customers/{uuid}", web::post().to(monri::update))
+    .route("/v2/customers/{uuid}", web::delete().to(monri::delete))
+    .route(
+        "/v2/customers/{uuid}/payment-methods",
+        web::get().to(monri::payment_methods),
+    )
+    .route(
+        "/v2/merchants/customers/{merchant_customer_id}",
+        web::get().to(monri::by_merchant_id),
     );
 }
 

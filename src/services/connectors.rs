@@ -361,14 +361,7 @@ pub fn rotate_monri_key(
     }
     let k = get(conn, actor, id)?;
     let key = monri_merchant_key();
-    set_monri_credentials(
-        conn,
-        keyring,
-        actor,
-        &k,
-        &k.monri_authenticity_token,
-        &key,
-    )?;
+    set_monri_credentials(conn, keyring, actor, &k, &k.monri_authenticity_token, &key)?;
     Ok((k, key))
 }
 

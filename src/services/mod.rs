@@ -9,6 +9,7 @@ pub mod containers;
 pub mod demo;
 pub mod keyring;
 pub mod merchants;
+pub mod monri;
 pub mod profiles_api;
 pub mod sharing;
 pub mod tenants;

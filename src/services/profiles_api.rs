@@ -210,7 +210,7 @@ fn too_long(name: &str, max: usize) -> String {
 
 /// A plausible email address: one `@`, something on both sides, a dot in the domain, no
 /// whitespace or control characters. Deliverability is not this API's business.
-fn is_email_shape(s: &str) -> bool {
+pub fn is_email_shape(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };

@@ -1,0 +1,220 @@
+//! Monri-compatible Customers API v2 (`/v2/…`): thin handlers. Each reads the body (bounded),
+//! copies what authentication needs out of the request, and runs authentication and the
+//! service call on one pooled connection ([`crate::services::monri`]).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::Value;
+
+use crate::db::DbConnection;
+use crate::models::connector::Connector;
+use crate::services::keyring::Keyring;
+use crate::services::monri::{self, Answer, MonriError, Need, RequestAuth};
+use crate::startup::AppState;
+
+const JSON: &str = "application/json; charset=utf-8";
+
+fn respond(status: StatusCode, body: &Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type(JSON)
+        .body(body.to_string())
+}
+
+fn error(e: &MonriError) -> HttpResponse {
+    let mut r = HttpResponse::build(e.status);
+    if e.status == StatusCode::UNAUTHORIZED {
+        r.insert_header(("WWW-Authenticate", "Bearer"));
+    }
+    r.content_type(JSON).body(e.body().to_string())
+}
+
+async fn body_of(payload: web::Payload) -> Result<web::Bytes, MonriError> {
+    crate::api::read_body(payload)
+        .await
+        .map_err(|e| MonriError::new(e.status, e.message))
+}
+
+fn finish(outcome: Result<Result<Answer, MonriError>, crate::error::ServiceError>) -> HttpResponse {
+    match outcome {
+        Ok(Ok((status, body))) => respond(status, &body),
+        Ok(Err(e)) => error(&e),
+        Err(e) => error(&MonriError::from(e)),
+    }
+}
+
+/// Authenticates the call (WP3-v2.1 or Bearer with the scopes `need` asks for) and runs `f`
+/// with the connector, the body and the query string.
+async fn call<F>(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+    need: Need,
+    f: F,
+) -> HttpResponse
+where
+    F: FnOnce(&mut DbConnection, &Keyring, &Connector, &[u8], &str) -> Result<Answer, MonriError>
+        + Send
+        + 'static,
+{
+    let body = match body_of(payload).await {
+        Ok(b) => b,
+        Err(e) => return error(&e),
+    };
+    let auth = RequestAuth {
+        authorization: req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        path: req.uri().path().to_string(),
+    };
+    let query = req.query_string().to_string();
+    let keyring = state.keyring.clone();
+    let skew = state.settings.signature_skew_seconds;
+    let outcome = state
+        .db
+        .run(move |conn| {
+            let k = match monri::authenticate(
+                conn,
+                &keyring,
+                skew,
+                chrono::Utc::now(),
+                &auth,
+                &body,
+                need,
+            ) {
+                Ok(k) => k,
+                Err(e) => return Ok(Err(e)),
+            };
+            Ok(f(conn, &keyring, &k, &body, &query))
+        })
+        .await;
+    finish(outcome)
+}
+
+fn param(req: &HttpRequest, name: &str) -> String {
+    req.match_info().get(name).unwrap_or_default().to_string()
+}
+
+/// `POST /v2/oauth`.
+pub async fn oauth(state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
+    let body = match body_of(payload).await {
+        Ok(b) => b,
+        Err(e) => return error(&e),
+    };
+    let keyring = state.keyring.clone();
+    let outcome = state
+        .db
+        .run(move |conn| Ok(monri::issue_token(conn, &keyring, &body)))
+        .await;
+    finish(outcome)
+}
+
+/// `POST /v2/customers`.
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    call(state, req, payload, Need::Customers, |c, _, k, body, _| {
+        monri::create(c, k, body)
+    })
+    .await
+}
+
+/// `GET /v2/customers`.
+pub async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    call(state, req, payload, Need::Customers, |c, _, k, _, q| {
+        monri::list(c, k, q)
+    })
+    .await
+}
+
+/// `GET /v2/customers/{uuid}`.
+pub async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let uuid = param(&req, "uuid");
+    call(
+        state,
+        req,
+        payload,
+        Need::Customers,
+        move |c, _, k, _, _| monri::get(c, k, &uuid),
+    )
+    .await
+}
+
+/// `POST /v2/customers/{uuid}`.
+pub async fn update(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let uuid = param(&req, "uuid");
+    call(
+        state,
+        req,
+        payload,
+        Need::Customers,
+        move |c, _, k, body, _| monri::update(c, k, &uuid, body),
+    )
+    .await
+}
+
+/// `DELETE /v2/customers/{uuid}`.
+pub async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let uuid = param(&req, "uuid");
+    call(
+        state,
+        req,
+        payload,
+        Need::Customers,
+        move |c, _, k, _, _| monri::delete(c, k, &uuid),
+    )
+    .await
+}
+
+/// `GET /v2/merchants/customers/{merchant_customer_id}`.
+pub async fn by_merchant_id(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let id = param(&req, "merchant_customer_id");
+    call(
+        state,
+        req,
+        payload,
+        Need::Customers,
+        move |c, _, k, _, _| monri::get_by_merchant_id(c, k, &id),
+    )
+    .await
+}
+
+/// `GET /v2/customers/{uuid}/payment-methods`.
+pub async fn payment_methods(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let uuid = param(&req, "uuid");
+    call(
+        state,
+        req,
+        payload,
+        Need::PaymentMethods,
+        move |c, keyring, k, _, q| monri::payment_methods(c, keyring, k, &uuid, q),
+    )
+    .await
+}
