@@ -185,13 +185,38 @@ pub async fn delete(
     .await
 }
 
+/// Decodes every `%XX` of a raw path segment (the router leaves reserved ones such as `%2F`
+/// encoded); `None` when it is not valid percent-encoded UTF-8.
+fn percent_decode(raw: &str) -> Option<String> {
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = raw.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// `GET /v2/merchants/customers/{merchant_customer_id}`.
 pub async fn by_merchant_id(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let id = param(&req, "merchant_customer_id");
+    // The id is read from the raw path, so that an encoded `/` in it is decoded too.
+    let id = req
+        .uri()
+        .path()
+        .strip_prefix("/v2/merchants/customers/")
+        .and_then(percent_decode)
+        .unwrap_or_default();
     call(
         state,
         req,
@@ -217,4 +242,19 @@ pub async fn payment_methods(
         move |c, keyring, k, _, q| monri::payment_methods(c, keyring, k, &uuid, q),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn path_segments_are_fully_decoded() {
+        assert_eq!(percent_decode("a%20b%2Fc").as_deref(), Some("a b/c"));
+        assert_eq!(percent_decode("plain+id").as_deref(), Some("plain+id"));
+        assert_eq!(percent_decode("%C5%BE").as_deref(), Some("\u{17e}"));
+        assert_eq!(percent_decode("bad%2"), None);
+        assert_eq!(percent_decode("bad%zz"), None);
+        assert_eq!(percent_decode("%FF"), None);
+    }
 }

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod api_monri;
 mod api_profiles;
 mod api_transactions;
 mod console;
