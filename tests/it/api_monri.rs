@@ -1236,6 +1236,11 @@ async fn monri_delete_erases_personal_data_and_ixopay_no_longer_finds_the_profil
         &app,
         "SELECT profile_count AS n FROM containers WHERE name = 'Acme Shared Profiles'",
     );
+    // The scan below does find the data while the customer exists.
+    assert!(
+        scan_for(&app, &markers).len() >= 5,
+        "markers are in the database"
+    );
 
     let r = shop(
         &app,
@@ -1288,47 +1293,10 @@ async fn monri_delete_erases_personal_data_and_ixopay_no_longer_finds_the_profil
     let (_, page) = app.get_html(&format!("/containers/{shared}")).await;
     assert!(!page.contains("erase-me-please") && !page.contains(&uuid));
 
-    // No personal data left in the database.
-    if is_postgres() {
-        for table in [
-            "profiles",
-            "instruments",
-            "transactions",
-            "audit_log",
-            "card_tokens",
-            "monri_access_tokens",
-        ] {
-            for m in markers {
-                let n = sql_count(
-                    &app,
-                    &format!("SELECT COUNT(*) AS n FROM {table} t WHERE t::text ILIKE '%{m}%'"),
-                );
-                assert_eq!(n, 0, "{m} found in {table}");
-            }
-        }
-    } else {
-        {
-            use diesel::connection::SimpleConnection;
-            let db = app.db();
-            let mut c = db.get().expect("conn");
-            c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")
-                .expect("checkpoint");
-        }
-        let mut scanned = 0;
-        for entry in std::fs::read_dir(&app.settings.data_dir).expect("data dir") {
-            let path = entry.expect("entry").path();
-            let bytes = std::fs::read(&path).expect("read");
-            scanned += bytes.len();
-            for m in markers.iter().chain(["4111111111111111"].iter()) {
-                assert!(
-                    !bytes.windows(m.len()).any(|w| w == m.as_bytes()),
-                    "{m} found in {}",
-                    path.display()
-                );
-            }
-        }
-        assert!(scanned > 10_000, "the database files were read");
-    }
+    // No personal data left in the database (nor the card number).
+    let mut all: Vec<&str> = markers.to_vec();
+    all.push("4111111111111111");
+    assert_eq!(scan_for(&app, &all), Vec::<String>::new());
 
     // A new registration with the same customerIdentification creates a new profile.
     let again = register_card(&app, "erase-me-please", "4111111111111111", Value::Null).await;
@@ -1342,4 +1310,148 @@ async fn monri_delete_erases_personal_data_and_ixopay_no_longer_finds_the_profil
     .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_ne!(r.json["uuid"], uuid.as_str());
+}
+
+/// Which of `markers` the database holds. PostgreSQL: every row of every table as text;
+/// SQLite: the raw bytes of the database files after a checkpoint (so free space and the WAL
+/// count too).
+fn scan_for(app: &TestApp, markers: &[&str]) -> Vec<String> {
+    use diesel::RunQueryDsl;
+    use diesel::connection::SimpleConnection;
+    let mut found = vec![];
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    if is_postgres() {
+        #[derive(diesel::QueryableByName)]
+        struct T {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            tablename: String,
+        }
+        let tables: Vec<T> = diesel::sql_query(
+            "SELECT tablename::text AS tablename FROM pg_tables WHERE schemaname = 'public'",
+        )
+        .load(&mut *c)
+        .expect("tables");
+        assert!(tables.len() > 10);
+        for t in tables {
+            for m in markers {
+                let n = sql_count(
+                    app,
+                    &format!(
+                        "SELECT COUNT(*) AS n FROM \"{}\" t WHERE t::text LIKE '%{m}%'",
+                        t.tablename
+                    ),
+                );
+                if n > 0 {
+                    found.push(format!("{m} in {}", t.tablename));
+                }
+            }
+        }
+    } else {
+        c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")
+            .expect("checkpoint");
+        let mut scanned = 0;
+        for entry in std::fs::read_dir(&app.settings.data_dir).expect("data dir") {
+            let path = entry.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("read");
+            scanned += bytes.len();
+            for m in markers {
+                if bytes.windows(m.len()).any(|w| w == m.as_bytes()) {
+                    found.push(format!("{m} in {}", path.display()));
+                }
+            }
+        }
+        assert!(scanned > 10_000, "the database files were read");
+    }
+    found
+}
+
+#[tokio::test]
+async fn monri_migration_backfills_existing_rows_and_demo_seeding_restores_credentials() {
+    use coffer::db::schema::{connectors, profiles};
+    use diesel::prelude::*;
+    use diesel_migrations::MigrationHarness;
+    let app = TestApp::demo().await;
+    register_card(&app, "before-monri", "4111111111111111", Value::Null).await;
+    register_card(&app, "before-monri-2", "4242424242424242", Value::Null).await;
+    {
+        // Back to the schema before this migration, then forward again: the existing rows
+        // get uuids and authenticity tokens.
+        let db = app.db();
+        let mut c = db.get().expect("conn");
+        let set = if is_postgres() {
+            coffer::db::POSTGRES_MIGRATIONS
+        } else {
+            coffer::db::SQLITE_MIGRATIONS
+        };
+        let reverted = c.revert_last_migration(set).expect("revert");
+        assert_eq!(reverted.to_string(), "20261121000005");
+        coffer::db::run_migrations(&mut c).expect("migrate");
+        let uuids: Vec<String> = profiles::table
+            .select(profiles::uuid)
+            .load(&mut *c)
+            .expect("uuids");
+        assert_eq!(uuids.len(), 2);
+        assert!(uuids.iter().all(|u| is_uuid_v4(u)), "{uuids:?}");
+        assert_ne!(uuids[0], uuids[1]);
+        let rows: Vec<(String, Option<String>)> = connectors::table
+            .select((
+                connectors::monri_authenticity_token,
+                connectors::monri_merchant_key,
+            ))
+            .load(&mut *c)
+            .expect("connectors");
+        assert!(rows.len() >= 4);
+        for (t, k) in &rows {
+            assert!(
+                t.len() == 40 && t.bytes().all(|b| b.is_ascii_alphanumeric()),
+                "{t}"
+            );
+            assert!(k.is_none(), "no merchant key until one is issued");
+        }
+        let mut tokens: Vec<&String> = rows.iter().map(|(t, _)| t).collect();
+        tokens.sort();
+        tokens.dedup();
+        assert_eq!(tokens.len(), rows.len());
+    }
+    // `serve --demo` on the existing database gives Acme Shop Cards its published credentials.
+    let again = coffer::startup::Application::build(app.settings.clone(), true).expect("demo");
+    let base = format!("http://127.0.0.1:{}", again.port());
+    tokio::spawn(again.run_until_stopped());
+    let path = "/v2/merchants/customers/before-monri";
+    let r = app
+        .client
+        .get(format!("{base}{path}"))
+        .header("authorization", wp3_header(SHOP, now(), path, ""))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.expect("json");
+    assert!(is_uuid_v4(v["uuid"].as_str().unwrap_or("")), "{v}");
+    // Other connectors have no merchant key yet: refused until one is issued in the console.
+    let globex_token: String = {
+        let db = app.db();
+        let mut c = db.get().expect("conn");
+        connectors::table
+            .filter(connectors::name.eq("Globex Cards"))
+            .select(connectors::monri_authenticity_token)
+            .first(&mut *c)
+            .expect("globex")
+    };
+    let globex = Creds {
+        token: &globex_token,
+        key: "",
+    };
+    let r = app
+        .client
+        .get(format!("{base}/v2/customers"))
+        .header(
+            "authorization",
+            wp3_header(globex, now(), "/v2/customers", ""),
+        )
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
