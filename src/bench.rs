@@ -153,7 +153,7 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
                 created_at: at,
                 updated_at: at,
             };
-            if n % step == 0 {
+            if n.is_multiple_of(step) {
                 writeln!(sample, "{}", i.payment_token)?;
                 sampled += 1;
             }
@@ -174,7 +174,7 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
             Ok(())
         })?;
         next = end;
-        if next % 200_000 == 0 {
+        if next.is_multiple_of(200_000) {
             tracing::info!(profiles = next, "seeding");
         }
     }
