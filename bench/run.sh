@@ -242,7 +242,8 @@ run_backend() {
     "prepare_$sc" run >>"$RUN/$sc.prepare.txt" 2>&1
     local perf_pid=""
     if [ "$sc" = "$PERF_SCENARIO" ]; then
-      perf record -F 999 -e cpu-clock -g -p "$SERVER_PID" -o "$RUN/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+      # cpu-clock: this VM has no hardware counters; dwarf: the release build has no frame pointers.
+      perf record -F 499 -e cpu-clock --call-graph dwarf,16384 -p "$SERVER_PID" -o "$RUN/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
       perf_pid=$!
     fi
     local m0 s0 m1 s1
@@ -260,7 +261,13 @@ print(json.dumps({"busy_s": round(busy, 2), "idle_s": round(idle, 2), "coffer_s"
 PY
     if [ -n "$perf_pid" ]; then
       wait "$perf_pid" || true
-      perf report -i "$RUN/perf.data" --no-children --percent-limit 1 --stdio >"$OUT/$name-perf-$sc.txt" 2>/dev/null || true
+      { echo "# perf record -F 499 -e cpu-clock --call-graph dwarf on Coffer during $sc ($name)"
+        echo "# inclusive (children) share of CPU samples per function, >= 1%"
+        perf report -i "$RUN/perf.data" --children --sort symbol -g none --percent-limit 1 --stdio 2>/dev/null \
+          | grep -v '^#' | grep -v '^$' | sed 's/ \{3,\}/  /g' | cut -c1-200
+        echo "# self share per library"
+        perf report -i "$RUN/perf.data" --no-children --sort dso -g none --stdio 2>/dev/null | grep -v '^#' | grep -v '^$'
+      } >"$OUT/$name-perf-$sc.txt" || true
       log "perf profile: $OUT/$name-perf-$sc.txt"
     fi
     echo "{\"rss_kb\":$(proc_kb VmRSS),\"hwm_kb\":$(proc_kb VmHWM)}" >"$RUN/$sc.mem.json"
