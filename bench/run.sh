@@ -294,4 +294,7 @@ EOF
 }
 
 for b in $BACKENDS; do run_backend "$b"; done
-log "results in $OUT"
+case "$OUT" in
+  "$WORK"/*) [ "$KEEP" = 1 ] && log "results in $OUT" || log "results shown above (their directory goes with the work dir: --keep or --out DIR keeps them)" ;;
+  *) log "results in $OUT" ;;
+esac
