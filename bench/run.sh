@@ -229,6 +229,11 @@ run_backend() {
     --data-urlencode username=admin --data-urlencode password=admin-demo "http://127.0.0.1:$PORT/login"
   export BENCH_COOKIE="coffer_session=$(awk '$6 == "coffer_session" { print $7 }' "$jar")"
   export BENCH_CONTAINER="$container"
+  # wrk counts only statuses >= 400 as errors: make sure the page answers 200, not a redirect
+  # to /login, before measuring it.
+  local page
+  page=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $BENCH_COOKIE" "http://127.0.0.1:$PORT/containers/$container?q=bench-0")
+  if [ "$page" != 200 ]; then echo "console login failed: /containers/$container answered $page" >&2; return 1; fi
 
   local sc reason
   for sc in ${SCENARIOS//,/ }; do
