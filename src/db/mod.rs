@@ -43,7 +43,8 @@ impl Backend {
 /// `synchronous = FULL`: in WAL mode, NORMAL may lose the last transactions on power loss or an
 /// OS crash (not on a process crash). A payment vault acknowledges registrations that a merchant
 /// will rely on, so every commit is fsynced before the response goes out; the cost is one fsync
-/// of the WAL per write transaction, which the benchmark shows is affordable.
+/// of the WAL per write transaction (about 0.45 ms on the project's machine: with the work done
+/// inside the write lock it bounds SQLite to about 1 200 debits/s, see the README's Benchmark).
 /// WAL is a property of the database file: it is switched on once, by `DbPool::connect`, before
 /// the pool opens its connections (several connections switching it at once on a new file
 /// fail with "database is locked").
