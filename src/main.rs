@@ -47,6 +47,24 @@ enum Command {
         #[arg(long)]
         generate: bool,
     },
+    /// Benchmark data (bench/run.sh): the demo data plus N profiles `bench-0…` with one sealed
+    /// card each, and single-use card tokens, written straight into a FRESH database. Creates
+    /// the public demo credentials: never run it on a production database.
+    #[command(hide = true)]
+    BenchSeed {
+        /// Profiles to create (each with one card instrument).
+        #[arg(long, default_value_t = 100_000)]
+        profiles: u64,
+        /// `ix::` card tokens to create (one per withRegister request).
+        #[arg(long, default_value_t = 50_000)]
+        card_tokens: u64,
+        /// Lifetime of those card tokens, in minutes.
+        #[arg(long, default_value_t = coffer::services::card_tokens::TOKEN_TTL_MINUTES)]
+        card_token_minutes: i64,
+        /// Directory for the token files and seed.json.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 #[actix_web::main]
@@ -110,6 +128,22 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::RotateVaultKey { generate } => rotate_vault_key(&cli.settings, generate)?,
+        Command::BenchSeed {
+            profiles,
+            card_tokens,
+            card_token_minutes,
+            out,
+        } => {
+            let db = open_database(&cli.settings)?;
+            let opts = coffer::bench::SeedOptions {
+                profiles,
+                card_tokens,
+                card_token_minutes,
+                out,
+            };
+            let report = coffer::bench::seed(&db, &cli.settings, &opts)?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
     }
     Ok(())
 }

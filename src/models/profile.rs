@@ -106,6 +106,12 @@ pub enum Search<'a> {
 }
 
 /// One page of a container's profiles, newest first, strictly older than `before` (an id).
+///
+/// A search term runs as three lookups, one per column, each served by its own index
+/// (`(container_id, customer_identification)`, `profile_guid`, `(container_id, email, id)`), and
+/// the pages are merged here. One `… AND (a = ? OR b = ? OR c = ?) ORDER BY id DESC` makes SQLite
+/// walk the container's whole `(container_id, id)` index instead (bench/: 31 searches/s with
+/// 100 000 profiles).
 pub fn page(
     conn: &mut DbConnection,
     container_id: &str,
@@ -113,25 +119,44 @@ pub fn page(
     before: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<Profile>> {
-    let mut q = profiles::table
-        .filter(profiles::container_id.eq(container_id))
-        .filter(profiles::deleted_at.is_null())
-        .select(Profile::as_select())
-        .into_boxed();
-    if let Search::Term(term) = search {
-        let lower = term.to_lowercase();
-        q = q.filter(
-            profiles::customer_identification
-                .eq(term.to_string())
-                .or(profiles::profile_guid.eq(term.to_string()))
-                .or(profiles::uuid.eq(lower.clone()))
-                .or(profiles::email.eq(lower)),
-        );
-    }
-    if let Some(b) = before {
-        q = q.filter(profiles::id.lt(b.to_string()));
-    }
-    q.order(profiles::id.desc()).limit(limit).load(conn)
+    let newest = |conn: &mut DbConnection, column: Option<(Column, String)>| {
+        let mut q = profiles::table
+            .filter(profiles::container_id.eq(container_id))
+            .filter(profiles::deleted_at.is_null())
+            .select(Profile::as_select())
+            .into_boxed();
+        q = match column {
+            None => q,
+            Some((Column::Identification, v)) => q.filter(profiles::customer_identification.eq(v)),
+            Some((Column::Guid, v)) => q.filter(profiles::profile_guid.eq(v)),
+            Some((Column::Email, v)) => q.filter(profiles::email.eq(v)),
+            Some((Column::Uuid, v)) => q.filter(profiles::uuid.eq(v)),
+        };
+        if let Some(b) = before {
+            q = q.filter(profiles::id.lt(b.to_string()));
+        }
+        q.order(profiles::id.desc()).limit(limit).load(conn)
+    };
+    let Search::Term(term) = search else {
+        return newest(conn, None);
+    };
+    let mut rows = newest(conn, Some((Column::Identification, term.to_string())))?;
+    rows.extend(newest(conn, Some((Column::Guid, term.to_string())))?);
+    rows.extend(newest(conn, Some((Column::Email, term.to_lowercase())))?);
+    rows.extend(newest(conn, Some((Column::Uuid, term.to_lowercase())))?);
+    rows.sort_by(|a, b| b.id.cmp(&a.id));
+    rows.dedup_by(|a, b| a.id == b.id);
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(rows)
+}
+
+/// The columns a search term is compared with.
+enum Column {
+    Identification,
+    Guid,
+    Email,
+    /// The Monri v2 uuid (unique index).
+    Uuid,
 }
 
 pub fn instruments_of(

@@ -57,14 +57,6 @@ pub fn list_under(conn: &mut DbConnection, prefix: Option<&str>) -> QueryResult<
     q.order(tenants::path.asc()).load(conn)
 }
 
-/// The given tenants (used to load ancestors named by a path).
-pub fn find_many(conn: &mut DbConnection, ids: &[&str]) -> QueryResult<Vec<Tenant>> {
-    tenants::table
-        .filter(tenants::id.eq_any(ids))
-        .select(Tenant::as_select())
-        .load(conn)
-}
-
 pub fn count_children(conn: &mut DbConnection, id: &str) -> QueryResult<i64> {
     tenants::table
         .filter(tenants::parent_id.eq(id))

@@ -168,6 +168,15 @@ struct SealedCard {
     cvv: String,
 }
 
+/// The plaintext a token seals (AAD: the token): JSON `{"pan","cvv"}`. Public for
+/// `coffer bench-seed`, which writes card tokens directly.
+pub fn sealed_plaintext(pan: &str, cvv: &str) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&SealedCard {
+        pan: pan.to_string(),
+        cvv: cvv.to_string(),
+    })
+}
+
 fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::BAD_REQUEST,
@@ -268,11 +277,7 @@ pub fn tokenize(
         _ => return Err(ApiError::invalid(problems.join("; "))),
     };
 
-    let plaintext = serde_json::to_vec(&SealedCard {
-        pan: card.pan.clone(),
-        cvv: req.cvv.clone(),
-    })
-    .map_err(unexpected)?;
+    let plaintext = sealed_plaintext(&card.pan, &req.cvv).map_err(unexpected)?;
     let fingerprint = vault::fingerprint(keyring.mac_key(), &card.pan);
     let created_at = now.naive_utc();
     let expires_at = created_at + Duration::minutes(TOKEN_TTL_MINUTES);
