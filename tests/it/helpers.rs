@@ -13,7 +13,8 @@ pub struct TestApp {
     pg: Option<PgDb>,
 }
 
-struct PgDb {
+/// A fresh PostgreSQL database, dropped (with its connections) when this guard goes.
+pub struct PgDb {
     admin_url: String,
     name: String,
 }
@@ -31,7 +32,7 @@ impl Drop for PgDb {
 }
 
 /// A PostgreSQL URL for a new empty database, when the test run targets PostgreSQL.
-fn fresh_pg() -> Option<(String, PgDb)> {
+pub fn fresh_pg() -> Option<(String, PgDb)> {
     let admin_url = std::env::var("COFFER_TEST_DATABASE_URL")
         .ok()
         .filter(|u| u.starts_with("postgres"))?;

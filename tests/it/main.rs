@@ -2,12 +2,15 @@
 //! SQLite file, or a fresh PostgreSQL database when COFFER_TEST_DATABASE_URL is set.
 
 mod helpers;
+mod server;
 
 mod api_monri;
 mod api_profiles;
 mod api_transactions;
 mod console;
 mod containers;
+mod crash;
 mod foundation;
 mod migrations;
+mod multiprocess;
 mod tokenize;

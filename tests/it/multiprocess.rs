@@ -1,0 +1,306 @@
+//! Several Coffer processes on one PostgreSQL database: two `coffer` processes (same session and
+//! vault keys, same fresh database, different ports) take concurrent registrations of the same
+//! customers with the same cards, requests alternating between them. Afterwards there must be
+//! one profile per customer, one instrument per card and profile, and no lost update of the
+//! preferred instrument.
+//!
+//! PostgreSQL only: on SQLite the database is a file in one process's data dir, so the test is
+//! skipped there (it says so) unless COFFER_TEST_DATABASE_URL names a PostgreSQL server.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use coffer::db::schema::{containers, instruments, profiles};
+use coffer::models::container::Container;
+use coffer::models::profile::{Instrument, Profile};
+use coffer::services::keyring::{Keyring, master_key};
+use diesel::prelude::*;
+use rand::RngExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::is_postgres;
+use crate::server::*;
+
+const CUSTOMERS: usize = 4;
+/// Every customer registers these cards, so the same card arrives at both processes at once.
+const CARDS: [&str; 3] = ["4111111111111111", "5555555555554444", "378282246310005"];
+/// markAsPreferred registrations per customer, one after the other (alternating processes).
+const PREFERRED_CHAIN: usize = 8;
+/// Tasks sending registrations without markAsPreferred, concurrently with the chains.
+const OTHER_TASKS: usize = 6;
+const OTHER_PER_TASK: usize = 10;
+
+fn customer(c: usize) -> String {
+    format!("mp-customer-{c}")
+}
+
+/// An acknowledged registration.
+#[derive(Debug, Clone)]
+struct Ack {
+    customer: String,
+    card: &'static str,
+    guid: String,
+    token: String,
+}
+
+#[derive(Default)]
+struct Log {
+    acks: Mutex<Vec<Ack>>,
+    errors: Mutex<Vec<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Tokenizes `card` on one process and registers it for `customer` on the other, as a
+/// `register` or as a `debit` with withRegister. The acknowledgement, or None (logged).
+async fn register(
+    client: &reqwest::Client,
+    bases: &[String; 2],
+    n: usize,
+    customer: &str,
+    card: &'static str,
+    preferred: bool,
+    log: &Log,
+) -> Option<Ack> {
+    let (tokenize_on, register_on) = (&bases[(n + 1) % 2], &bases[n % 2]);
+    let token = match tokenize(client, tokenize_on, card).await {
+        Ok(t) => t,
+        Err(Reply::Answer(s, v)) => {
+            lock(&log.errors).push(format!("tokenize: {s} {v}"));
+            return None;
+        }
+        Err(Reply::NoAnswer { .. }) => {
+            lock(&log.errors).push("tokenize: no answer".into());
+            return None;
+        }
+    };
+    let mut profile_data = json!({"customerIdentification": customer});
+    if preferred {
+        profile_data["markAsPreferred"] = json!(true);
+    }
+    let (kind, body) = if n % 3 == 0 {
+        (
+            "register",
+            json!({"merchantTransactionId": mtid(), "transactionToken": token,
+                   "customerProfileData": profile_data}),
+        )
+    } else {
+        (
+            "debit",
+            json!({"merchantTransactionId": mtid(), "amount": "5.00", "currency": "EUR",
+                   "transactionToken": token, "withRegister": true,
+                   "customerProfileData": profile_data}),
+        )
+    };
+    match transaction(client, register_on, kind, &body).await {
+        Reply::Answer(s, v) if s == StatusCode::OK && v["success"] == true => {
+            let field = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            let ack = Ack {
+                customer: customer.to_string(),
+                card,
+                guid: field(&v["customerProfileData"]["profileGuid"]),
+                token: field(&v["customerProfileData"]["paymentToken"]),
+            };
+            lock(&log.acks).push(ack.clone());
+            Some(ack)
+        }
+        Reply::Answer(s, v) => {
+            lock(&log.errors).push(format!("{kind} on {register_on}: {s} {v}"));
+            None
+        }
+        Reply::NoAnswer { .. } => {
+            lock(&log.errors).push(format!("{kind} on {register_on}: no answer"));
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_processes_on_one_postgresql_database_keep_one_profile_one_card_and_one_preferred() {
+    if !is_postgres() {
+        eprintln!(
+            "skipped: several processes share a PostgreSQL database only; set \
+             COFFER_TEST_DATABASE_URL=postgres://… to run this test (SQLite is one process's file)"
+        );
+        return;
+    }
+    let backend = Backend::new();
+    let a = backend.start("a").await;
+    let b = backend.start("b").await;
+    let bases = Arc::new([a.addr.clone(), b.addr.clone()]);
+    let log = Arc::new(Log::default());
+    let start = Arc::new(tokio::sync::Barrier::new(CUSTOMERS + OTHER_TASKS));
+
+    // Per customer, a chain of markAsPreferred registrations: each waits for the previous
+    // answer, so the last acknowledged one names the preferred instrument.
+    let chains: Vec<_> = (0..CUSTOMERS)
+        .map(|c| {
+            let (bases, log, start) = (bases.clone(), log.clone(), start.clone());
+            tokio::spawn(async move {
+                let client = client();
+                let mut last = None;
+                start.wait().await;
+                for n in 0..PREFERRED_CHAIN {
+                    let card = CARDS[rand::rng().random_range(0..CARDS.len())];
+                    if let Some(ack) =
+                        register(&client, &bases, n + c, &customer(c), card, true, &log).await
+                    {
+                        last = Some(ack);
+                    }
+                }
+                (customer(c), last)
+            })
+        })
+        .collect();
+    // Meanwhile, registrations of the same customers and cards without markAsPreferred.
+    let others: Vec<_> = (0..OTHER_TASKS)
+        .map(|t| {
+            let (bases, log, start) = (bases.clone(), log.clone(), start.clone());
+            tokio::spawn(async move {
+                let client = client();
+                start.wait().await;
+                for n in 0..OTHER_PER_TASK {
+                    let (c, card) = {
+                        let mut rng = rand::rng();
+                        (
+                            rng.random_range(0..CUSTOMERS),
+                            CARDS[rng.random_range(0..CARDS.len())],
+                        )
+                    };
+                    register(&client, &bases, n + t, &customer(c), card, false, &log).await;
+                }
+            })
+        })
+        .collect();
+    let mut last_preferred: BTreeMap<String, Ack> = BTreeMap::new();
+    for h in chains {
+        let (c, last) = h.await.expect("chain task");
+        last_preferred.insert(c.clone(), last.unwrap_or_else(|| panic!("{c}: no ack")));
+    }
+    for h in others {
+        h.await.expect("task");
+    }
+    let errors = lock(&log.errors).clone();
+    assert!(errors.is_empty(), "{errors:?}");
+    let acks = lock(&log.acks).clone();
+    assert_eq!(
+        acks.len(),
+        CUSTOMERS * PREFERRED_CHAIN + OTHER_TASKS * OTHER_PER_TASK
+    );
+
+    // The clients saw one profile per customer and one token per card and customer.
+    let mut guids: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut tokens: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
+    for ack in &acks {
+        guids.entry(&ack.customer).or_default().insert(&ack.guid);
+        tokens
+            .entry((&ack.customer, ack.card))
+            .or_default()
+            .insert(&ack.token);
+    }
+    for (c, g) in &guids {
+        assert_eq!(g.len(), 1, "{c} was answered with several profiles: {g:?}");
+    }
+    for ((c, card), t) in &tokens {
+        assert_eq!(t.len(), 1, "{c}, card {card}: several tokens {t:?}");
+    }
+
+    // The database agrees: one profile per customer, one instrument per card, one preferred,
+    // the one of the last acknowledged markAsPreferred registration.
+    let settings = backend.settings("a");
+    let db = coffer::db::DbPool::connect(&settings.database_url(), 2).expect("pool");
+    let mut conn = db.get().expect("conn");
+    let conn = &mut *conn;
+    let keyring = Keyring::load(conn, master_key(&settings).expect("master key")).expect("keyring");
+    let all_profiles: Vec<Profile> = profiles::table
+        .select(Profile::as_select())
+        .load(conn)
+        .expect("profiles");
+    assert_eq!(all_profiles.len(), CUSTOMERS, "one profile per customer");
+    for p in &all_profiles {
+        let c = p.customer_identification.as_str();
+        assert_eq!(
+            guids.get(c).and_then(|g| g.first()),
+            Some(&p.profile_guid.as_str())
+        );
+        let list: Vec<Instrument> = instruments::table
+            .filter(instruments::profile_id.eq(&p.id))
+            .select(Instrument::as_select())
+            .load(conn)
+            .expect("instruments");
+        let acked_cards: BTreeSet<&str> = acks
+            .iter()
+            .filter(|a| a.customer == c)
+            .map(|a| a.card)
+            .collect();
+        let mut stored_cards = BTreeSet::new();
+        for i in &list {
+            let pan = keyring
+                .open_string(conn, &i.vault_record, i.id.as_bytes())
+                .unwrap_or_else(|e| panic!("instrument {}: the vault cannot open it: {e}", i.id));
+            assert!(
+                stored_cards.insert(pan.clone()),
+                "{c}: card {pan} stored twice"
+            );
+            assert_eq!(
+                tokens.get(&(c, pan.as_str())).and_then(|t| t.first()),
+                Some(&i.payment_token.as_str()),
+                "{c}: the stored token of {pan} is the acknowledged one"
+            );
+        }
+        let stored: BTreeSet<&str> = stored_cards.iter().map(String::as_str).collect();
+        assert_eq!(
+            stored, acked_cards,
+            "{c}: one instrument per registered card"
+        );
+        let preferred: Vec<&Instrument> = list.iter().filter(|i| i.is_preferred).collect();
+        assert_eq!(preferred.len(), 1, "{c}: exactly one preferred instrument");
+        assert_eq!(
+            preferred[0].payment_token, last_preferred[c].token,
+            "{c}: the preferred instrument is the last one marked preferred"
+        );
+    }
+    let all_containers: Vec<Container> = containers::table
+        .select(Container::as_select())
+        .load(conn)
+        .expect("containers");
+    for c in &all_containers {
+        let rows = all_profiles
+            .iter()
+            .filter(|p| p.container_id == c.id)
+            .count();
+        assert_eq!(
+            c.profile_count, rows as i64,
+            "container {}: profile_count",
+            c.name
+        );
+    }
+
+    // Both processes answer the same: the one profile, with the preferred card.
+    for server in [&a, &b] {
+        let client = client();
+        for (c, ack) in &last_preferred {
+            let Reply::Answer(s, v) = profiles_api(
+                &client,
+                &server.addr,
+                "getProfile",
+                &json!({"customerIdentification": c}),
+            )
+            .await
+            else {
+                panic!("getProfile {c} on {}: no answer", server.addr);
+            };
+            assert_eq!(s, StatusCode::OK, "{v}");
+            assert_eq!(v["profileGuid"], ack.guid.as_str(), "{c}");
+            let preferred: Vec<&Value> = v["paymentInstruments"]
+                .as_array()
+                .map(|l| l.iter().filter(|i| i["isPreferred"] == true).collect())
+                .unwrap_or_default();
+            assert_eq!(preferred.len(), 1, "{c}: {v}");
+            assert_eq!(preferred[0]["paymentToken"], ack.token.as_str(), "{c}");
+        }
+    }
+}
