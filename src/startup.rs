@@ -37,19 +37,24 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<DbPool> {
 }
 
 /// Creates the first platform admin when there are no users; prints a generated password once.
+/// Runs under the start-up lock (`db::with_startup_lock`), so that processes starting together
+/// on one PostgreSQL database create the vault's keys, the admin and the demo data once.
 pub fn bootstrap(db: &DbPool, settings: &Settings, demo: bool) -> anyhow::Result<Keyring> {
+    let master = crate::services::keyring::master_key(settings)?;
     let mut conn = db.get()?;
-    let keyring = Keyring::load(&mut conn, crate::services::keyring::master_key(settings)?)?;
-    if demo {
-        crate::services::demo::seed(&mut conn, &keyring)?;
-    }
-    if let Some(pw) =
-        crate::services::auth::bootstrap_admin(&mut conn, settings.admin_password.as_deref())?
-    {
-        // Printed once, on the console of the operator who started Coffer; never logged.
-        println!("Created platform admin 'admin' with generated password: {pw}");
-    }
-    Ok(keyring)
+    crate::db::with_startup_lock(&mut conn, |conn| {
+        let keyring = Keyring::load(conn, master)?;
+        if demo {
+            crate::services::demo::seed(conn, &keyring)?;
+        }
+        if let Some(pw) =
+            crate::services::auth::bootstrap_admin(conn, settings.admin_password.as_deref())?
+        {
+            // Printed once, on the console of the operator who started Coffer; never logged.
+            println!("Created platform admin 'admin' with generated password: {pw}");
+        }
+        Ok(keyring)
+    })
 }
 
 /// Security headers on every response: a CSP that allows no inline script, no framing, no

@@ -166,10 +166,49 @@ impl DbPool {
         .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))?
     }
 
+    /// Applies pending migrations, under the [start-up lock](with_startup_lock).
     pub fn run_migrations(&self) -> anyhow::Result<Vec<String>> {
         let mut conn = self.pool.get()?;
-        run_migrations(&mut conn)
+        with_startup_lock(&mut conn, run_migrations)
     }
+}
+
+/// Key of the PostgreSQL advisory lock taken by [`with_startup_lock`] ("Coffer" in ASCII).
+const STARTUP_LOCK_KEY: i64 = 0x436f_6666_6572;
+
+/// Runs `f` while holding the start-up lock, so that processes starting together on one
+/// PostgreSQL database take turns: the first applies the migrations and creates the vault's
+/// keys, the first admin and the demo data; the others find them. Without it, processes started
+/// at the same time on a new database ran the same `CREATE TABLE`s at once and all but one
+/// exited ("duplicate key value violates unique constraint pg_type_typname_nsp_index"), and a
+/// vault could get two active data keys.
+///
+/// On PostgreSQL it is a session-level advisory lock on this connection: held across the
+/// transactions of `f`, released when `f` returns, and by the server should the process die.
+/// `f` must do its work on `conn` (another connection of the process would wait for the lock
+/// only if it took it too, which nothing else does). On SQLite it does nothing: a data dir is
+/// served by one process.
+pub fn with_startup_lock<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    if let DbConnection::Postgresql(pg) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_lock({STARTUP_LOCK_KEY})")).execute(pg)?;
+    } else {
+        return f(conn);
+    }
+    let r = f(conn);
+    let unlocked = match conn {
+        DbConnection::Postgresql(pg) => {
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({STARTUP_LOCK_KEY})"))
+                .execute(pg)
+                .map(|_| ())
+        }
+        DbConnection::Sqlite(_) => Ok(()),
+    };
+    let v = r?;
+    unlocked?;
+    Ok(v)
 }
 
 pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use coffer::db::schema::{containers, instruments, profiles};
+use coffer::db::schema::{containers, instruments, profiles, tenants, users, vault_keys};
 use coffer::models::container::Container;
 use coffer::models::profile::{Instrument, Profile};
 use coffer::services::keyring::{Keyring, master_key};
@@ -303,4 +303,73 @@ async fn two_processes_on_one_postgresql_database_keep_one_profile_one_card_and_
             assert_eq!(preferred[0]["paymentToken"], ack.token.as_str(), "{c}");
         }
     }
+}
+
+/// Processes started together on a fresh database all come up, and what start-up creates
+/// (the schema, the vault's keys, the first admin, the demo data) exists once.
+#[tokio::test]
+async fn three_processes_started_together_on_a_fresh_postgresql_database_all_come_up() {
+    if !is_postgres() {
+        eprintln!(
+            "skipped: several processes share a PostgreSQL database only; set \
+             COFFER_TEST_DATABASE_URL=postgres://… to run this test (SQLite is one process's file)"
+        );
+        return;
+    }
+    let backend = Backend::new();
+    // join! polls each start once before any waits: the three processes are spawned together.
+    let (a, b, c) = tokio::join!(backend.start("a"), backend.start("b"), backend.start("c"));
+    let settings = backend.settings("a");
+    let db = coffer::db::DbPool::connect(&settings.database_url(), 2).expect("pool");
+    let mut conn = db.get().expect("conn");
+    let conn = &mut *conn;
+    let purposes: Vec<String> = vault_keys::table
+        .select(vault_keys::purpose)
+        .order(vault_keys::purpose.asc())
+        .load(conn)
+        .expect("vault keys");
+    assert_eq!(purposes, ["data", "mac"], "one data key and one MAC key");
+    let admins: i64 = users::table
+        .filter(users::username.eq("admin"))
+        .count()
+        .get_result(conn)
+        .expect("users");
+    assert_eq!(admins, 1);
+    let names: Vec<String> = tenants::table
+        .select(tenants::name)
+        .load(conn)
+        .expect("tenants");
+    let distinct: BTreeSet<&String> = names.iter().collect();
+    assert!(!names.is_empty());
+    assert_eq!(
+        distinct.len(),
+        names.len(),
+        "demo tenants created once: {names:?}"
+    );
+    // And they work together: a card tokenized on one, registered on another, seen on the third.
+    let client = client();
+    let token = tokenize(&client, &a.addr, "4111111111111111")
+        .await
+        .unwrap_or_else(|_| panic!("tokenize on {}", a.addr));
+    let body = json!({"merchantTransactionId": mtid(), "transactionToken": token,
+                      "customerProfileData": {"customerIdentification": "together"}});
+    let Reply::Answer(s, v) = transaction(&client, &b.addr, "register", &body).await else {
+        panic!("register on {}: no answer", b.addr);
+    };
+    assert_eq!((s, &v["success"]), (StatusCode::OK, &json!(true)), "{v}");
+    let Reply::Answer(s, p) = profiles_api(
+        &client,
+        &c.addr,
+        "getProfile",
+        &json!({"customerIdentification": "together"}),
+    )
+    .await
+    else {
+        panic!("getProfile on {}: no answer", c.addr);
+    };
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(
+        p["paymentInstruments"][0]["paymentToken"],
+        v["customerProfileData"]["paymentToken"]
+    );
 }
