@@ -130,7 +130,10 @@ pub fn global_setting_tenants(
 }
 
 /// Locks the container row until the end of the transaction: profile creation in one container
-/// is serialized, so one new customerIdentification yields exactly one profile.
+/// is serialized, so one new customerIdentification yields exactly one profile. Every change of
+/// a profile's instruments (registration, deregistration, a new preferred instrument) takes it
+/// before reading the instruments it decides from, so that a profile with instruments keeps
+/// exactly one preferred one when they run at once (on PostgreSQL; SQLite serializes writers).
 pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
     diesel::update(containers::table.find(id))
         .set(containers::profile_count.eq(containers::profile_count))

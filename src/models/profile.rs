@@ -256,23 +256,42 @@ pub fn has_preferred(conn: &mut DbConnection, profile_id: &str) -> QueryResult<b
     Ok(n > 0)
 }
 
-/// Makes `instrument_id` the one preferred instrument of the profile.
+/// Makes `instrument_id` the one preferred instrument of the profile. When that instrument is
+/// no longer there (deleted since it was read), nothing changes and the answer is `false`: the
+/// profile keeps the preferred instrument it has rather than being left without one.
 pub fn set_preferred(
     conn: &mut DbConnection,
     profile_id: &str,
     instrument_id: &str,
-) -> QueryResult<()> {
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        instruments::table
+            .filter(instruments::id.eq(instrument_id))
+            .filter(instruments::profile_id.eq(profile_id)),
+    )
+    .set(instruments::is_preferred.eq(true))
+    .execute(conn)?;
+    if n == 0 {
+        return Ok(false);
+    }
     diesel::update(
         instruments::table
             .filter(instruments::profile_id.eq(profile_id))
-            .filter(instruments::id.ne(instrument_id)),
+            .filter(instruments::id.ne(instrument_id))
+            .filter(instruments::is_preferred.eq(true)),
     )
     .set(instruments::is_preferred.eq(false))
     .execute(conn)?;
-    diesel::update(instruments::table.find(instrument_id))
-        .set(instruments::is_preferred.eq(true))
-        .execute(conn)?;
-    Ok(())
+    Ok(true)
+}
+
+/// The container of a profile (live or tombstone), to lock before changing its instruments.
+pub fn container_id_of(conn: &mut DbConnection, profile_id: &str) -> QueryResult<Option<String>> {
+    profiles::table
+        .find(profile_id)
+        .select(profiles::container_id)
+        .first(conn)
+        .optional()
 }
 
 pub fn update_customer(
@@ -292,6 +311,9 @@ pub fn update_customer(
 }
 
 /// Deletes an instrument; if it was the preferred one, the oldest remaining becomes preferred.
+/// `i` must have been read with the profile's container locked (`container::lock`), as every
+/// change of a profile's instruments does: otherwise `is_preferred` may be stale and a
+/// concurrent change can leave the profile without a preferred instrument (PostgreSQL).
 pub fn delete_instrument(conn: &mut DbConnection, i: &Instrument) -> QueryResult<()> {
     diesel::delete(instruments::table.find(&i.id)).execute(conn)?;
     if i.is_preferred {

@@ -619,6 +619,11 @@ pub fn update_profile(
     let c = container_of(conn, connector)?;
     for _ in 0..UPDATE_ATTEMPTS {
         let outcome = write_tx(conn, |tx| -> Result<Option<UpdateProfileAnswer>, TxError> {
+            if req.preferred_instrument.is_some() {
+                // Before the instruments are read: registrations and deregistrations of this
+                // profile lock it too, so the new preferred instrument is chosen on current rows.
+                container::lock(tx, &c.id)?;
+            }
             let p =
                 find_in(tx, &c.id, &req.key)?.ok_or_else(|| TxError::Api(profile_not_found()))?;
             // One query for all instruments of the profile.

@@ -1204,6 +1204,22 @@ fn deregister(cx: &mut Ctx<'_>, r: &TxRequest, body_hash: BodyHash) -> Result<An
             "referenceUuid or transactionToken: one is required",
         ));
     };
+    // Read again with the container locked, as registrations and updateProfile lock it: whether
+    // it is the preferred instrument, and which one takes over, is decided on current rows.
+    let instrument = match instrument {
+        Some(i) => {
+            if let Some(container_id) = db(profile::container_id_of(cx.conn, &i.profile_id))? {
+                db(container::lock(cx.conn, &container_id))?;
+            }
+            match db(profile::find_instrument(cx.conn, &i.id))? {
+                Some(current) => Some(current),
+                // Deregistered by a concurrent request: gone, as for a later one.
+                None if r.reference_uuid.is_none() => return Err(token_error()),
+                None => None,
+            }
+        }
+        None => None,
+    };
     if let Some(i) = instrument {
         t.payment_token = Some(i.payment_token.clone());
         t.profile_id = Some(i.profile_id.clone());

@@ -373,3 +373,149 @@ async fn three_processes_started_together_on_a_fresh_postgresql_database_all_com
         v["customerProfileData"]["paymentToken"]
     );
 }
+
+/// Concurrent changes of one profile's instruments on two processes. A profile has cards T0
+/// (preferred), T1 and T2; at the same moment T0 and T1 are deregistered, a new card is
+/// registered (without markAsPreferred) and T2 is made preferred by updateProfile. In every
+/// order these could run one after the other, T2 and the new card are left and T2 is the one
+/// preferred instrument (the new card becomes preferred only on a profile without one), so that
+/// is the expected end, whichever way PostgreSQL interleaves them.
+#[tokio::test]
+async fn concurrent_deregisters_and_registrations_on_two_processes_keep_one_preferred_instrument() {
+    if !is_postgres() {
+        eprintln!(
+            "skipped: several processes share a PostgreSQL database only; set \
+             COFFER_TEST_DATABASE_URL=postgres://… to run this test (SQLite is one process's file)"
+        );
+        return;
+    }
+    const PROFILES: usize = 6;
+    const ROUNDS: usize = 3;
+    let backend = Backend::new();
+    let (a, b) = tokio::join!(backend.start("a"), backend.start("b"));
+    let bases = Arc::new([a.addr.clone(), b.addr.clone()]);
+    let log = Arc::new(Log::default());
+    for round in 0..ROUNDS {
+        // Each profile gets three cards, the first preferred; tokens by card.
+        let mut setups = vec![];
+        for p in 0..PROFILES {
+            let customer = format!("dereg-{round}-{p}");
+            let client = client();
+            let mut tokens = vec![];
+            for (n, card) in CARDS.iter().enumerate() {
+                let ack = register(&client, &bases, n, &customer, card, n == 0, &log)
+                    .await
+                    .unwrap_or_else(|| panic!("setup of {customer}: {:?}", lock(&log.errors)));
+                tokens.push(ack.token);
+            }
+            setups.push((customer, tokens));
+        }
+        // Then, all at once, alternating processes: deregister the preferred card and the
+        // second one, register a fourth card without markAsPreferred, make the third preferred.
+        let start = Arc::new(tokio::sync::Barrier::new(PROFILES * 4));
+        let mut tasks = vec![];
+        for (p, (customer, tokens)) in setups.iter().enumerate() {
+            for (op, token) in tokens.iter().take(2).enumerate() {
+                let (bases, start, token) = (bases.clone(), start.clone(), token.clone());
+                tasks.push(tokio::spawn(async move {
+                    let client = client();
+                    let body = json!({"merchantTransactionId": mtid(), "transactionToken": token});
+                    start.wait().await;
+                    match transaction(&client, &bases[(p + op) % 2], "deregister", &body).await {
+                        Reply::Answer(s, v) if s == StatusCode::OK && v["success"] == true => None,
+                        Reply::Answer(s, v) => Some(format!("deregister {token}: {s} {v}")),
+                        Reply::NoAnswer { .. } => Some(format!("deregister {token}: no answer")),
+                    }
+                }));
+            }
+            let (base, start_, customer_, third) = (
+                bases[(p + 1) % 2].clone(),
+                start.clone(),
+                customer.clone(),
+                tokens[2].clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let client = client();
+                let body =
+                    json!({"customerIdentification": customer_, "customerData": {"firstName": "Ann"}, "preferredInstrument": third});
+                start_.wait().await;
+                match profiles_api(&client, &base, "updateProfile", &body).await {
+                    Reply::Answer(s, v) if s == StatusCode::OK && v["success"] == true => None,
+                    Reply::Answer(s, v) => Some(format!("updateProfile {customer_}: {s} {v}")),
+                    Reply::NoAnswer { .. } => Some(format!("updateProfile {customer_}: no answer")),
+                }
+            }));
+            let (bases, start, log, customer) =
+                (bases.clone(), start.clone(), log.clone(), customer.clone());
+            tasks.push(tokio::spawn(async move {
+                let client = client();
+                let card = random_pan();
+                // Tokenized before the barrier, so that only the registrations race.
+                let token = match tokenize(&client, &bases[p % 2], &card).await {
+                    Ok(t) => t,
+                    Err(_) => return Some(format!("{customer}: tokenize")),
+                };
+                let body = json!({"merchantTransactionId": mtid(), "transactionToken": token,
+                                  "customerProfileData": {"customerIdentification": customer}});
+                start.wait().await;
+                match transaction(&client, &bases[(p + 1) % 2], "register", &body).await {
+                    Reply::Answer(s, v) if s == StatusCode::OK && v["success"] == true => {
+                        let mut acks = lock(&log.acks);
+                        acks.push(Ack {
+                            customer,
+                            card: "new",
+                            guid: String::new(),
+                            token: v["customerProfileData"]["paymentToken"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
+                        });
+                        None
+                    }
+                    Reply::Answer(s, v) => Some(format!("register: {s} {v}")),
+                    Reply::NoAnswer { .. } => Some("register: no answer".into()),
+                }
+            }));
+        }
+        for t in tasks {
+            if let Some(e) = t.await.expect("task") {
+                lock(&log.errors).push(e);
+            }
+        }
+        let errors = lock(&log.errors).clone();
+        assert!(errors.is_empty(), "round {round}: {errors:?}");
+        // Two cards left per profile (the third and the new one), exactly one preferred.
+        let settings = backend.settings("a");
+        let db = coffer::db::DbPool::connect(&settings.database_url(), 2).expect("pool");
+        let mut conn = db.get().expect("conn");
+        for (customer, tokens) in &setups {
+            let left: Vec<(String, bool)> = instruments::table
+                .inner_join(profiles::table)
+                .filter(profiles::customer_identification.eq(customer))
+                .select((instruments::payment_token, instruments::is_preferred))
+                .load(&mut *conn)
+                .expect("instruments");
+            let new_token = lock(&log.acks)
+                .iter()
+                .find(|a| &a.customer == customer && a.card == "new")
+                .map(|a| a.token.clone())
+                .unwrap_or_default();
+            let left_tokens: BTreeSet<&str> = left.iter().map(|(t, _)| t.as_str()).collect();
+            assert_eq!(
+                left_tokens,
+                BTreeSet::from([tokens[2].as_str(), new_token.as_str()]),
+                "{customer}: the instruments left"
+            );
+            let preferred: Vec<&str> = left
+                .iter()
+                .filter(|(_, p)| *p)
+                .map(|(t, _)| t.as_str())
+                .collect();
+            assert_eq!(
+                preferred,
+                [tokens[2].as_str()],
+                "{customer} (round {round}): the preferred instrument among {left:?}"
+            );
+        }
+    }
+}
