@@ -81,7 +81,7 @@ async fn register(
     if preferred {
         profile_data["markAsPreferred"] = json!(true);
     }
-    let (kind, body) = if n % 3 == 0 {
+    let (kind, body) = if n.is_multiple_of(3) {
         (
             "register",
             json!({"merchantTransactionId": mtid(), "transactionToken": token,
