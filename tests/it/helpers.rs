@@ -53,6 +53,9 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        // The server closes idle keep-alive connections after 5 s; never reuse one that old, or
+        // a request can race the close and fail with IncompleteMessage under load.
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
         .build()
         .expect("client")
 }

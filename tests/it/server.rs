@@ -191,6 +191,7 @@ fn log_tail(path: &Path) -> String {
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .expect("client")
 }
