@@ -70,6 +70,10 @@ fn basic_credentials(header: Option<&str>) -> Option<(String, String)> {
         .decode(v.trim())
         .ok()?;
     let text = String::from_utf8(decoded).ok()?;
+    // NUL is in no username or password, and PostgreSQL cannot compare text holding it.
+    if text.contains('\0') {
+        return None;
+    }
     let (u, p) = text.split_once(':')?;
     Some((u.to_string(), p.to_string()))
 }
@@ -194,6 +198,11 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode("nocolon")
         );
         assert_eq!(basic_credentials(Some(&no_colon)), None);
+        let nul = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("shop\0api:pw")
+        );
+        assert_eq!(basic_credentials(Some(&nul)), None);
     }
 
     #[test]

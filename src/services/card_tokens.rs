@@ -82,6 +82,9 @@ impl TokenizeRequest {
         let Value::Object(obj) = value else {
             return Err(bad_request("The request body must be a JSON object."));
         };
+        if crate::api::json_has_nul(body) {
+            return Err(bad_request(crate::api::NUL_MESSAGE));
+        }
         let mut errors: Vec<String> = Vec::new();
         let mut text = |name: &str, allow_int: bool, required: bool| -> Option<String> {
             match obj.get(name) {
