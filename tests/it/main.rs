@@ -9,5 +9,7 @@ mod api_transactions;
 mod console;
 mod containers;
 mod foundation;
+mod fuzz;
 mod migrations;
+mod routes;
 mod tokenize;
