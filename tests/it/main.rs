@@ -10,6 +10,7 @@ mod console;
 mod containers;
 mod foundation;
 mod fuzz;
+mod isolation;
 mod migrations;
 mod routes;
 mod tokenize;
