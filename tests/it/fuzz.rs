@@ -364,10 +364,46 @@ impl Pool {
         out
     }
 
+    /// `template` with one field, at any depth, removed, retyped or given another value: each
+    /// validation rule meets a request that is otherwise valid.
+    pub fn one_change(&self, rng: &mut Rng, template: &Value) -> Value {
+        let mut v = template.clone();
+        let mut at = &mut v;
+        while let Value::Object(m) = at {
+            if m.is_empty() {
+                break;
+            }
+            let keys: Vec<String> = m.keys().cloned().collect();
+            let k = rng.pick(&keys).clone();
+            let nested = m.get(&k).is_some_and(|x| x.is_object());
+            if nested && rng.chance(50) {
+                at = m.get_mut(&k).expect("key");
+                continue;
+            }
+            match rng.below(4) {
+                0 => {
+                    m.remove(&k);
+                }
+                1 => {
+                    m.insert(k, self.any(rng, 2));
+                }
+                2 => {
+                    m.insert(k, Value::String(self.string(rng)));
+                }
+                _ => {
+                    m.insert(self.key(rng), self.any(rng, 1));
+                }
+            }
+            break;
+        }
+        v
+    }
+
     /// A request body for a JSON endpoint whose valid body looks like `template`.
     pub fn json_body(&self, rng: &mut Rng, template: &Value) -> Vec<u8> {
         match rng.below(100) {
-            0..=54 => to_vec(&self.vary(rng, template, 4)),
+            0..=24 => to_vec(&self.one_change(rng, template)),
+            25..=54 => to_vec(&self.vary(rng, template, 4)),
             55..=64 => to_vec(&self.any(rng, 3)),
             65..=79 => {
                 let v = self.vary(rng, template, 4);
@@ -923,24 +959,73 @@ fn customer_template() -> Value {
     })
 }
 
-fn tx_template(token: &str, r: &Registered) -> Value {
-    json!({
-        "merchantTransactionId": "order-x", "additionalId1": "a1", "additionalId2": "a2",
-        "extraData": {"k": "v"}, "merchantMetaData": "meta", "referenceUuid": r.tx_uuid,
-        "amount": "9.99", "currency": "EUR", "successUrl": "https://example.com/s",
-        "cancelUrl": "https://example.com/c", "errorUrl": "https://example.com/e",
-        "callbackUrl": "https://example.com/cb", "transactionToken": token,
-        "description": "order", "withRegister": true, "transactionIndicator": "SINGLE",
-        "customer": customer_template(),
-        "customerProfileData": {"profileGuid": r.guid, "customerIdentification": r.ident,
-                                "markAsPreferred": true},
-        "threeDSecureData": {"3dsecure": "OPTIONAL"}, "language": "en"
-    })
+/// Replaced in every generated body by a value unique to the case, so that a valid request is
+/// not refused as a duplicate merchantTransactionId.
+const FRESH_MTID: &str = "order-FRESH";
+
+fn with_fresh_mtid(rng: &mut Rng, body: Vec<u8>) -> Vec<u8> {
+    let fresh = format!("order-{:011x}", rng.next_u64() >> 20);
+    let needle = FRESH_MTID.as_bytes();
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i..].starts_with(needle) {
+            out.extend_from_slice(fresh.as_bytes());
+            i += needle.len();
+        } else {
+            out.push(body[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A valid request of each transaction type, every optional field set, against the demo data:
+/// `pay` is a reusable payment token, `card` a card token, `preauth` a preauthorization
+/// (captured and voided), `debit` a debit (refunded), `dereg` a payment token to deregister.
+struct TxBases {
+    pay: String,
+    card: String,
+    preauth: String,
+    debit: String,
+    dereg: String,
+    ident: String,
+}
+
+fn tx_template(kind: &str, b: &TxBases) -> Value {
+    let mut common = json!({
+        "merchantTransactionId": FRESH_MTID, "additionalId1": "a1", "additionalId2": "a2",
+        "extraData": {"k": "v"}, "merchantMetaData": "meta",
+        "successUrl": "https://example.com/s", "cancelUrl": "https://example.com/c",
+        "errorUrl": "https://example.com/e", "callbackUrl": "https://example.com/cb",
+        "description": "order", "language": "en"
+    });
+    let specific = match kind {
+        "debit" | "preauthorize" => json!({
+            "amount": "9.99", "currency": "EUR", "transactionToken": b.pay,
+            "transactionIndicator": "SINGLE", "customer": customer_template(),
+            "threeDSecureData": {"3dsecure": "OPTIONAL"}
+        }),
+        "capture" => json!({"amount": "0.01", "currency": "EUR", "referenceUuid": b.preauth}),
+        "void" => json!({"referenceUuid": b.preauth}),
+        "refund" => json!({"amount": "0.01", "currency": "EUR", "referenceUuid": b.debit}),
+        "register" => json!({
+            "transactionToken": b.card, "customer": customer_template(),
+            "customerProfileData": {"customerIdentification": b.ident, "markAsPreferred": true}
+        }),
+        "deregister" => json!({"transactionToken": b.dereg}),
+        _ => json!({}),
+    };
+    if let (Some(c), Some(s)) = (common.as_object_mut(), specific.as_object()) {
+        c.extend(s.clone());
+    }
+    common
 }
 
 fn profile_template(r: &Registered) -> Value {
+    // customerIdentification is in the pool; a request may name only one of the two.
     json!({
-        "profileGuid": r.guid, "customerIdentification": r.ident,
+        "profileGuid": r.guid,
         "customerData": {"_TYPE": "customerData", "firstName": "Ann", "lastName": "Smith",
             "birthDate": "1970-01-01", "gender": "F", "billingAddress1": "Main St 1",
             "billingAddress2": "Flat 2", "billingCity": "Vienna", "billingPostcode": "1010",
@@ -958,7 +1043,7 @@ fn tokenize_template() -> Value {
 
 fn monri_customer_template() -> Value {
     json!({
-        "merchant_customer_id": "mc-1", "description": "Customer", "email": "email@email.com",
+        "merchant_customer_id": FRESH_MTID, "description": "Customer", "email": "email@email.com",
         "name": "Test Person", "phone": "+38733", "metadata": {"key": "value"},
         "zip_code": "71000", "city": "Sarajevo", "address": "Main St 1", "country": "BA",
         "uuid": "x", "id": "x", "status": "approved", "deleted": false,
@@ -1000,23 +1085,70 @@ fn pool_with(real: &[String], templates: &[Value], extra_keys: &[&str]) -> Arc<P
 async fn fuzz_transaction_api_never_answers_5xx() {
     let app = TestApp::demo().await;
     let r = register(&app, "fuzz-c-1", json!({"firstName": "Ann"})).await;
+    let r2 = register(&app, "fuzz-c-1b", json!({"firstName": "Bob"})).await;
+    let auth = basic(SHOP_BASIC.0, SHOP_BASIC.1);
+    let path = |kind: &str| format!("/api/v3/transaction/demo-shop-cards/{kind}");
+    let fresh = |v: Value| {
+        let mut v = v;
+        v["merchantTransactionId"] = json!(format!("order-{}", coffer::ids::random_hex(6)));
+        v
+    };
+    let mut bases = TxBases {
+        pay: r.payment_token.clone(),
+        card: String::new(),
+        preauth: String::new(),
+        debit: r.tx_uuid.clone(),
+        dereg: r2.payment_token.clone(),
+        ident: "fuzz-c-1".into(),
+    };
+    let (s, v) = post_json(
+        &app,
+        &path("preauthorize"),
+        Some(auth.clone()),
+        &fresh(tx_template("preauthorize", &bases)),
+    )
+    .await;
+    assert_eq!((s, &v["success"]), (StatusCode::OK, &json!(true)), "{v}");
+    bases.preauth = v["uuid"].as_str().expect("uuid").to_string();
+    // Each base request is valid as it stands (register consumes its card token: a fresh one
+    // is put in for the fuzzing).
+    for kind in TX_TYPES {
+        if kind == "void" || kind == "deregister" {
+            continue; // They would use up the preauthorization and the instrument.
+        }
+        bases.card = card_token(&app, "demo-shop-public", "4111111111111111").await;
+        let (s, v) = post_json(
+            &app,
+            &path(kind),
+            Some(auth.clone()),
+            &fresh(tx_template(kind, &bases)),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{kind}: {v}");
+        assert_eq!(v["success"], true, "{kind}: {v}");
+    }
+    bases.card = card_token(&app, "demo-shop-public", "4111111111111111").await;
     let mut real = vec![
         r.guid.clone(),
         r.ident.clone(),
         r.payment_token.clone(),
         r.tx_uuid.clone(),
         r.mtid.clone(),
+        bases.preauth.clone(),
+        r2.payment_token.clone(),
     ];
     for _ in 0..8 {
         real.push(card_token(&app, "demo-shop-public", "4111111111111111").await);
     }
-    let template = tx_template(&real[5], &r);
-    let pool = pool_with(&real, std::slice::from_ref(&template), &TX_TYPES);
-    let auth = basic(SHOP_BASIC.0, SHOP_BASIC.1);
+    let templates: Vec<Value> = TX_TYPES.iter().map(|k| tx_template(k, &bases)).collect();
+    let template = tx_template("debit", &bases);
+    let pool = pool_with(&real, &templates, &TX_TYPES);
     for kind in TX_TYPES {
-        let (pool, template, auth) = (pool.clone(), template.clone(), auth.clone());
+        let template = tx_template(kind, &bases);
+        let (pool, auth) = (pool.clone(), auth.clone());
         let st = run(&app.client, &app.addr, &format!("tx-{kind}"), move |rng| {
             let body = pool.json_body(rng, &template);
+            let body = with_fresh_mtid(rng, body);
             Req::new(
                 reqwest::Method::POST,
                 format!("/api/v3/transaction/demo-shop-cards/{kind}"),
@@ -1129,6 +1261,15 @@ async fn fuzz_profiles_and_status_apis_never_answer_5xx() {
     let template = profile_template(&r);
     let pool = pool_with(&real, std::slice::from_ref(&template), &[]);
     let auth = basic(SHOP_BASIC.0, SHOP_BASIC.1);
+    // The base body is valid as it stands.
+    let (s, v) = post_json(
+        &app,
+        "/api/v3/customerProfiles/demo-shop-cards/updateProfile",
+        Some(auth.clone()),
+        &template,
+    )
+    .await;
+    assert_eq!((s, &v["success"]), (StatusCode::OK, &json!(true)), "{v}");
     // deleteProfile last: it removes the profiles the others aim at.
     for op in ["getProfile", "updateProfile", "deleteProfile"] {
         let (pool, template, auth) = (pool.clone(), template.clone(), auth.clone());
@@ -1270,6 +1411,23 @@ async fn fuzz_monri_api_never_answers_5xx() {
         .expect("uuid")
         .to_string();
     let customer = monri_customer_template();
+    // The base body is valid as it stands.
+    let mut base = customer.clone();
+    base["merchant_customer_id"] = json!("fuzz-base-1");
+    let r0 = app
+        .client
+        .post(app.url("/v2/customers"))
+        .header("authorization", token.clone())
+        .json(&base)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(
+        r0.status(),
+        StatusCode::OK,
+        "{}",
+        r0.text().await.unwrap_or_default()
+    );
     let real = vec![
         uuid.clone(),
         r.ident.clone(),
@@ -1323,12 +1481,6 @@ async fn fuzz_monri_api_never_answers_5xx() {
             false,
         ),
         (
-            "monri-update",
-            reqwest::Method::POST,
-            |rng, p, u| format!("/v2/customers/{}", seg(rng, p, u)),
-            true,
-        ),
-        (
             "monri-payment-methods",
             reqwest::Method::GET,
             |rng, p, u| {
@@ -1347,6 +1499,12 @@ async fn fuzz_monri_api_never_answers_5xx() {
             false,
         ),
         (
+            "monri-update",
+            reqwest::Method::POST,
+            |rng, p, u| format!("/v2/customers/{}", seg(rng, p, u)),
+            true,
+        ),
+        (
             "monri-delete",
             reqwest::Method::DELETE,
             |rng, p, u| format!("/v2/customers/{}", seg(rng, p, u)),
@@ -1359,7 +1517,8 @@ async fn fuzz_monri_api_never_answers_5xx() {
         let st = run(&app.client, &app.addr, name, move |rng| {
             let path = path(rng, &p, &u);
             let body = if with_body {
-                p.json_body(rng, &t)
+                let b = p.json_body(rng, &t);
+                with_fresh_mtid(rng, b)
             } else if rng.chance(10) {
                 random_bytes(rng, 100)
             } else {
