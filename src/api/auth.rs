@@ -90,7 +90,12 @@ pub fn authenticate(
 ) -> Result<ApiContext, ApiError> {
     let (username, password) =
         basic_credentials(meta.authorization.as_deref()).ok_or_else(ApiError::unauthorized)?;
-    if api_key.len() > 128 || username.len() > 128 || password.len() > 1024 {
+    // NUL is in no key (and PostgreSQL cannot compare text holding it): unknown, 401.
+    if api_key.len() > 128
+        || api_key.contains('\0')
+        || username.len() > 128
+        || password.len() > 1024
+    {
         return Err(ApiError::unauthorized());
     }
     let connector = connector::find_by_api_key(conn, api_key)

@@ -31,7 +31,8 @@ pub async fn by_uuid(
         req,
         web::Bytes::new(),
         api_key,
-        move |conn, ctx, _| match transaction::find(conn, &uuid)? {
+        // An id holding NUL matches nothing (and PostgreSQL cannot compare it): not found.
+        move |conn, ctx, _| match transaction::find(conn, &uuid.replace('\0', "\u{fffd}"))? {
             Some(t) if t.connector_id == ctx.connector.id => {
                 Ok((StatusCode::OK, to_json(&status_body(&t))?))
             }
@@ -52,8 +53,11 @@ pub async fn by_merchant_transaction_id(
         req,
         web::Bytes::new(),
         api_key,
-        move |conn, ctx, _| match transaction::find_by_merchant_tx_id(conn, &ctx.connector.id, &id)?
-        {
+        move |conn, ctx, _| match transaction::find_by_merchant_tx_id(
+            conn,
+            &ctx.connector.id,
+            &id.replace('\0', "\u{fffd}"),
+        )? {
             Some(t) => Ok((StatusCode::OK, to_json(&status_body(&t))?)),
             None => Err(not_found()),
         },

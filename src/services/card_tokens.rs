@@ -232,7 +232,7 @@ pub fn tokenize(
     req: TokenizeRequest,
     now: DateTime<Utc>,
 ) -> Result<TokenizeAnswer, ApiError> {
-    if public_key.is_empty() || public_key.len() > 128 {
+    if public_key.is_empty() || public_key.len() > 128 || public_key.contains('\0') {
         return Err(unknown_key());
     }
     let conn_row = connector::find_by_public_key(conn, public_key)

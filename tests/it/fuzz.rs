@@ -2355,24 +2355,29 @@ async fn nul_characters_are_refused_where_they_come_in() {
         let v: Value = serde_json::from_str(&b).expect("json");
         assert_eq!(v["errorCode"], 1002, "{b}");
     };
-    api_invalid(
-        send(
+    // In API paths an id holding NUL is unknown, as any id that does not exist.
+    for op in ["getByUuid", "getByMerchantTransactionId"] {
+        let (s, b) = send(
             get.clone(),
-            "/api/v3/status/demo-shop-cards/getByUuid/a%00b",
+            &format!("/api/v3/status/demo-shop-cards/{op}/a%00b"),
             &shop,
             "",
         )
-        .await,
-    );
-    api_invalid(
-        send(
-            post.clone(),
-            "/api/v3/transaction/demo%00shop/debit",
-            &shop,
-            "{}",
-        )
-        .await,
-    );
+        .await;
+        assert_eq!(s, 404, "{b}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&b).expect("json")["errorCode"],
+            8001
+        );
+    }
+    let (s, b) = send(
+        post.clone(),
+        "/api/v3/transaction/demo%00shop/debit",
+        &shop,
+        "{}",
+    )
+    .await;
+    assert_eq!(s, 401, "{b}");
     api_invalid(
         send(
             post.clone(),
@@ -2411,21 +2416,30 @@ async fn nul_characters_are_refused_where_they_come_in() {
     )
     .await;
     assert_eq!(s, 400, "{b}");
+    let card = r#"{"number":"4111111111111111","cvv":"123","month":"12","year":"2030"}"#;
     let (s, b) = send(
         post.clone(),
         "/api/v3/paymentjs/demo%00public/tokenize",
         "",
-        "{}",
+        card,
     )
     .await;
-    assert_eq!(s, 422, "{b}");
-    let monri = format!("Bearer {}", "x".repeat(40));
-    let (s, b) = send(get.clone(), "/v2/customers?limit=%00", &monri, "").await;
-    assert_eq!(s, 400, "{b}");
-    assert_eq!(
-        serde_json::from_str::<Value>(&b).expect("json")["status"],
-        "invalid-request"
-    );
+    assert_eq!(s, 404, "{b}");
+    let oauth = json!({"client_id": MONRI_TOKEN, "client_secret": MONRI_KEY,
+                       "grant_type": "client_credentials", "scopes": ["customers"]});
+    let (s, v) = post_json(&app, "/v2/oauth", None, &oauth).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let monri = format!("Bearer {}", v["access_token"].as_str().expect("token"));
+    for (path, status) in [
+        ("/v2/customers?limit=%00", 400),
+        ("/v2/customers/a%00b", 404),
+        ("/v2/merchants/customers/a%00b", 404),
+    ] {
+        let (s, b) = send(get.clone(), path, &monri, "").await;
+        assert_eq!(s, status, "{path}: {b}");
+        let v: Value = serde_json::from_str(&b).expect("json");
+        assert_eq!(v["status"], "invalid-request", "{path}");
+    }
 
     app.login_ok("admin", "admin-demo").await;
     for path in [
