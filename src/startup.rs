@@ -102,6 +102,9 @@ impl Application {
                 .build();
             App::new()
                 .app_data(state.clone())
+                .wrap(actix_web::middleware::from_fn(
+                    crate::web::nul::reject_nul_urls,
+                ))
                 .wrap(session)
                 .wrap(security_headers())
                 .configure(crate::web::configure)

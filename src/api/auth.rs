@@ -70,6 +70,10 @@ fn basic_credentials(header: Option<&str>) -> Option<(String, String)> {
         .decode(v.trim())
         .ok()?;
     let text = String::from_utf8(decoded).ok()?;
+    // NUL is in no username or password, and PostgreSQL cannot compare text holding it.
+    if text.contains('\0') {
+        return None;
+    }
     let (u, p) = text.split_once(':')?;
     Some((u.to_string(), p.to_string()))
 }
@@ -86,7 +90,12 @@ pub fn authenticate(
 ) -> Result<ApiContext, ApiError> {
     let (username, password) =
         basic_credentials(meta.authorization.as_deref()).ok_or_else(ApiError::unauthorized)?;
-    if api_key.len() > 128 || username.len() > 128 || password.len() > 1024 {
+    // NUL is in no key (and PostgreSQL cannot compare text holding it): unknown, 401.
+    if api_key.len() > 128
+        || api_key.contains('\0')
+        || username.len() > 128
+        || password.len() > 1024
+    {
         return Err(ApiError::unauthorized());
     }
     let connector = connector::find_by_api_key(conn, api_key)
@@ -194,6 +203,11 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode("nocolon")
         );
         assert_eq!(basic_credentials(Some(&no_colon)), None);
+        let nul = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("shop\0api:pw")
+        );
+        assert_eq!(basic_credentials(Some(&nul)), None);
     }
 
     #[test]

@@ -20,7 +20,8 @@ fn respond(status: StatusCode, body: &Value) -> HttpResponse {
         .body(body.to_string())
 }
 
-fn error(e: &MonriError) -> HttpResponse {
+/// The Monri error answer (`WWW-Authenticate: Bearer` on 401).
+pub fn error(e: &MonriError) -> HttpResponse {
     let mut r = HttpResponse::build(e.status);
     if e.status == StatusCode::UNAUTHORIZED {
         r.insert_header(("WWW-Authenticate", "Bearer"));

@@ -31,11 +31,17 @@ pub async fn by_uuid(
         req,
         web::Bytes::new(),
         api_key,
-        move |conn, ctx, _| match transaction::find(conn, &uuid)? {
-            Some(t) if t.connector_id == ctx.connector.id => {
-                Ok((StatusCode::OK, to_json(&status_body(&t))?))
+        move |conn, ctx, _| {
+            // An id holding NUL matches nothing (and PostgreSQL cannot compare it).
+            if uuid.contains('\0') {
+                return Err(not_found());
             }
-            _ => Err(not_found()),
+            match transaction::find(conn, &uuid)? {
+                Some(t) if t.connector_id == ctx.connector.id => {
+                    Ok((StatusCode::OK, to_json(&status_body(&t))?))
+                }
+                _ => Err(not_found()),
+            }
         },
     )
     .await
@@ -52,10 +58,14 @@ pub async fn by_merchant_transaction_id(
         req,
         web::Bytes::new(),
         api_key,
-        move |conn, ctx, _| match transaction::find_by_merchant_tx_id(conn, &ctx.connector.id, &id)?
-        {
-            Some(t) => Ok((StatusCode::OK, to_json(&status_body(&t))?)),
-            None => Err(not_found()),
+        move |conn, ctx, _| {
+            if id.contains('\0') {
+                return Err(not_found());
+            }
+            match transaction::find_by_merchant_tx_id(conn, &ctx.connector.id, &id)? {
+                Some(t) => Ok((StatusCode::OK, to_json(&status_body(&t))?)),
+                None => Err(not_found()),
+            }
         },
     )
     .await

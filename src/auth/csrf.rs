@@ -46,6 +46,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
             if !tokens_match(&expected, given) {
                 return Err(HtmlError::Csrf);
             }
+            // No field of any form may hold NUL (PostgreSQL text cannot store or compare it).
+            if pairs
+                .iter()
+                .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+            {
+                return Err(HtmlError::BadRequest(
+                    "The form contains a NUL character.".into(),
+                ));
+            }
             let value = serde_urlencoded::from_bytes::<T>(&body)
                 .map_err(|e| HtmlError::BadRequest(format!("The form could not be read: {e}")))?;
             Ok(CsrfForm(value))

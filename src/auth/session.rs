@@ -19,6 +19,38 @@ pub struct Flash {
 
 pub struct TypedSession<'a>(pub &'a Session);
 
+/// Longest flash message kept, in bytes (longer ones are cut at a character boundary).
+const FLASH_MESSAGE_MAX: usize = 256;
+/// Most bytes the queued flashes may take as JSON in the session; one message always fits
+/// (256 bytes are at most 1 536 once JSON-escaped), and with the other session values and
+/// the cookie's encryption and base64 the cookie stays well under 4 KiB.
+const FLASH_BUDGET: usize = 1600;
+
+/// Appends a flash; when the queue outgrows [`FLASH_BUDGET`] the oldest messages that are not
+/// secrets go first, then the oldest secrets (which a newer rotation has superseded anyway).
+pub fn push_flash(queue: &mut Vec<Flash>, level: &str, mut message: String) {
+    if message.len() > FLASH_MESSAGE_MAX {
+        let mut end = FLASH_MESSAGE_MAX - '…'.len_utf8();
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    queue.push(Flash {
+        level: level.into(),
+        message,
+    });
+    let size = |q: &[Flash]| serde_json::to_string(q).map_or(usize::MAX, |s| s.len());
+    while queue.len() > 1 && size(queue) > FLASH_BUDGET {
+        let oldest = queue[..queue.len() - 1]
+            .iter()
+            .position(|f| f.level != "secret")
+            .unwrap_or(0);
+        queue.remove(oldest);
+    }
+}
+
 impl TypedSession<'_> {
     /// Starts a fresh session for `uid` (new id and new CSRF secret: no fixation).
     pub fn login(&self, uid: &str, epoch: i32) {
@@ -65,6 +97,10 @@ impl TypedSession<'_> {
         self.0.get(CSRF).ok().flatten()
     }
 
+    /// Queues a message for the next page. The queue lives in the cookie, which browsers and
+    /// actix-session cap at 4 KiB (beyond it saving the session fails and the request answers
+    /// 500), and POSTs that redirect without the page being shown (scripts, several tabs) keep
+    /// adding to it: see [`push_flash`].
     pub fn flash(&self, level: &str, message: impl Into<String>) {
         let mut v = self
             .0
@@ -72,10 +108,7 @@ impl TypedSession<'_> {
             .ok()
             .flatten()
             .unwrap_or_default();
-        v.push(Flash {
-            level: level.into(),
-            message: message.into(),
-        });
+        push_flash(&mut v, level, message.into());
         let _ = self.0.insert(FLASH, v);
     }
 
@@ -90,5 +123,49 @@ impl TypedSession<'_> {
             self.0.remove(FLASH);
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(q: &[Flash]) -> usize {
+        serde_json::to_string(q).map_or(usize::MAX, |s| s.len())
+    }
+
+    #[test]
+    fn the_flash_queue_stays_within_its_budget_and_keeps_the_newest() {
+        let mut q = vec![];
+        for i in 0..300 {
+            push_flash(
+                &mut q,
+                "success",
+                format!("Tenant {} saved.", "x".repeat(i)),
+            );
+            assert!(size(&q) <= FLASH_BUDGET, "{i}: {}", size(&q));
+        }
+        assert_eq!(q.last().map(|f| f.message.len()), Some(256));
+        // Escaped control characters and long multi-byte text are cut to fit too.
+        push_flash(&mut q, "error", "\u{0}".repeat(10_000));
+        assert!(size(&q) <= FLASH_BUDGET);
+        push_flash(&mut q, "error", "é".repeat(10_000));
+        let last = q.last().map(|f| f.message.clone()).unwrap_or_default();
+        assert!(last.len() <= 256 && last.ends_with('…'), "{}", last.len());
+    }
+
+    #[test]
+    fn secrets_outlive_older_ordinary_messages() {
+        let mut q = vec![];
+        push_flash(&mut q, "secret", "New shared secret: s1".into());
+        for i in 0..50 {
+            push_flash(
+                &mut q,
+                "success",
+                format!("Merchant {i} {} saved.", "y".repeat(100)),
+            );
+        }
+        assert_eq!(q[0].message, "New shared secret: s1");
+        assert!(size(&q) <= FLASH_BUDGET);
     }
 }

@@ -228,8 +228,9 @@ static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Runs `f` in a write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, so the write
 /// lock is taken (waiting up to the busy timeout) before anything is read: a deferred
 /// transaction that reads first and writes later fails with SQLITE_BUSY under concurrency
-/// instead of waiting. On PostgreSQL it is an ordinary transaction. Nested `transaction` calls
-/// inside `f` become savepoints; `write_tx` itself must not be nested.
+/// instead of waiting. On PostgreSQL it is an ordinary transaction. Nested `transaction` and
+/// `write_tx` calls inside `f` become savepoints of the outer transaction (which already holds
+/// the write lock), so services that write can call each other.
 ///
 /// SQLite has one writer at a time. Within this process the writers queue on a mutex before
 /// `BEGIN IMMEDIATE`, so they do not meet SQLite's busy handler, which polls with sleeps of up
@@ -243,7 +244,15 @@ where
     E: From<diesel::result::Error>,
 {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    if let DbConnection::Sqlite(c) = conn {
+    let nested = match conn {
+        DbConnection::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
+            .transaction_depth()?
+            .is_some(),
+        DbConnection::Postgresql(_) => false,
+    };
+    if nested {
+        conn.transaction(f)
+    } else if let DbConnection::Sqlite(c) = conn {
         // A panic inside `f` poisons the mutex but leaves nothing to protect: carry on.
         let _writer = SQLITE_WRITER
             .lock()

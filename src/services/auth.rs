@@ -4,7 +4,6 @@
 //! refused for `LOCK` without checking the password.
 
 use chrono::{Duration, NaiveDateTime};
-use diesel::Connection;
 
 use crate::auth::password;
 use crate::db::{DbConnection, is_unique_violation};
@@ -48,7 +47,7 @@ fn record_failure(
     at: NaiveDateTime,
 ) -> Result<(), ServiceError> {
     for _ in 0..3 {
-        let res = conn.transaction::<_, diesel::result::Error, _>(|c| {
+        let res = crate::db::write_tx::<_, diesel::result::Error, _>(conn, |c| {
             let mut t = match throttle::find(c, key)? {
                 Some(t) if t.first_failure_at > at - Duration::minutes(WINDOW_MINUTES) => t,
                 _ => Throttle {

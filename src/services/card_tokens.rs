@@ -82,6 +82,9 @@ impl TokenizeRequest {
         let Value::Object(obj) = value else {
             return Err(bad_request("The request body must be a JSON object."));
         };
+        if crate::api::json_has_nul(body) {
+            return Err(bad_request(crate::api::NUL_MESSAGE));
+        }
         let mut errors: Vec<String> = Vec::new();
         let mut text = |name: &str, allow_int: bool, required: bool| -> Option<String> {
             match obj.get(name) {
@@ -229,7 +232,7 @@ pub fn tokenize(
     req: TokenizeRequest,
     now: DateTime<Utc>,
 ) -> Result<TokenizeAnswer, ApiError> {
-    if public_key.is_empty() || public_key.len() > 128 {
+    if public_key.is_empty() || public_key.len() > 128 || public_key.contains('\0') {
         return Err(unknown_key());
     }
     let conn_row = connector::find_by_public_key(conn, public_key)

@@ -1,7 +1,5 @@
 //! Connectors of a merchant and their Connector Base Data, and the merchant's API users.
 
-use diesel::Connection;
-
 use crate::db::{DbConnection, is_unique_violation};
 use crate::domain::{Actor, clean_name, clean_username};
 use crate::error::{FieldErrors, ServiceError};
@@ -170,7 +168,7 @@ pub fn create(
         monri_authenticity_token: keys.monri_authenticity_token,
         monri_merchant_key: Some(sealed_monri),
     };
-    conn.transaction(|tx| {
+    crate::db::write_tx(conn, |tx| {
         match connector::insert(tx, &k) {
             Err(e) if is_unique_violation(&e) => {
                 return Err(ServiceError::Conflict(
@@ -272,7 +270,7 @@ pub fn update(
         Some(cid) => crate::models::container::find(conn, cid)?.map(|c| c.name),
         None => None,
     };
-    conn.transaction(|tx| {
+    crate::db::write_tx(conn, |tx| {
         connector::update_base_data(tx, &old.id, &data)?;
         if old.adapter == "meta" {
             connector::set_members(tx, &old.id, &members)?;
@@ -329,7 +327,7 @@ pub fn rotate_secret(
     let k = get(conn, actor, id)?;
     let secret = crate::ids::random_alnum(40);
     let sealed = keyring.seal(secret.as_bytes(), k.id.as_bytes())?;
-    conn.transaction(|tx| {
+    crate::db::write_tx(conn, |tx| {
         connector::set_secret(tx, &k.id, &sealed, now())?;
         audit::record(
             tx,
@@ -476,7 +474,7 @@ pub fn create_api_user(
         created_at: at,
         updated_at: at,
     };
-    conn.transaction(|tx| {
+    crate::db::write_tx(conn, |tx| {
         match api_user::insert(tx, &u) {
             Err(e) if is_unique_violation(&e) => {
                 return Err(ServiceError::invalid(
@@ -514,7 +512,7 @@ pub fn set_api_user_active(
     }
     let u = api_user(conn, actor, id)?;
     let m = merchant::find(conn, &u.merchant_id)?.ok_or(ServiceError::NotFound)?;
-    conn.transaction(|tx| {
+    crate::db::write_tx(conn, |tx| {
         api_user::set_active(tx, &u.id, active, now())?;
         audit::record(
             tx,
@@ -558,7 +556,7 @@ pub fn reset_api_user(
     let m = merchant::find(conn, &u.merchant_id)?.ok_or(ServiceError::NotFound)?;
     let pw = crate::ids::random_password();
     let hash = api_password::store_hash(keyring.mac_key(), &pw);
-    conn.transaction(|tx| {
+    crate::db::write_tx(conn, |tx| {
         api_user::set_password(tx, &u.id, &hash, now())?;
         audit::record(
             tx,

@@ -1,8 +1,6 @@
 //! Tokenization > Customer Profiles: containers, their profiles, and Global Settings.
 //! Every decision about which container a tenant may use goes through `services::sharing`.
 
-use diesel::Connection;
-
 use crate::db::{DbConnection, is_unique_violation};
 use crate::domain::{Actor, Scope, clean_name};
 use crate::error::{FieldErrors, ServiceError};
@@ -194,7 +192,7 @@ pub fn create(
         created_at: at,
         updated_at: at,
     };
-    conn.transaction(|tx| {
+    crate::db::write_tx(conn, |tx| {
         match container::insert(tx, &c) {
             Err(e) if is_unique_violation(&e) => {
                 return Err(ServiceError::invalid(
@@ -241,7 +239,7 @@ pub fn rename(
     let name = clean_name(&mut errors, "name", name, 100);
     let c = managed(conn, actor, id)?;
     errors.into_result()?;
-    conn.transaction(|tx| {
+    crate::db::write_tx(conn, |tx| {
         match container::rename(tx, &c.id, &name, now()) {
             Err(e) if is_unique_violation(&e) => {
                 return Err(ServiceError::invalid(
@@ -273,7 +271,7 @@ pub fn rename(
 /// Deletes an unused container; refuses (saying where) while it holds profiles or is assigned.
 pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Container, ServiceError> {
     let c = managed(conn, actor, id)?;
-    conn.transaction(|tx| {
+    crate::db::write_tx(conn, |tx| {
         let c = container::find(tx, &c.id)?.ok_or(ServiceError::NotFound)?;
         let mut used = vec![];
         if c.profile_count > 0 {
@@ -393,7 +391,7 @@ pub fn delete_profile(
     if v.access != Access::Manage || !actor.can_manage() {
         return Err(ServiceError::Forbidden);
     }
-    conn.transaction(|tx| {
+    crate::db::write_tx(conn, |tx| {
         if profile::delete_with_instruments(tx, &v.profile.id)? == 1 {
             container::add_to_count(tx, &v.container.id, -1)?;
         }
@@ -465,7 +463,7 @@ pub fn set_global_setting(
         "" => None,
         id => Some(sharing::check_assignable(conn, &t.id, id, "container_id")?),
     };
-    conn.transaction(|tx| {
+    crate::db::write_tx(conn, |tx| {
         let old = container::global_setting(tx, &t.id)?;
         container::set_global_setting(tx, &t.id, chosen.as_ref().map(|c| c.id.as_str()), now())?;
         audit::record(

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::RwLock;
 
 use anyhow::{Context, bail};
-use diesel::Connection;
 use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
@@ -224,7 +223,7 @@ pub fn rotate(
     new_master: &MasterKey,
 ) -> anyhow::Result<usize> {
     let new_id = master_id(new_master);
-    conn.transaction(|tx| {
+    crate::db::write_tx(conn, |tx| {
         let rows = vault_key::all(tx)?;
         for r in &rows {
             let k = old

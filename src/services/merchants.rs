@@ -1,7 +1,5 @@
 //! Merchants: each belongs to one tenant. Merchant admins see only their own merchant.
 
-use diesel::Connection;
-
 use crate::db::DbConnection;
 use crate::domain::{Actor, Scope, clean_name};
 use crate::error::{FieldErrors, ServiceError};
@@ -53,7 +51,7 @@ pub fn create(
     let Some(t) = tenant else {
         return Err(ServiceError::NotFound);
     };
-    conn.transaction(|c| {
+    crate::db::write_tx(conn, |c| {
         if merchant::find_by_name(c, &t.id, &name)?.is_some() {
             return Err(ServiceError::invalid(
                 "name",
@@ -99,7 +97,7 @@ pub fn rename(
     let mut errors = FieldErrors::new();
     let name = clean_name(&mut errors, "name", name, 100);
     errors.into_result()?;
-    conn.transaction(|c| {
+    crate::db::write_tx(conn, |c| {
         let old = get(c, actor, id)?;
         if old.name != name && merchant::find_by_name(c, &old.tenant_id, &name)?.is_some() {
             return Err(ServiceError::invalid(
@@ -136,7 +134,7 @@ pub fn set_active(
     if !actor.can_manage() {
         return Err(ServiceError::Forbidden);
     }
-    conn.transaction(|c| {
+    crate::db::write_tx(conn, |c| {
         let old = get(c, actor, id)?;
         merchant::set_active(c, id, active, now())?;
         audit::record(

@@ -1,7 +1,5 @@
 //! The tenant hierarchy, scoped to the caller's subtree.
 
-use diesel::Connection;
-
 use crate::db::DbConnection;
 use crate::domain::{Actor, Scope, clean_name};
 use crate::error::{FieldErrors, ServiceError};
@@ -68,7 +66,7 @@ pub fn create(
         created_at: at,
         updated_at: at,
     };
-    conn.transaction(|c| {
+    crate::db::write_tx(conn, |c| {
         tenant::insert(c, &t)?;
         audit::record(
             c,
@@ -106,7 +104,7 @@ pub fn update(
     let mut errors = FieldErrors::new();
     let name = clean_name(&mut errors, "name", &input.name, 100);
     errors.into_result()?;
-    conn.transaction(|c| {
+    crate::db::write_tx(conn, |c| {
         let old = get(c, actor, id)?;
         let at = now();
         tenant::update_name(c, id, &name, at)?;
@@ -144,7 +142,7 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Tenant
     if !actor.can_manage() {
         return Err(ServiceError::Forbidden);
     }
-    conn.transaction(|c| {
+    crate::db::write_tx(conn, |c| {
         let t = get(c, actor, id)?;
         if let Scope::Tenant { tenant_id, .. } = &actor.scope
             && *tenant_id == t.id

@@ -2,8 +2,6 @@
 //! create tenant managers and merchant admins inside their subtree only; merchant admins
 //! create nobody; only platform admins create platform admins.
 
-use diesel::Connection;
-
 use crate::auth::password;
 use crate::db::{DbConnection, is_unique_violation};
 use crate::domain::{Actor, Role, Scope, check_new_password, clean_username};
@@ -110,7 +108,7 @@ pub fn create(
         updated_at: at,
         last_login_at: None,
     };
-    conn.transaction(|c| {
+    crate::db::write_tx(conn, |c| {
         match user::insert(c, &u) {
             Err(e) if is_unique_violation(&e) => {
                 return Err(ServiceError::invalid("username", "This username is taken."));
@@ -146,7 +144,7 @@ pub fn set_active(
     if !actor.can_manage() {
         return Err(ServiceError::Forbidden);
     }
-    conn.transaction(|c| {
+    crate::db::write_tx(conn, |c| {
         let u = get(c, actor, id)?;
         if u.id == actor.user_id {
             return Err(ServiceError::Conflict(
@@ -195,7 +193,7 @@ pub fn reset_password(
     let u = get(conn, actor, id)?;
     let pw = crate::ids::random_password();
     let hash = password::hash(&pw)?;
-    conn.transaction(|c| {
+    crate::db::write_tx(conn, |c| {
         user::set_password(c, &u.id, &hash, now())?;
         audit::record(
             c,
@@ -234,7 +232,7 @@ pub fn change_own_password(
     }
     errors.into_result()?;
     let hash = password::hash(new)?;
-    conn.transaction(|c| {
+    crate::db::write_tx(conn, |c| {
         user::set_password(c, &u.id, &hash, now())?;
         audit::record(
             c,
@@ -285,7 +283,7 @@ pub fn create_system(
         updated_at: at,
         last_login_at: None,
     };
-    conn.transaction(|c| {
+    crate::db::write_tx(conn, |c| {
         user::insert(c, &u)?;
         audit::record(
             c,

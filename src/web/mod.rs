@@ -7,6 +7,7 @@ pub mod ctx;
 pub mod health;
 pub mod login;
 pub mod merchants;
+pub mod nul;
 pub mod tenants;
 pub mod users;
 pub mod views;
