@@ -359,7 +359,8 @@ pub fn issue_token(
             ));
         }
     }
-    if client_id.len() > 64 || client_secret.len() > 1024 {
+    // NUL cannot be stored in (or compared against) PostgreSQL text: no token holds one.
+    if client_id.len() > 64 || client_secret.len() > 1024 || client_id.contains('\0') {
         return Err(MonriError::unauthorized());
     }
     let k =

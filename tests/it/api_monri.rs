@@ -1464,3 +1464,20 @@ async fn monri_migration_backfills_existing_rows_and_demo_seeding_restores_crede
         .expect("GET");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn monri_oauth_with_a_nul_in_client_id_is_refused_not_a_server_error() {
+    // Found by the fuzzer on PostgreSQL: text columns cannot hold NUL, the lookup failed with 500.
+    let app = TestApp::demo().await;
+    let r = app
+        .client
+        .post(app.url("/v2/oauth"))
+        .header("content-type", "application/json")
+        .body(r#"{"client_id":"\t\u0000","client_secret":"demo-shop-merchant-key","grant_type":"client_credentials","scopes":["customers"]}"#)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let v: Value = r.json().await.expect("json");
+    assert_ne!(v["status"], "approved");
+}
