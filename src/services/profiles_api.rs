@@ -38,6 +38,7 @@ use serde_json::{Map, Value};
 use crate::api::error::ApiError;
 use crate::db::schema::{instruments, profiles};
 use crate::db::{DbConnection, write_tx};
+use crate::domain::Actor;
 use crate::error::ServiceError;
 use crate::gateway::errors::ErrorCode;
 use crate::gateway::ids::{is_payment_token, is_profile_guid};
@@ -45,6 +46,7 @@ use crate::models::connector::Connector;
 use crate::models::container::{self, Container};
 use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile};
+use crate::services::audit::{self, Change, Place};
 use crate::services::connectors;
 
 /// The three operations of the API (the `{op}` path segment).
@@ -71,6 +73,7 @@ impl Op {
 pub fn handle(
     conn: &mut DbConnection,
     connector: &Connector,
+    api_username: &str,
     op: &str,
     body: &[u8],
 ) -> Result<(StatusCode, Vec<u8>), ApiError> {
@@ -95,7 +98,7 @@ pub fn handle(
         }
         Op::Delete => {
             let key = parse_key(&obj)?;
-            delete_profile(conn, connector, &key)?;
+            delete_profile(conn, connector, api_username, &key)?;
             Ok((
                 StatusCode::OK,
                 to_json(&serde_json::json!({ "success": true }))?,
@@ -715,19 +718,43 @@ pub fn update_profile(
 }
 
 /// Deletes the profile with its instruments (and so their vault records) and keeps the
-/// container's count, in one write transaction.
+/// container's count, in one write transaction, with an audit entry naming the API user.
 pub fn delete_profile(
     conn: &mut DbConnection,
     connector: &Connector,
+    api_username: &str,
     key: &ProfileKey,
 ) -> Result<(), ApiError> {
     let c = container_of(conn, connector)?;
     write_tx(conn, |tx| -> Result<(), TxError> {
         let p = find_in(tx, &c.id, key)?.ok_or_else(|| TxError::Api(profile_not_found()))?;
+        let instruments = profile::instruments_of(tx, &p.id)?.len();
         if profile::delete_with_instruments(tx, &p.id)? != 1 {
             return Err(TxError::Api(profile_not_found()));
         }
         container::add_to_count(tx, &c.id, -1)?;
+        let actor = Actor::api_client(
+            format!("API user {api_username} (connector {})", connector.api_key),
+            &connector.merchant_id,
+            &connector.tenant_id,
+            &connector.tenant_path,
+        );
+        audit::record(
+            tx,
+            &actor,
+            &Place::tenant(&c.tenant_id, &c.tenant_path),
+            Change {
+                action: "profile.delete",
+                object_type: "profile",
+                object_id: &p.profile_guid,
+                summary: format!(
+                    "Deleted customer profile {} ({}) from {} with {} instrument(s) through the Customer Profiles API",
+                    p.profile_guid, p.customer_identification, c.name, instruments
+                ),
+                changes: vec![],
+            },
+        )
+        .map_err(|e| TxError::Api(ApiError::from(e)))?;
         Ok(())
     })?;
     Ok(())

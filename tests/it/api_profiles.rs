@@ -924,6 +924,23 @@ async fn delete_profile_removes_the_profile_its_instruments_and_the_count() {
     assert_eq!(b.json, json!({ "success": true }), "{}", b.text);
     assert_eq!(snapshot(&app, &keep.id), None);
     assert_eq!(container_count(&app, SHARED), 0);
+
+    // Both deletions are in the audit log, naming the API user and connector; the refused
+    // second deletion is not.
+    app.login_ok("admin", "admin-demo").await;
+    let (status, log) = app.get_html("/audit").await;
+    assert_eq!(status, StatusCode::OK);
+    let api_entries = log.matches("through the Customer Profiles API").count();
+    assert_eq!(api_entries, 2, "{log}");
+    assert!(
+        log.contains("API user shop-api (connector demo-shop-cards)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("API user outlet-api (connector demo-outlet-cards)"),
+        "{log}"
+    );
+    assert!(log.contains(&s.guid) && log.contains(&keep.guid), "{log}");
 }
 
 #[tokio::test]
