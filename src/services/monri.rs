@@ -30,7 +30,6 @@ use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use crate::db::{DbConnection, is_unique_violation, write_tx};
-use crate::domain::Actor;
 use crate::error::ServiceError;
 use crate::gateway::vault;
 use crate::models::connector::{self, Connector};
@@ -38,7 +37,7 @@ use crate::models::container::{self, Container};
 use crate::models::monri::{self as rows, AccessToken};
 use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile};
-use crate::services::audit::{self, Change, Place};
+use crate::services::audit;
 use crate::services::connectors;
 use crate::services::keyring::Keyring;
 
@@ -1005,26 +1004,16 @@ pub fn delete(conn: &mut DbConnection, k: &Connector, uuid: &str) -> Result<Answ
         if p.deleted_at.is_none() {
             rows::erase(tx, &p, now())?;
             container::add_to_count(tx, &c.id, -1)?;
-            let actor = Actor::api_client(
-                format!("Monri API client (connector {})", k.api_key),
-                &k.merchant_id,
-                &k.tenant_id,
-                &k.tenant_path,
-            );
-            audit::record(
+            audit::api_profile_deleted(
                 tx,
-                &actor,
-                &Place::tenant(&c.tenant_id, &c.tenant_path),
-                Change {
-                    action: "profile.delete",
-                    object_type: "profile",
-                    object_id: &p.profile_guid,
-                    summary: format!(
-                        "Erased customer {} ({}) from {} through the Monri Customers API; a tombstone is kept",
-                        p.uuid, p.customer_identification, c.name
-                    ),
-                    changes: vec![],
-                },
+                k,
+                &c,
+                format!("Monri API client (connector {})", k.api_key),
+                &p.profile_guid,
+                format!(
+                    "Erased customer {} ({}) from {} through the Monri Customers API; a tombstone is kept",
+                    p.uuid, p.customer_identification, c.name
+                ),
             )?;
         }
         Ok(())

@@ -38,7 +38,6 @@ use serde_json::{Map, Value};
 use crate::api::error::ApiError;
 use crate::db::schema::{instruments, profiles};
 use crate::db::{DbConnection, write_tx};
-use crate::domain::Actor;
 use crate::error::ServiceError;
 use crate::gateway::errors::ErrorCode;
 use crate::gateway::ids::{is_payment_token, is_profile_guid};
@@ -46,7 +45,7 @@ use crate::models::connector::Connector;
 use crate::models::container::{self, Container};
 use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile};
-use crate::services::audit::{self, Change, Place};
+use crate::services::audit;
 use crate::services::connectors;
 
 /// The three operations of the API (the `{op}` path segment).
@@ -733,26 +732,16 @@ pub fn delete_profile(
             return Err(TxError::Api(profile_not_found()));
         }
         container::add_to_count(tx, &c.id, -1)?;
-        let actor = Actor::api_client(
-            format!("API user {api_username} (connector {})", connector.api_key),
-            &connector.merchant_id,
-            &connector.tenant_id,
-            &connector.tenant_path,
-        );
-        audit::record(
+        audit::api_profile_deleted(
             tx,
-            &actor,
-            &Place::tenant(&c.tenant_id, &c.tenant_path),
-            Change {
-                action: "profile.delete",
-                object_type: "profile",
-                object_id: &p.profile_guid,
-                summary: format!(
-                    "Deleted customer profile {} ({}) from {} with {} instrument(s) through the Customer Profiles API",
-                    p.profile_guid, p.customer_identification, c.name, instruments
-                ),
-                changes: vec![],
-            },
+            connector,
+            &c,
+            format!("API user {api_username} (connector {})", connector.api_key),
+            &p.profile_guid,
+            format!(
+                "Deleted customer profile {} ({}) from {} with {} instrument(s) through the Customer Profiles API",
+                p.profile_guid, p.customer_identification, c.name, instruments
+            ),
         )
         .map_err(|e| TxError::Api(ApiError::from(e)))?;
         Ok(())
