@@ -997,6 +997,9 @@ pub fn delete(conn: &mut DbConnection, k: &Connector, uuid: &str) -> Result<Answ
     }
     let c = container_of(conn, k)?;
     write_tx(conn, |tx| -> Result<(), MonriError> {
+        // The container lock registrations take: none can add a card to the customer while it is
+        // erased (PostgreSQL; SQLite serializes writers anyway).
+        container::lock(tx, &c.id)?;
         if rows::lock_by_uuid(tx, &c.id, uuid)? == 0 {
             return Err(MonriError::not_found());
         }
@@ -1010,9 +1013,10 @@ pub fn delete(conn: &mut DbConnection, k: &Connector, uuid: &str) -> Result<Answ
                 &c,
                 format!("Monri API client (connector {})", k.api_key),
                 &p.profile_guid,
+                // No personal data in the log of an erasure: ids Coffer assigned only.
                 format!(
-                    "Erased customer {} ({}) from {} through the Monri Customers API; a tombstone is kept",
-                    p.uuid, p.customer_identification, c.name
+                    "Erased customer {} from {} through the Monri Customers API; a tombstone is kept",
+                    p.uuid, c.name
                 ),
             )?;
         }

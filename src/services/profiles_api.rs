@@ -726,6 +726,9 @@ pub fn delete_profile(
 ) -> Result<(), ApiError> {
     let c = container_of(conn, connector)?;
     write_tx(conn, |tx| -> Result<(), TxError> {
+        // Registrations into this container take the same lock: a registration never adds an
+        // instrument to a profile that is being deleted (a foreign-key failure on PostgreSQL).
+        container::lock(tx, &c.id)?;
         let p = find_in(tx, &c.id, key)?.ok_or_else(|| TxError::Api(profile_not_found()))?;
         let instruments = profile::instruments_of(tx, &p.id)?.len();
         if profile::delete_with_instruments(tx, &p.id)? != 1 {
@@ -738,9 +741,10 @@ pub fn delete_profile(
             &c,
             format!("API user {api_username} (connector {})", connector.api_key),
             &p.profile_guid,
+            // Ids Coffer assigned only: the merchant's customer id goes with the profile.
             format!(
-                "Deleted customer profile {} ({}) from {} with {} instrument(s) through the Customer Profiles API",
-                p.profile_guid, p.customer_identification, c.name, instruments
+                "Deleted customer profile {} from {} with {} instrument(s) through the Customer Profiles API",
+                p.profile_guid, c.name, instruments
             ),
         )
         .map_err(|e| TxError::Api(ApiError::from(e)))?;

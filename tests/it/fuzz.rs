@@ -850,7 +850,7 @@ pub struct Registered {
     pub mtid: String,
 }
 
-async fn post_json(
+pub async fn post_json(
     app: &TestApp,
     path: &str,
     auth: Option<String>,
