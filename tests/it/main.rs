@@ -7,6 +7,8 @@ mod server;
 mod api_monri;
 mod api_profiles;
 mod api_transactions;
+mod browser;
+mod browser_console;
 mod console;
 mod containers;
 mod crash;
