@@ -699,3 +699,54 @@ fn xpath_literal(s: &str) -> String {
         format!("concat({})", parts.join(", \"'\", "))
     }
 }
+
+/// The harness itself: axe runs on a console page despite its CSP and reports what is wrong,
+/// with rule, impact and selector; the untouched page has nothing serious.
+#[tokio::test]
+async fn axe_runs_under_the_console_csp_and_reports_violations() {
+    let Some(b) = Browser::demo("axe_selftest").await else {
+        return;
+    };
+    b.goto("/login").await;
+    let r = b
+        .app
+        .client
+        .get(b.app.url("/login"))
+        .send()
+        .await
+        .expect("GET");
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_string();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert_eq!(b.axe_report("login").await, "");
+    // Break the page: an unlabelled field, an image without alt, no lang.
+    b.client
+        .execute(
+            "document.documentElement.removeAttribute('lang');\
+             document.getElementById('username').labels[0].remove();\
+             const i = document.createElement('img'); i.src = '/static/none.png'; i.id = 'bad-img';\
+             document.querySelector('main').append(i); return true;",
+            vec![],
+        )
+        .await
+        .expect("break the page");
+    let v = b.axe().await;
+    let find = |id: &str| {
+        v.iter()
+            .find(|x| x.id == id)
+            .unwrap_or_else(|| panic!("{id} in {v:?}"))
+    };
+    assert_eq!(find("image-alt").impact, "critical");
+    assert_eq!(find("image-alt").nodes[0].0, "#bad-img");
+    assert_eq!(find("label").nodes[0].0, "#username");
+    assert_eq!(find("html-has-lang").impact, "serious");
+    let report = b.axe_report("broken login").await;
+    assert!(
+        report.contains("[critical] image-alt") && report.contains("at #bad-img"),
+        "{report}"
+    );
+    b.screenshot("broken").await;
+    b.finish().await;
+}

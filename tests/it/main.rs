@@ -4,6 +4,7 @@
 mod helpers;
 mod server;
 
+mod a11y;
 mod api_monri;
 mod api_profiles;
 mod api_transactions;
