@@ -4,9 +4,12 @@
 mod helpers;
 mod server;
 
+mod a11y;
 mod api_monri;
 mod api_profiles;
 mod api_transactions;
+mod browser;
+mod browser_console;
 mod console;
 mod containers;
 mod crash;
