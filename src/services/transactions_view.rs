@@ -314,9 +314,7 @@ pub fn list(
                     want,
                 )?);
             }
-            all.sort_by(|a, b| {
-                (b.created_at, &b.uuid).cmp(&(a.created_at, &a.uuid))
-            });
+            all.sort_by(|a, b| (b.created_at, &b.uuid).cmp(&(a.created_at, &a.uuid)));
             all
         }
     };
@@ -660,7 +658,10 @@ mod tests {
             let e = parse(&raw(&[(k, v)])).expect_err(v);
             assert!(e.get(k).is_some(), "{k}={v}");
         }
-        assert_eq!(parse(&raw(&[("limit", "100")])).map(|c| c.limit).ok(), Some(100));
+        assert_eq!(
+            parse(&raw(&[("limit", "100")])).map(|c| c.limit).ok(),
+            Some(100)
+        );
     }
 
     fn tx_at(created_at: NaiveDateTime, uuid: &str) -> Transaction {

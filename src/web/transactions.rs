@@ -166,10 +166,7 @@ pub async fn show(
 ) -> Result<HttpResponse, HtmlError> {
     let actor = user.0.clone();
     let uuid = path.into_inner();
-    let d = state
-        .db
-        .run(move |c| tv::detail(c, &actor, &uuid))
-        .await?;
+    let d = state.db.run(move |c| tv::detail(c, &actor, &uuid)).await?;
     render(
         StatusCode::OK,
         &ShowPage {

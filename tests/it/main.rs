@@ -17,3 +17,4 @@ mod migrations;
 mod multiprocess;
 mod routes;
 mod tokenize;
+mod tx_console;
