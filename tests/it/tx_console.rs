@@ -398,7 +398,7 @@ async fn the_detail_shows_amounts_the_whole_chain_and_never_the_card_number() {
     assert!(!body.contains(PAN));
     let (_, body) = admin.get_html(&format!("/transactions/{}", m.void)).await;
     let chain_part = &body[body.find("<h2>Chain</h2>").expect("chain")..];
-    assert_eq!(linked_uuids(chain_part), [m.auth2.clone()]);
+    assert_eq!(linked_uuids(chain_part), vec![m.auth2.clone()]);
     let (_, body) = admin.get_html(&format!("/transactions/{}", m.auth2)).await;
     assert!(body.contains("<dt>Voided</dt><dd>yes</dd>"));
     assert!(body.contains("<dt>Remaining to capture</dt><dd>0.00 EUR</dd>"));
