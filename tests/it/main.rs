@@ -20,3 +20,4 @@ mod migrations;
 mod multiprocess;
 mod routes;
 mod tokenize;
+mod tx_console;
