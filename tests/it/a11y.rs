@@ -89,6 +89,17 @@ async fn every_console_page_has_no_serious_or_critical_axe_violation() {
         &format!("WHERE profile_guid = '{}'", reg.guid),
     );
     let missing = "00000000-0000-7000-8000-000000000000";
+    let debit: String = {
+        use coffer::db::schema::transactions as t;
+        use diesel::prelude::*;
+        let db = app.db();
+        let mut c = db.get().expect("conn");
+        t::table
+            .filter(t::transaction_type.eq("DEBIT"))
+            .select(t::uuid)
+            .first(&mut *c)
+            .expect("the registration's debit")
+    };
 
     use Who::*;
     let pages = vec![
@@ -192,6 +203,20 @@ async fn every_console_page_has_no_serious_or_critical_axe_violation() {
             format!("/api-users?merchant={shop}"),
             "API users",
         ),
+        page("/transactions", Admin, "/transactions", "Transactions"),
+        page(
+            "/transactions",
+            Admin,
+            // The filter form re-rendered with a message (422).
+            "/transactions?from=2026-13-45&type=nonsense",
+            "Transactions",
+        ),
+        page(
+            "/transactions/{uuid}",
+            Admin,
+            format!("/transactions/{debit}"),
+            "DEBIT",
+        ),
         // Error pages.
         page("(404)", LoggedOut, "/no-such-page", "404"),
         page("(404)", Admin, format!("/tenants/{missing}"), "404"),
@@ -212,6 +237,12 @@ async fn every_console_page_has_no_serious_or_critical_axe_violation() {
             "Acme Shop Cards",
         ),
         page("/users", Merchant, "/users", "Users"),
+        page(
+            "/transactions",
+            Merchant,
+            format!("/transactions?merchant={shop}"),
+            "Transactions",
+        ),
         page("/audit", Merchant, "/audit", "Audit log"),
         page(
             "/api-users",
