@@ -2,6 +2,7 @@
 //! enforced by the services, which pass the caller's scope down as a path prefix.
 
 pub mod api_user;
+pub mod callback;
 pub mod audit;
 pub mod connector;
 pub mod container;

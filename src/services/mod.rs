@@ -13,5 +13,7 @@ pub mod monri;
 pub mod profiles_api;
 pub mod sharing;
 pub mod tenants;
+pub mod callback_worker;
+pub mod callbacks;
 pub mod transactions;
 pub mod users;
