@@ -48,10 +48,18 @@ pub struct Settings {
     #[arg(long, env = "COFFER_CALLBACK_POLL_MS", default_value_t = 300)]
     pub callback_poll_ms: u64,
     /// Seconds before the first retry of a callback; each later retry waits twice as long.
-    #[arg(long, env = "COFFER_CALLBACK_RETRY_BASE_SECONDS", default_value_t = 2.0)]
+    #[arg(
+        long,
+        env = "COFFER_CALLBACK_RETRY_BASE_SECONDS",
+        default_value_t = 2.0
+    )]
     pub callback_retry_base_seconds: f64,
     /// Longest wait between two attempts of a callback, in seconds.
-    #[arg(long, env = "COFFER_CALLBACK_RETRY_CAP_SECONDS", default_value_t = 3600.0)]
+    #[arg(
+        long,
+        env = "COFFER_CALLBACK_RETRY_CAP_SECONDS",
+        default_value_t = 3600.0
+    )]
     pub callback_retry_cap_seconds: f64,
     /// Attempts after which an unacknowledged callback is marked failed.
     #[arg(long, env = "COFFER_CALLBACK_MAX_ATTEMPTS", default_value_t = 10)]

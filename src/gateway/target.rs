@@ -223,7 +223,10 @@ mod tests {
         assert!(AllowPrivate::All.allows(private));
         assert!(AllowPrivate::All.allows(link));
         assert!(!AllowPrivate::All.allows(broadcast), "never broadcast");
-        assert!(!AllowPrivate::All.allows(ip("0.0.0.0")), "never unspecified");
+        assert!(
+            !AllowPrivate::All.allows(ip("0.0.0.0")),
+            "never unspecified"
+        );
         assert_eq!(AllowPrivate::effective(None, true), AllowPrivate::Loopback);
         assert_eq!(AllowPrivate::effective(None, false), AllowPrivate::None);
         assert_eq!(
@@ -241,8 +244,14 @@ mod tests {
         assert!(check_url("http://169.254.169.254/latest", none).is_err());
         assert!(check_url("http://[::1]/", none).is_err());
         assert!(check_url("http://[::ffff:7f00:1]/", none).is_err());
-        assert!(check_url("http://0x7f000001/", none).is_err(), "hex IPv4 form");
-        assert!(check_url("http://2130706433/", none).is_err(), "decimal IPv4 form");
+        assert!(
+            check_url("http://0x7f000001/", none).is_err(),
+            "hex IPv4 form"
+        );
+        assert!(
+            check_url("http://2130706433/", none).is_err(),
+            "decimal IPv4 form"
+        );
         assert!(check_url("http://user:pw@merchant.example/", none).is_err());
         assert!(check_url("http://127.0.0.1:9/", AllowPrivate::Loopback).is_ok());
         assert!(check_url("http://10.0.0.1/", AllowPrivate::Loopback).is_err());

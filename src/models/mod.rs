@@ -2,8 +2,8 @@
 //! enforced by the services, which pass the caller's scope down as a path prefix.
 
 pub mod api_user;
-pub mod callback;
 pub mod audit;
+pub mod callback;
 pub mod connector;
 pub mod container;
 pub mod merchant;

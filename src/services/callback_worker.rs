@@ -64,9 +64,8 @@ impl reqwest::dns::Resolve for CheckedResolver {
         let policy = self.policy;
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = found
                 .iter()
                 .copied()
@@ -200,7 +199,8 @@ impl Worker {
                 })?;
                 let mut jobs = vec![];
                 for c in claimed {
-                    let k = connector::find(conn, &c.connector_id)?.ok_or(ServiceError::NotFound)?;
+                    let k =
+                        connector::find(conn, &c.connector_id)?.ok_or(ServiceError::NotFound)?;
                     let secret = keyring.open_string(conn, &k.shared_secret, k.id.as_bytes())?;
                     jobs.push(Job {
                         callback: c,

@@ -162,7 +162,9 @@ impl Backoff {
             if v.is_finite() && v > 0.0 && v <= 1.0e7 {
                 Ok(Duration::from_secs_f64(v))
             } else {
-                Err(anyhow::anyhow!("{name} must be a positive number of seconds"))
+                Err(anyhow::anyhow!(
+                    "{name} must be a positive number of seconds"
+                ))
             }
         };
         let base = secs(
@@ -174,9 +176,7 @@ impl Backoff {
             "COFFER_CALLBACK_RETRY_CAP_SECONDS",
         )?;
         if cap < base {
-            anyhow::bail!(
-                "COFFER_CALLBACK_RETRY_CAP_SECONDS must not be less than the retry base"
-            );
+            anyhow::bail!("COFFER_CALLBACK_RETRY_CAP_SECONDS must not be less than the retry base");
         }
         if s.callback_max_attempts == 0 {
             anyhow::bail!("COFFER_CALLBACK_MAX_ATTEMPTS must be at least 1");
@@ -305,7 +305,10 @@ mod tests {
             secs,
             [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 3600, 3600]
         );
-        assert!(b.delay_after(1) <= Duration::from_secs(5), "first retry within 5 s");
+        assert!(
+            b.delay_after(1) <= Duration::from_secs(5),
+            "first retry within 5 s"
+        );
         assert!(b.retries_after(9));
         assert!(!b.retries_after(10), "the tenth failure is the last");
         assert_eq!(b.delay_after(u32::MAX), Duration::from_secs(3600));

@@ -3,6 +3,8 @@
 
 pub mod audit;
 pub mod auth;
+pub mod callback_worker;
+pub mod callbacks;
 pub mod card_tokens;
 pub mod connectors;
 pub mod containers;
@@ -13,7 +15,5 @@ pub mod monri;
 pub mod profiles_api;
 pub mod sharing;
 pub mod tenants;
-pub mod callback_worker;
-pub mod callbacks;
 pub mod transactions;
 pub mod users;

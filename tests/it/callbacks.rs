@@ -220,7 +220,10 @@ fn check_signed(r: &Received, secret: &str, uri: &str, hash: BodyHash) {
     let date = r.header("date").expect("Date header");
     assert!(date.ends_with(" GMT"), "{date}");
     let when = signature::parse_http_date(date).expect("RFC 7231 date");
-    assert!((chrono::Utc::now() - when).num_seconds().abs() < 60, "{date}");
+    assert!(
+        (chrono::Utc::now() - when).num_seconds().abs() < 60,
+        "{date}"
+    );
     let expected = signature::sign(secret, "POST", r.body.as_bytes(), CT, date, uri, hash);
     assert_eq!(
         r.header("x-signature"),
@@ -270,7 +273,12 @@ async fn a_receiver_failing_twice_gets_three_signed_attempts_with_backoff() {
     let got = rx.for_uuid(&uuid);
     assert_eq!(got.len(), 3, "acknowledged on the third: no fourth attempt");
     for r in &got {
-        check_signed(r, "demo-signed-secret", "/hooks/coffer?shop=1&x=%20y", BodyHash::Md5);
+        check_signed(
+            r,
+            "demo-signed-secret",
+            "/hooks/coffer?shop=1&x=%20y",
+            BodyHash::Md5,
+        );
         assert_eq!(r.body, got[0].body, "the same bytes on every attempt");
     }
     let b = got[0].json();
@@ -287,7 +295,10 @@ async fn a_receiver_failing_twice_gets_three_signed_attempts_with_backoff() {
     assert_eq!(b["extraData"]["order"], "A-1");
     assert_eq!(b["merchantMetaData"], "meta-1");
     assert!(b.get("errors").is_none());
-    assert!(!got[0].body.contains("4111111111111111"), "never the number");
+    assert!(
+        !got[0].body.contains("4111111111111111"),
+        "never the number"
+    );
     // Backoff: base 0.5 s, then 1 s (plus at most a poll interval and some slack).
     let gap1 = got[1].at - got[0].at;
     let gap2 = got[2].at - got[1].at;
@@ -349,7 +360,10 @@ async fn a_declined_registration_with_a_profile_sends_errors_and_profile_data() 
     check_signed(ok, "demo-shop-cards-secret", "/cb", BodyHash::Sha512);
     let b = ok.json();
     assert_eq!(b["amount"], "10", "JPY has no minor unit");
-    assert_eq!(b["customerProfileData"]["customerIdentification"], "cb-cust");
+    assert_eq!(
+        b["customerProfileData"]["customerIdentification"],
+        "cb-cust"
+    );
     assert_eq!(b["customerProfileData"]["markAsPreferred"], true);
     assert!(
         b["customerProfileData"]["paymentToken"]
@@ -364,7 +378,11 @@ async fn a_declined_registration_with_a_profile_sends_errors_and_profile_data() 
     let e = rx.for_uuid(&err_uuid)[0].json();
     assert_eq!(e["result"], "ERROR");
     assert_eq!(e["errors"][0]["code"], 2003);
-    assert!(e["errors"][0]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(
+        e["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
     assert!(e["errors"][0].get("errorMessage").is_none());
     // A transaction without callbackUrl gets none.
     let token = card(&app, "demo-shop-public", "4111111111111111").await;
@@ -461,7 +479,10 @@ async fn demo_mode_allows_loopback_targets() {
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let uuid = v["uuid"].as_str().expect("uuid").to_string();
-    until(10, "delivery to localhost", || rx.for_uuid(&uuid).len() == 1).await;
+    until(10, "delivery to localhost", || {
+        rx.for_uuid(&uuid).len() == 1
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -525,7 +546,10 @@ async fn a_failed_callback_is_retried_from_the_console_and_foreign_ones_are_404(
         assert_eq!(views.len(), 1);
         assert_eq!(views[0].attempts.len(), 1);
         assert_eq!(views[0].attempts[0].http_status, Some(503));
-        assert_eq!(views[0].attempts[0].response_excerpt.as_deref(), Some("busy"));
+        assert_eq!(
+            views[0].attempts[0].response_excerpt.as_deref(),
+            Some("busy")
+        );
         assert!(matches!(
             coffer::services::callbacks::for_transaction(&mut c, &merchant, &g_uuid),
             Err(coffer::error::ServiceError::NotFound)
@@ -534,22 +558,34 @@ async fn a_failed_callback_is_retried_from_the_console_and_foreign_ones_are_404(
     app.login_ok("merchant", "merchant-demo").await;
     // Another tenant's callback: 404, and it stays as it is.
     let r = app
-        .post_form(&format!("/transactions/{g_uuid}/callbacks/{g_cb_id}/retry"), &[])
+        .post_form(
+            &format!("/transactions/{g_uuid}/callbacks/{g_cb_id}/retry"),
+            &[],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // Acme's transaction with Globex's callback id: 404 as well.
     let r = app
-        .post_form(&format!("/transactions/{uuid}/callbacks/{g_cb_id}/retry"), &[])
+        .post_form(
+            &format!("/transactions/{uuid}/callbacks/{g_cb_id}/retry"),
+            &[],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // Without the CSRF token: 403.
     let r = app
-        .post_form_raw(&format!("/transactions/{uuid}/callbacks/{cb_id}/retry"), &[])
+        .post_form_raw(
+            &format!("/transactions/{uuid}/callbacks/{cb_id}/retry"),
+            &[],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(callback_state(&db, &uuid)[0].0, "failed");
     let r = app
-        .post_form(&format!("/transactions/{uuid}/callbacks/{cb_id}/retry"), &[])
+        .post_form(
+            &format!("/transactions/{uuid}/callbacks/{cb_id}/retry"),
+            &[],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), format!("/transactions/{uuid}"));
@@ -568,10 +604,16 @@ async fn a_failed_callback_is_retried_from_the_console_and_foreign_ones_are_404(
     assert_eq!(rx.for_uuid(&uuid).len(), 2);
     // The retry is in the audit log.
     let (_, audit) = app.get_html("/audit").await;
-    assert!(audit.contains("Retried the callback of transaction"), "audit entry");
+    assert!(
+        audit.contains("Retried the callback of transaction"),
+        "audit entry"
+    );
     // A delivered callback cannot be retried: a flash says so, nothing is sent.
     let r = app
-        .post_form(&format!("/transactions/{uuid}/callbacks/{cb_id}/retry"), &[])
+        .post_form(
+            &format!("/transactions/{uuid}/callbacks/{cb_id}/retry"),
+            &[],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -653,9 +695,7 @@ fn the_partial_lists_attempts_and_the_retry_form() {
     assert!(html.contains("rejected"));
     assert!(html.contains("&#60;b&#62;boom"), "escaped excerpt: {html}");
     assert!(!html.contains("<b>boom"), "escaped excerpt: {html}");
-    assert!(html.contains(
-        "action=\"/transactions/abcdef0123456789abcd/callbacks/cb1/retry\""
-    ));
+    assert!(html.contains("action=\"/transactions/abcdef0123456789abcd/callbacks/cb1/retry\""));
     assert!(html.contains("name=\"csrf_token\" value=\"tok123\""));
 }
 
@@ -748,16 +788,20 @@ async fn two_processes_on_one_postgresql_make_each_attempt_once() {
     }
     let db = coffer::db::DbPool::connect(&backend.settings("a").database_url(), 2).expect("db");
     until(60, "all delivered", || {
-        uuids.iter().all(|u| {
-            callback_state(&db, u).first().map(|c| c.0.as_str()) == Some("delivered")
-        })
+        uuids
+            .iter()
+            .all(|u| callback_state(&db, u).first().map(|c| c.0.as_str()) == Some("delivered"))
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut c = db.get().expect("conn");
     let mut workers = std::collections::BTreeSet::new();
     for u in &uuids {
-        assert_eq!(rx.for_uuid(u).len(), 2, "{u}: one failed attempt, one acknowledged");
+        assert_eq!(
+            rx.for_uuid(u).len(),
+            2,
+            "{u}: one failed attempt, one acknowledged"
+        );
         let cbs = coffer::models::callback::for_transaction(&mut c, u).expect("cbs");
         assert_eq!(cbs.len(), 1);
         let attempts = coffer::models::callback::attempts_of(&mut c, &cbs[0].id).expect("a");
