@@ -285,7 +285,7 @@ pub fn retry(
                 changes: vec![("status", Some(c.status.clone()), Some("pending".into()))],
             },
         )?;
-        Ok(callback::find(conn, &c.id)?.ok_or(ServiceError::NotFound)?)
+        callback::find(conn, &c.id)?.ok_or(ServiceError::NotFound)
     })
 }
 
