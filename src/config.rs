@@ -44,6 +44,30 @@ pub struct Settings {
     /// Maximum database connections in the pool.
     #[arg(long, env = "COFFER_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
+    /// How often, in milliseconds, each process looks for callbacks due.
+    #[arg(long, env = "COFFER_CALLBACK_POLL_MS", default_value_t = 300)]
+    pub callback_poll_ms: u64,
+    /// Seconds before the first retry of a callback; each later retry waits twice as long.
+    #[arg(
+        long,
+        env = "COFFER_CALLBACK_RETRY_BASE_SECONDS",
+        default_value_t = 2.0
+    )]
+    pub callback_retry_base_seconds: f64,
+    /// Longest wait between two attempts of a callback, in seconds.
+    #[arg(
+        long,
+        env = "COFFER_CALLBACK_RETRY_CAP_SECONDS",
+        default_value_t = 3600.0
+    )]
+    pub callback_retry_cap_seconds: f64,
+    /// Attempts after which an unacknowledged callback is marked failed.
+    #[arg(long, env = "COFFER_CALLBACK_MAX_ATTEMPTS", default_value_t = 10)]
+    pub callback_max_attempts: u32,
+    /// Private callback targets allowed: none (default), loopback, all. `serve --demo`
+    /// allows loopback unless this is set.
+    #[arg(long, env = "COFFER_CALLBACK_ALLOW_PRIVATE", value_enum)]
+    pub callback_allow_private: Option<crate::gateway::target::AllowPrivate>,
 }
 
 impl Settings {
@@ -61,6 +85,11 @@ impl Settings {
             signature_skew_seconds: 300,
             workers: Some(1),
             db_pool_size: 4,
+            callback_poll_ms: 100,
+            callback_retry_base_seconds: 2.0,
+            callback_retry_cap_seconds: 3600.0,
+            callback_max_attempts: 10,
+            callback_allow_private: None,
         }
     }
 

@@ -18,11 +18,21 @@ pub struct AppState {
     pub db: DbPool,
     pub settings: Settings,
     pub keyring: std::sync::Arc<crate::services::keyring::Keyring>,
+    /// Private callback targets allowed (the setting, or loopback in demo mode).
+    pub callback_policy: crate::gateway::target::AllowPrivate,
 }
 
 pub struct Application {
     port: u16,
     server: Server,
+    callbacks: CallbackWorker,
+}
+
+/// What the callback worker is started with when the server runs.
+struct CallbackWorker {
+    db: DbPool,
+    keyring: std::sync::Arc<Keyring>,
+    config: crate::services::callback_worker::WorkerConfig,
 }
 
 /// Opens the database and applies pending migrations.
@@ -73,8 +83,20 @@ pub fn security_headers() -> DefaultHeaders {
 
 impl Application {
     pub fn build(settings: Settings, demo: bool) -> anyhow::Result<Application> {
+        let callback_policy =
+            crate::gateway::target::AllowPrivate::effective(settings.callback_allow_private, demo);
+        let callbacks_config = crate::services::callback_worker::WorkerConfig {
+            poll: std::time::Duration::from_millis(settings.callback_poll_ms.clamp(10, 60_000)),
+            backoff: crate::services::callbacks::Backoff::from_settings(&settings)?,
+            policy: callback_policy,
+        };
         let db = open_database(&settings)?;
         let keyring = std::sync::Arc::new(bootstrap(&db, &settings, demo)?);
+        let callbacks = CallbackWorker {
+            db: db.clone(),
+            keyring: keyring.clone(),
+            config: callbacks_config,
+        };
         let key_material = settings.session_key_material()?;
         let key = Key::derive_from(&key_material);
         let listener = TcpListener::bind(&settings.bind)?;
@@ -84,6 +106,7 @@ impl Application {
             db,
             settings,
             keyring,
+            callback_policy,
         });
         let mut server = HttpServer::new(move || {
             let idle = actix_web::cookie::time::Duration::minutes(
@@ -116,6 +139,7 @@ impl Application {
         Ok(Application {
             port,
             server: server.run(),
+            callbacks,
         })
     }
 
@@ -123,7 +147,15 @@ impl Application {
         self.port
     }
 
+    /// Serves until the server stops (a signal, or its handle), with the callback worker
+    /// running beside it; the worker is stopped, and its attempts in flight finished, after.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let w = self.callbacks;
+        let (task, stop) = crate::services::callback_worker::spawn(w.db, w.keyring, w.config)
+            .map_err(std::io::Error::other)?;
+        let r = self.server.await;
+        let _ = stop.send(true);
+        let _ = task.await;
+        r
     }
 }

@@ -18,7 +18,9 @@ pub async fn handle(
         Err(e) => return actix_web::ResponseError::error_response(&e),
     };
     let keyring = state.keyring.clone();
+    let policy = state.callback_policy;
     call(state, req, body, api_key, move |conn, ctx, body| {
+        crate::services::callbacks::check_request(body, policy)?;
         let a = transactions::process(conn, &keyring, &ctx.connector, &kind, body, ctx.body_hash)?;
         Ok((a.status, to_json(&a.body)?))
     })

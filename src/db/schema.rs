@@ -247,6 +247,45 @@ diesel::joinable!(instruments -> profiles (profile_id));
 diesel::joinable!(instruments -> connectors (connector_id));
 diesel::joinable!(monri_access_tokens -> connectors (connector_id));
 
+diesel::table! {
+    callbacks (id) {
+        id -> Text,
+        transaction_uuid -> Text,
+        connector_id -> Text,
+        merchant_id -> Text,
+        tenant_path -> Text,
+        url -> Text,
+        body -> Text,
+        body_hash -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        locked_by -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    callback_attempts (id) {
+        id -> Text,
+        callback_id -> Text,
+        attempt -> Integer,
+        started_at -> Timestamp,
+        duration_ms -> BigInt,
+        http_status -> Nullable<Integer>,
+        outcome -> Text,
+        response_excerpt -> Nullable<Text>,
+        error -> Nullable<Text>,
+        worker -> Text,
+    }
+}
+
+diesel::joinable!(callback_attempts -> callbacks (callback_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     vault_keys,
@@ -263,5 +302,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     instruments,
     tenants,
     merchants,
-    monri_access_tokens
+    monri_access_tokens,
+    callbacks,
+    callback_attempts
 );

@@ -12,4 +12,5 @@ pub mod errors;
 pub mod ids;
 pub mod signature;
 pub mod simulator;
+pub mod target;
 pub mod vault;

@@ -3,6 +3,7 @@
 
 pub mod api_user;
 pub mod audit;
+pub mod callback;
 pub mod connector;
 pub mod container;
 pub mod merchant;

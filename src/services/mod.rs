@@ -3,6 +3,8 @@
 
 pub mod audit;
 pub mod auth;
+pub mod callback_worker;
+pub mod callbacks;
 pub mod card_tokens;
 pub mod connectors;
 pub mod containers;

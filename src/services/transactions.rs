@@ -1009,6 +1009,7 @@ fn pay(
             t.error_message = Some(message.into());
             t.card_summary = Some(json!({ "returnData": return_data }).to_string());
             insert_tx(cx, &t)?;
+            crate::services::callbacks::enqueue_for(cx.conn, &t)?;
             Ok(Answer {
                 status: StatusCode::OK,
                 body: decline_body(&t, code, message, Some(return_data)),
@@ -1058,6 +1059,7 @@ fn pay(
             }
             t.card_summary = Some(summary.to_string());
             insert_tx(cx, &t)?;
+            crate::services::callbacks::enqueue_for(cx.conn, &t)?;
             Ok(Answer {
                 status: StatusCode::OK,
                 body: success_body(&t, Some(return_data), profile_data),
@@ -1157,6 +1159,7 @@ fn follow_up(
         }
     }
     insert_tx(cx, &t)?;
+    crate::services::callbacks::enqueue_for(cx.conn, &t)?;
     Ok(Answer {
         status: StatusCode::OK,
         body: success_body(&t, None, None),
@@ -1226,6 +1229,7 @@ fn deregister(cx: &mut Ctx<'_>, r: &TxRequest, body_hash: BodyHash) -> Result<An
         db(profile::delete_instrument(cx.conn, &i))?;
     }
     insert_tx(cx, &t)?;
+    crate::services::callbacks::enqueue_for(cx.conn, &t)?;
     Ok(Answer {
         status: StatusCode::OK,
         body: success_body(&t, None, None),

@@ -1,6 +1,7 @@
 //! The admin console: server-rendered HTML. Handlers extract, call a service, respond.
 
 pub mod audit;
+pub mod callbacks;
 pub mod connectors;
 pub mod containers;
 pub mod ctx;
@@ -119,6 +120,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/api-users/{id}/reset-password",
             web::post().to(connectors::reset_api_user),
+        )
+        .route(
+            "/transactions/{uuid}/callbacks/{id}/retry",
+            web::post().to(callbacks::retry),
         )
         .default_service(web::to(not_found));
 }

@@ -156,6 +156,9 @@ pub async fn index(
 struct ShowPage {
     ctx: PageCtx,
     d: Detail,
+    /// For the callbacks partial.
+    tx_uuid: String,
+    callbacks: Vec<crate::services::callbacks::CallbackView>,
 }
 
 pub async fn show(
@@ -166,12 +169,21 @@ pub async fn show(
 ) -> Result<HttpResponse, HtmlError> {
     let actor = user.0.clone();
     let uuid = path.into_inner();
-    let d = state.db.run(move |c| tv::detail(c, &actor, &uuid)).await?;
+    let (d, callbacks) = state
+        .db
+        .run(move |c| {
+            let d = tv::detail(c, &actor, &uuid)?;
+            let callbacks = crate::services::callbacks::for_transaction(c, &actor, &uuid)?;
+            Ok::<_, crate::error::ServiceError>((d, callbacks))
+        })
+        .await?;
     render(
         StatusCode::OK,
         &ShowPage {
             ctx: PageCtx::new(&session, &user.0, "transactions"),
+            tx_uuid: d.row.tx.uuid.clone(),
             d,
+            callbacks,
         },
     )
 }

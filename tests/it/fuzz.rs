@@ -1866,6 +1866,13 @@ fn console_forms(ids: &ConsoleIds) -> Vec<Form> {
             fields: vec![],
         },
         Form {
+            // `{uuid}` stays as written: no transaction has it, so every case is a 404 (with
+            // the token) or a 403 (without), never a 5xx.
+            path: "/transactions/{uuid}/callbacks/{id}/retry",
+            ids: vec![],
+            fields: vec![],
+        },
+        Form {
             path: "/api-users",
             ids: vec![],
             fields: vec![

@@ -568,6 +568,14 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
             NOT_FOUND,
             "foreign API user",
         ),
+        case(
+            ("POST", "/transactions/{uuid}/callbacks/{id}/retry"),
+            format!("/transactions/{}/callbacks/{}/retry", a.tx_uuid, a.tx_uuid),
+            form(&[]),
+            Console,
+            NOT_FOUND,
+            "foreign transaction",
+        ),
     ];
     // Globex's own objects pointed at Acme's: the form refuses the foreign id.
     v.extend([

@@ -10,6 +10,7 @@ mod api_profiles;
 mod api_transactions;
 mod browser;
 mod browser_console;
+mod callbacks;
 mod console;
 mod containers;
 mod crash;

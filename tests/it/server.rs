@@ -70,6 +70,11 @@ impl Backend {
 
     /// Starts `coffer serve --demo` for instance `name` on a free port and waits for /healthz.
     pub async fn start(&self, name: &str) -> CofferProcess {
+        self.start_with(name, &[]).await
+    }
+
+    /// As `start`, with extra environment variables (e.g. `COFFER_CALLBACK_*`).
+    pub async fn start_with(&self, name: &str, env: &[(&str, &str)]) -> CofferProcess {
         let dir = self.data_dir(name);
         std::fs::create_dir_all(&dir).expect("data dir");
         let port = free_port();
@@ -89,6 +94,9 @@ impl Backend {
             .env("COFFER_WORKERS", "2")
             .env("COFFER_DB_POOL_SIZE", "8")
             .env("RUST_LOG", "warn");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         if let Some(u) = &self.database_url {
             cmd.env("COFFER_DATABASE_URL", u);
         }

@@ -360,7 +360,8 @@ async fn the_detail_shows_amounts_the_whole_chain_and_never_the_card_number() {
         "411111******1111",
         "12/2030",
         "Acme Shop Cards",
-        "<h2 id=\"callbacks\">Callbacks</h2>",
+        "<h2 id=\"callbacks-title\">Callbacks</h2>",
+        "No callback: the transaction named no <code>callbackUrl</code>",
     ] {
         assert!(body.contains(want), "{want} in {body}");
     }

@@ -1,0 +1,439 @@
+//! Delivers the callback outbox. One task per process polls for due callbacks, claims a batch
+//! with a lease (so that with several processes on one PostgreSQL each attempt is made by one
+//! process), sends each outside any database transaction, and records the attempt.
+//!
+//! At least once: a process killed while sending leaves the lease to expire, and another
+//! process (or the same one, restarted) makes the next attempt.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::watch;
+
+use crate::api::auth::http_date;
+use crate::db::{DbPool, write_tx};
+use crate::error::ServiceError;
+use crate::gateway::signature::{self, BodyHash};
+use crate::gateway::target::{self, AllowPrivate};
+use crate::models::callback::{self, Attempt, Callback};
+use crate::models::connector;
+use crate::services::callbacks::Backoff;
+use crate::services::keyring::Keyring;
+
+/// The exact content type sent and signed (what the PHP client's validateCallback expects).
+pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
+/// How long the merchant has to answer one attempt.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a claim keeps other processes away: well above the request timeout.
+pub const LEASE: Duration = Duration::from_secs(60);
+/// Callbacks claimed (and sent concurrently) at once by one process.
+const BATCH: i64 = 16;
+/// Longest response excerpt kept with an attempt.
+const EXCERPT_CHARS: usize = 200;
+
+/// What the worker needs, taken from the settings at start.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    pub poll: Duration,
+    pub backoff: Backoff,
+    pub policy: AllowPrivate,
+}
+
+/// A target refused after resolution (or an IP literal refused at send time).
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Resolves with the system resolver and keeps only the addresses the policy allows; the HTTP
+/// client connects to those, so what was checked is what is called (no rebinding window).
+struct CheckedResolver {
+    policy: AllowPrivate,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy;
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = found
+                .iter()
+                .copied()
+                .filter(|a| policy.allows(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                let msg = match found.first() {
+                    Some(a) => format!("{host}: {}", target::refusal(a.ip())),
+                    None => format!("{host}: no address"),
+                };
+                return Err(Box::new(Refused(msg)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The HTTP client of callbacks: checked resolution, no redirects, no proxy, timeouts.
+pub fn http_client(policy: AllowPrivate) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .dns_resolver(Arc::new(CheckedResolver { policy }))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!("Coffer/", env!("CARGO_PKG_VERSION"), " callbacks"))
+        .build()?)
+}
+
+/// Starts the worker task; it stops when `true` is sent on the returned channel.
+pub fn spawn(
+    db: DbPool,
+    keyring: Arc<Keyring>,
+    config: WorkerConfig,
+) -> anyhow::Result<(tokio::task::JoinHandle<()>, watch::Sender<bool>)> {
+    let client = http_client(config.policy)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = Worker {
+        db,
+        keyring,
+        config,
+        client,
+        name: worker_name(),
+    };
+    Ok((tokio::spawn(worker.run(stop_rx)), stop_tx))
+}
+
+/// Host, process id and a random part (a restarted process with a reused pid is another worker).
+fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    format!(
+        "{host}:{}:{}",
+        std::process::id(),
+        crate::ids::random_hex(3)
+    )
+}
+
+/// One claimed attempt, ready to send: the secret is opened for it and dropped after.
+struct Job {
+    callback: Callback,
+    secret: String,
+}
+
+/// What became of one attempt.
+struct Outcome {
+    http_status: Option<i32>,
+    /// `delivered`, `rejected`, `error` or `refused`.
+    kind: &'static str,
+    excerpt: Option<String>,
+    error: Option<String>,
+}
+
+struct Worker {
+    db: DbPool,
+    keyring: Arc<Keyring>,
+    config: WorkerConfig,
+    client: reqwest::Client,
+    name: String,
+}
+
+impl Worker {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        let me = Arc::new(self);
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            match me.claim().await {
+                Ok(jobs) if !jobs.is_empty() => {
+                    let mut set = tokio::task::JoinSet::new();
+                    for job in jobs {
+                        let w = me.clone();
+                        set.spawn(async move { w.deliver(job).await });
+                    }
+                    while set.join_next().await.is_some() {}
+                    // More may be due at once: look again without waiting.
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "callback claim failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(me.config.poll) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        tracing::debug!(worker = %me.name, "callback worker stopped");
+    }
+
+    /// Claims up to `BATCH` due callbacks and opens their connectors' secrets.
+    async fn claim(&self) -> Result<Vec<Job>, ServiceError> {
+        let name = self.name.clone();
+        let keyring = self.keyring.clone();
+        self.db
+            .run(move |conn| {
+                let at = Utc::now().naive_utc();
+                if !callback::any_due(conn, at)? {
+                    return Ok(vec![]);
+                }
+                let until = at + chrono::Duration::from_std(LEASE).unwrap_or_default();
+                let claimed = write_tx(conn, |tx| {
+                    let mut out = vec![];
+                    for id in callback::due_ids(tx, at, BATCH)? {
+                        if let Some(c) = callback::take_lease(tx, &id, at, until, &name)? {
+                            out.push(c);
+                        }
+                    }
+                    Ok::<_, ServiceError>(out)
+                })?;
+                let mut jobs = vec![];
+                for c in claimed {
+                    let k =
+                        connector::find(conn, &c.connector_id)?.ok_or(ServiceError::NotFound)?;
+                    let secret = keyring.open_string(conn, &k.shared_secret, k.id.as_bytes())?;
+                    jobs.push(Job {
+                        callback: c,
+                        secret,
+                    });
+                }
+                Ok(jobs)
+            })
+            .await
+    }
+
+    async fn deliver(&self, job: Job) {
+        let c = &job.callback;
+        let started_at = Utc::now().naive_utc();
+        let clock = Instant::now();
+        let outcome = self.send(&job).await;
+        let duration_ms = clock.elapsed().as_millis().min(i64::MAX as u128) as i64;
+        let attempt = c.attempts;
+        let at = Utc::now().naive_utc();
+        let (status, next) = match outcome.kind {
+            "delivered" => ("delivered", c.next_attempt_at),
+            "refused" => ("failed", c.next_attempt_at),
+            _ if self.config.backoff.retries_after(attempt.max(0) as u32) => {
+                let wait = self.config.backoff.delay_after(attempt.max(0) as u32);
+                (
+                    "pending",
+                    at + chrono::Duration::from_std(wait).unwrap_or_default(),
+                )
+            }
+            _ => ("failed", c.next_attempt_at),
+        };
+        tracing::info!(
+            callback = %c.id,
+            transaction = %c.transaction_uuid,
+            attempt,
+            outcome = outcome.kind,
+            http_status = ?outcome.http_status,
+            next = status,
+            "callback attempt"
+        );
+        let row = Attempt {
+            id: crate::ids::new_id(),
+            callback_id: c.id.clone(),
+            attempt,
+            started_at,
+            duration_ms,
+            http_status: outcome.http_status,
+            outcome: outcome.kind.into(),
+            response_excerpt: outcome.excerpt,
+            error: outcome.error.clone(),
+            worker: self.name.clone(),
+        };
+        let id = c.id.clone();
+        let name = self.name.clone();
+        let last_error = outcome.error.or_else(|| {
+            (outcome.kind != "delivered").then(|| {
+                format!(
+                    "HTTP {} without OK",
+                    outcome.http_status.unwrap_or_default()
+                )
+            })
+        });
+        let r = self
+            .db
+            .run(move |conn| {
+                write_tx(conn, |tx| {
+                    callback::insert_attempt(tx, &row)?;
+                    callback::finish_attempt(
+                        tx,
+                        &id,
+                        &name,
+                        attempt,
+                        status,
+                        next,
+                        last_error.as_deref(),
+                        at,
+                    )?;
+                    Ok::<_, ServiceError>(())
+                })
+            })
+            .await;
+        if let Err(e) = r {
+            // The lease expires and the callback is tried again: at least once.
+            tracing::warn!(callback = %c.id, error = %e, "recording a callback attempt failed");
+        }
+    }
+
+    async fn send(&self, job: &Job) -> Outcome {
+        let c = &job.callback;
+        let fail = |kind: &'static str, e: String| Outcome {
+            http_status: None,
+            kind,
+            excerpt: None,
+            error: Some(e),
+        };
+        let url = match target::check_url(&c.url, self.config.policy) {
+            Ok(u) => u,
+            Err(e) => return fail("refused", e),
+        };
+        let uri = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        let date = http_date(Utc::now());
+        let hash = if c.body_hash == "md5" {
+            BodyHash::Md5
+        } else {
+            BodyHash::Sha512
+        };
+        let sig = signature::sign(
+            &job.secret,
+            "POST",
+            c.body.as_bytes(),
+            CONTENT_TYPE,
+            &date,
+            &uri,
+            hash,
+        );
+        let sent = self
+            .client
+            .post(url)
+            .header("Content-Type", CONTENT_TYPE)
+            .header("Date", &date)
+            .header("X-Signature", sig)
+            .body(c.body.clone())
+            .send()
+            .await;
+        let mut resp = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(r) = find_refused(&e) {
+                    return fail("refused", r.0.clone());
+                }
+                return fail("error", describe(&e));
+            }
+        };
+        let status = resp.status().as_u16() as i32;
+        // Read at most a few KiB: enough for `OK` and an excerpt.
+        let mut body = Vec::new();
+        let mut read_error = None;
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > 4096 {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    read_error = Some(describe(&e));
+                    break;
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&body);
+        let acknowledged = status == 200 && read_error.is_none() && text.trim() == "OK";
+        Outcome {
+            http_status: Some(status),
+            kind: if acknowledged {
+                "delivered"
+            } else if read_error.is_some() {
+                "error"
+            } else {
+                "rejected"
+            },
+            excerpt: Some(excerpt(&text)).filter(|s| !s.is_empty()),
+            error: read_error,
+        }
+    }
+}
+
+/// The `Refused` error of the resolver, somewhere in the error's chain.
+fn find_refused(e: &reqwest::Error) -> Option<&Refused> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<Refused>() {
+            return Some(r);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// A short description of a transport error, without the URL (it may carry a query secret).
+fn describe(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "response unreadable"
+    } else {
+        "request failed"
+    };
+    let mut detail = String::new();
+    let mut cur = std::error::Error::source(e);
+    while let Some(err) = cur {
+        detail = err.to_string();
+        cur = err.source();
+    }
+    if detail.is_empty() {
+        what.into()
+    } else {
+        excerpt(&format!("{what}: {detail}"))
+    }
+}
+
+/// A printable, bounded excerpt: control characters replaced, at most `EXCERPT_CHARS` chars.
+pub fn excerpt(s: &str) -> String {
+    let mut out: String = s
+        .trim()
+        .chars()
+        .take(EXCERPT_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.trim().chars().count() > EXCERPT_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn excerpts_are_short_and_printable() {
+        assert_eq!(excerpt("  nope\n"), "nope");
+        assert_eq!(excerpt("a\u{0}b\r\nc"), "a b  c");
+        let long = "x".repeat(500);
+        let e = excerpt(&long);
+        assert_eq!(e.chars().count(), 201);
+        assert!(e.ends_with('…'));
+    }
+}

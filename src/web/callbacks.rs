@@ -1,0 +1,56 @@
+//! Callbacks in the console: the attempts partial of a transaction page, and the retry button.
+
+use actix_session::Session;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::auth::csrf::CsrfForm;
+use crate::auth::guards::CurrentUser;
+use crate::auth::session::TypedSession;
+use crate::error::{HtmlError, ServiceError};
+use crate::services::callbacks::{self, CallbackView};
+use crate::startup::AppState;
+use crate::web::ctx::PageCtx;
+use crate::web::see_other;
+
+/// The partial `transactions/callbacks.html` on its own (a transaction page includes the
+/// template with the same three fields).
+#[derive(Template)]
+#[template(path = "transactions/callbacks.html")]
+pub struct CallbacksPartial {
+    pub ctx: PageCtx,
+    pub tx_uuid: String,
+    pub callbacks: Vec<CallbackView>,
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+/// `POST /transactions/{uuid}/callbacks/{id}/retry`: makes a failed or pending callback due
+/// now. Anyone whose scope covers the transaction's merchant may; others get 404.
+pub async fn retry(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+    _f: CsrfForm<Empty>,
+) -> Result<HttpResponse, HtmlError> {
+    let (uuid, id) = path.into_inner();
+    let actor = user.0.clone();
+    let tx_uuid = uuid.clone();
+    let r = state
+        .db
+        .run(move |c| callbacks::retry(c, &actor, &tx_uuid, &id))
+        .await;
+    let typed = TypedSession(&session);
+    match r {
+        Ok(_) => typed.flash(
+            "success",
+            "The callback is queued: it will be sent again within a moment.",
+        ),
+        Err(ServiceError::Conflict(m)) => typed.flash("error", m),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(see_other(&format!("/transactions/{uuid}")))
+}
