@@ -18,8 +18,17 @@ pub async fn handle(
         Err(e) => return actix_web::ResponseError::error_response(&e),
     };
     let keyring = state.keyring.clone();
+    let pages = transactions::PageSettings::from_settings(&state.settings);
     call(state, req, body, api_key, move |conn, ctx, body| {
-        let a = transactions::process(conn, &keyring, &ctx.connector, &kind, body, ctx.body_hash)?;
+        let a = transactions::process(
+            conn,
+            &keyring,
+            &pages,
+            &ctx.connector,
+            &kind,
+            body,
+            ctx.body_hash,
+        )?;
         Ok((a.status, to_json(&a.body)?))
     })
     .await

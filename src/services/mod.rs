@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod card_tokens;
+pub mod checkout;
 pub mod connectors;
 pub mod containers;
 pub mod demo;
