@@ -7,6 +7,7 @@ mod server;
 mod api_monri;
 mod api_profiles;
 mod api_transactions;
+mod checkout;
 mod console;
 mod containers;
 mod crash;
