@@ -50,7 +50,10 @@ fn token_hash(token: &str) -> String {
 
 /// Tokens are 64 lowercase hex digits; anything else is not looked up.
 fn plausible(token: &str) -> bool {
-    token.len() == 64 && token.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    token.len() == 64
+        && token
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn open_session(
@@ -296,11 +299,7 @@ struct Loaded {
 
 /// Finds the session of `kind` named by `token` and what it belongs to; `None` for an unknown
 /// token. Not claimed.
-fn load(
-    conn: &mut DbConnection,
-    kind: &str,
-    token: &str,
-) -> Result<Option<Loaded>, ServiceError> {
+fn load(conn: &mut DbConnection, kind: &str, token: &str) -> Result<Option<Loaded>, ServiceError> {
     if !plausible(token) {
         return Ok(None);
     }
@@ -309,9 +308,8 @@ fn load(
     };
     let t = txm::find(conn, &session.transaction_uuid)?.ok_or(ServiceError::NotFound)?;
     let connector = connector::find(conn, &t.connector_id)?.ok_or(ServiceError::NotFound)?;
-    let request: TxRequest = serde_json::from_str(&session.request).map_err(|e| {
-        ServiceError::Unexpected(anyhow::anyhow!("stored request unreadable: {e}"))
-    })?;
+    let request: TxRequest = serde_json::from_str(&session.request)
+        .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("stored request unreadable: {e}")))?;
     Ok(Some(Loaded {
         session,
         t,
@@ -374,7 +372,10 @@ fn named_profile(
     Ok(p.filter(|p| p.container_id == container.id && p.deleted_at.is_none()))
 }
 
-fn saved_cards(conn: &mut DbConnection, p: Option<&Profile>) -> Result<Vec<SavedCard>, ServiceError> {
+fn saved_cards(
+    conn: &mut DbConnection,
+    p: Option<&Profile>,
+) -> Result<Vec<SavedCard>, ServiceError> {
     let Some(p) = p else { return Ok(vec![]) };
     let mut cards: Vec<SavedCard> = profile::instruments_of(conn, &p.id)?
         .into_iter()
@@ -425,9 +426,11 @@ fn pay_page(conn: &mut DbConnection, l: &Loaded) -> Result<PayPage, ServiceError
 /// GET /pay/{token}: the payment page, or why it cannot be used (an expired page fails its
 /// transaction now).
 pub fn show_page(conn: &mut DbConnection, token: &str) -> Result<Step, ServiceError> {
-    write_tx(conn, |conn| match claim(conn, ps::KIND_PAGE, token, now())? {
-        Err(step) => Ok(step),
-        Ok(l) => Ok(Step::Pay(Box::new(pay_page(conn, &l)?))),
+    write_tx(conn, |conn| {
+        match claim(conn, ps::KIND_PAGE, token, now())? {
+            Err(step) => Ok(step),
+            Ok(l) => Ok(Step::Pay(Box::new(pay_page(conn, &l)?))),
+        }
     })
 }
 
@@ -459,7 +462,10 @@ fn ctx<'a>(
 }
 
 /// Validates the new-card fields; the card or per-field messages.
-fn new_card(f: &PayForm, now: chrono::DateTime<chrono::Utc>) -> Result<(card::CardData, String), FieldErrors> {
+fn new_card(
+    f: &PayForm,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(card::CardData, String), FieldErrors> {
     let mut errors = FieldErrors::new();
     let holder = f.card_holder.as_deref().unwrap_or("").trim().to_string();
     let n = holder.chars().count();
@@ -535,7 +541,11 @@ fn settle_and_finish(
 }
 
 /// Goes on with `charge`: to the issuer's challenge when 3-D Secure applies, else settles.
-fn charge_or_challenge(cx: &mut Ctx<'_>, l: &Loaded, charge: &Charge) -> Result<Step, ServiceError> {
+fn charge_or_challenge(
+    cx: &mut Ctx<'_>,
+    l: &Loaded,
+    charge: &Charge,
+) -> Result<Step, ServiceError> {
     if tx::needs_challenge(charge, &l.request).is_some() {
         ps::close_all(cx.conn, &l.t.uuid, ps::FINISHED, now())?;
         let url = open_challenge(cx, &l.t, l.session.request.as_bytes(), charge).map_err(svc)?;
@@ -580,8 +590,10 @@ pub fn submit_page(
         } else {
             // Only a card of the profile this page names (the list shown) can be chosen.
             if !page.saved.iter().any(|c| c.token == choice) {
-                page.errors
-                    .add("instrument", "Choose one of your saved cards or a new card.");
+                page.errors.add(
+                    "instrument",
+                    "Choose one of your saved cards or a new card.",
+                );
                 return Ok(Step::Pay(Box::new(page)));
             }
             let mut r = l.request.clone();
@@ -690,8 +702,7 @@ pub fn submit_challenge(
             Ok(l) => l,
         };
         if !approve {
-            tx::fail_pending(conn, &l.t, ErrorCode::ThreeDSecureVerificationFailed)
-                .map_err(svc)?;
+            tx::fail_pending(conn, &l.t, ErrorCode::ThreeDSecureVerificationFailed).map_err(svc)?;
             let t = txm::find(conn, &l.t.uuid)?.ok_or(ServiceError::NotFound)?;
             return Ok(result_step(&t));
         }

@@ -987,7 +987,11 @@ fn duplicate(id: &str) -> ApiError {
     )
 }
 
-pub(crate) fn success_body(t: &Transaction, return_data: Option<Value>, profile_data: Option<Value>) -> Value {
+pub(crate) fn success_body(
+    t: &Transaction,
+    return_data: Option<Value>,
+    profile_data: Option<Value>,
+) -> Value {
     let mut b = json!({
         "success": true,
         "uuid": t.uuid,
@@ -1004,7 +1008,12 @@ pub(crate) fn success_body(t: &Transaction, return_data: Option<Value>, profile_
     b
 }
 
-pub(crate) fn decline_body(t: &Transaction, code: u32, message: &str, return_data: Option<Value>) -> Value {
+pub(crate) fn decline_body(
+    t: &Transaction,
+    code: u32,
+    message: &str,
+    return_data: Option<Value>,
+) -> Value {
     let mut b = json!({
         "success": false,
         "uuid": t.uuid,

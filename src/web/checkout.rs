@@ -202,9 +202,7 @@ pub async fn decide(
         Some("approve") => true,
         Some("deny") => false,
         _ => {
-            return Err(HtmlError::BadRequest(
-                "Choose Approve or Deny.".into(),
-            ));
+            return Err(HtmlError::BadRequest("Choose Approve or Deny.".into()));
         }
     };
     let token = token.into_inner();

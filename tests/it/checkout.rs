@@ -44,9 +44,7 @@ async fn api(app: &TestApp, kind: &str, body: Value) -> Value {
 
 async fn status(app: &TestApp, uuid: &str) -> Value {
     app.client
-        .get(app.url(&format!(
-            "/api/v3/status/demo-shop-cards/getByUuid/{uuid}"
-        )))
+        .get(app.url(&format!("/api/v3/status/demo-shop-cards/getByUuid/{uuid}")))
         .header("authorization", basic())
         .send()
         .await
@@ -219,12 +217,21 @@ async fn a_debit_without_token_is_paid_on_the_hosted_page_with_the_preferred_sav
     assert!(html.contains("12.50 EUR") && html.contains("Two books"));
     assert_eq!(
         radios(&html),
-        vec![(master.clone(), true), (visa.clone(), false), ("new".into(), false)],
+        vec![
+            (master.clone(), true),
+            (visa.clone(), false),
+            ("new".into(), false)
+        ],
         "preferred first and checked, then the others, then a new card"
     );
     assert!(html.contains("555555******4444") && html.contains("411111******1111"));
     assert!(!html.contains("5555555555554444") && !html.contains("4111111111111111"));
-    for id in ["id=\"pay\"", "id=\"cancel\"", "id=\"card_number\"", "name=\"cvv\""] {
+    for id in [
+        "id=\"pay\"",
+        "id=\"cancel\"",
+        "id=\"card_number\"",
+        "name=\"cvv\"",
+    ] {
         assert!(html.contains(id), "{id}");
     }
 
@@ -251,7 +258,9 @@ async fn a_debit_without_token_is_paid_on_the_hosted_page_with_the_preferred_sav
     assert_eq!(
         count(
             &app,
-            &format!("SELECT COUNT(*) AS n FROM transactions WHERE uuid = '{uuid}' AND status = 'SUCCESS' AND payment_token = '{master}'")
+            &format!(
+                "SELECT COUNT(*) AS n FROM transactions WHERE uuid = '{uuid}' AND status = 'SUCCESS' AND payment_token = '{master}'"
+            )
         ),
         1
     );
@@ -557,7 +566,10 @@ async fn the_3ds_card_through_the_api_is_challenged_approve_succeeds_and_deny_fa
     let st = status(&app, &uuid).await;
     assert_eq!(st["transactionStatus"], "ERROR");
     assert_eq!(error_code(&st), 2021, "{st}");
-    assert_eq!(st["errors"][0]["errorMessage"], "3D-Secure verification failed");
+    assert_eq!(
+        st["errors"][0]["errorMessage"],
+        "3D-Secure verification failed"
+    );
     assert_eq!(
         count(
             &app,
@@ -597,10 +609,7 @@ async fn a_stored_3ds_card_is_registered_after_a_challenge_and_challenged_when_c
     .await;
     let (uuid, path) = redirect_of(&app, &v, "/3ds/");
     // Nothing is stored before the challenge is approved.
-    assert_eq!(
-        get_profile(&app, "hp-3ds").await["profileExists"],
-        false
-    );
+    assert_eq!(get_profile(&app, "hp-3ds").await["profileExists"], false);
     let r = decide(&app, &path, "approve").await;
     assert_eq!(location(&r), SUCCESS);
     let st = status(&app, &uuid).await;
@@ -663,11 +672,18 @@ async fn the_hosted_page_with_a_3ds_card_goes_page_then_issuer_then_merchant() {
     let r = submit(&b, &app, &path, &path, &new_card("4000000000003220")).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let issuer = location(&r);
-    let issuer = issuer.strip_prefix(&app.addr).expect("on Coffer").to_string();
+    let issuer = issuer
+        .strip_prefix(&app.addr)
+        .expect("on Coffer")
+        .to_string();
     assert!(issuer.starts_with("/3ds/"), "{issuer}");
     assert_eq!(status(&app, &uuid).await["transactionStatus"], "PENDING");
     let (s, _) = page(&b, &app, &path).await;
-    assert_eq!(s, StatusCode::GONE, "the page is done once the challenge starts");
+    assert_eq!(
+        s,
+        StatusCode::GONE,
+        "the page is done once the challenge starts"
+    );
     let r = submit(&b, &app, &issuer, &issuer, &[("action", "approve")]).await;
     assert_eq!(location(&r), SUCCESS);
     let st = status(&app, &uuid).await;
@@ -721,13 +737,26 @@ async fn two_simultaneous_posts_on_one_page_charge_once() {
         }
         answers.sort();
         assert_eq!(
-            answers.iter().filter(|(s, l)| *s == 303 && l == SUCCESS).count(),
+            answers
+                .iter()
+                .filter(|(s, l)| *s == 303 && l == SUCCESS)
+                .count(),
             1,
             "{answers:?}"
         );
-        assert!(answers.iter().filter(|(s, _)| *s != 303).all(|(s, _)| *s == 410), "{answers:?}");
+        assert!(
+            answers
+                .iter()
+                .filter(|(s, _)| *s != 303)
+                .all(|(s, _)| *s == 410),
+            "{answers:?}"
+        );
         assert_eq!(status(&app, &uuid).await["transactionStatus"], "SUCCESS");
     }
     let p = get_profile(&app, "hp-race").await;
-    assert_eq!(p["paymentInstruments"].as_array().map(Vec::len), Some(1), "{p}");
+    assert_eq!(
+        p["paymentInstruments"].as_array().map(Vec::len),
+        Some(1),
+        "{p}"
+    );
 }

@@ -2487,7 +2487,8 @@ async fn fuzz_payment_pages_never_answer_5xx() {
             "currency": "EUR", "successUrl": "https://shop.example/ok",
             "customerProfileData": {"customerIdentification": "fuzz-pay"}});
         if i % 3 == 0 {
-            body["transactionToken"] = json!(card_token(&app, "demo-shop-public", "4000000000003220").await);
+            body["transactionToken"] =
+                json!(card_token(&app, "demo-shop-public", "4000000000003220").await);
         } else if i % 3 == 1 {
             body["withRegister"] = json!(true);
         }
@@ -2528,8 +2529,12 @@ async fn fuzz_payment_pages_never_answer_5xx() {
         ("cvv", vec!["123".into(), "1234".into(), "1".into()]),
         ("action", vec!["approve".into(), "deny".into()]),
     ];
-    let names: Vec<&str> = fields.iter().map(|(n, _)| *n).chain(["csrf_token"]).collect();
-    let pool = Arc::new(Pool::new(&[reg.payment_token.clone()], &names));
+    let names: Vec<&str> = fields
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(["csrf_token"])
+        .collect();
+    let pool = Arc::new(Pool::new(std::slice::from_ref(&reg.payment_token), &names));
     let st = run(&app.client, &app.addr, "payment pages", move |rng| {
         let (method, route) = *rng.pick(&PAYMENT_PAGES);
         let real = if route.starts_with("/3ds") {
