@@ -624,40 +624,61 @@ pub fn cancel_page(conn: &mut DbConnection, token: &str) -> Result<Step, Service
 }
 
 /// The card of a challenge: the stored instrument found again by its token (same rules as the
-/// API), or the sealed new card.
-fn challenge_charge(cx: &mut Ctx<'_>, l: &Loaded) -> Result<Charge, ServiceError> {
+/// API: a 4xx when it was deregistered meanwhile), or the sealed new card.
+fn challenge_charge(cx: &mut Ctx<'_>, l: &Loaded) -> Result<Charge, ApiError> {
     let state: Value = serde_json::from_str(&l.session.state).unwrap_or_default();
     if let Some(tok) = state.get("paymentToken").and_then(Value::as_str) {
         let mut r = l.request.clone();
         r.transaction_token = Some(tok.to_string());
-        let (means, source, processor) = tx::resolve_means(cx, &r).map_err(svc)?;
+        let (means, source, processor) = tx::resolve_means(cx, &r)?;
         return Ok(Charge {
             means,
             source,
             processor,
         });
     }
+    let unexpected = |m: &str| tx::internal(anyhow::anyhow!("challenge {}: {m}", l.session.id));
     let sealed = l
         .session
         .sealed_card
         .as_deref()
-        .ok_or_else(|| ServiceError::Unexpected(anyhow::anyhow!("challenge without a card")))?;
-    let opened = cx.keyring.open(cx.conn, sealed, l.session.id.as_bytes())?;
-    let v: Value = serde_json::from_slice(&opened)
-        .map_err(|_| ServiceError::Unexpected(anyhow::anyhow!("sealed card unreadable")))?;
-    let means = Means::from_card_secret_json(cx.keyring, &v)
-        .ok_or_else(|| ServiceError::Unexpected(anyhow::anyhow!("sealed card malformed")))?;
+        .ok_or_else(|| unexpected("no card"))?;
+    let opened = cx
+        .keyring
+        .open(cx.conn, sealed, l.session.id.as_bytes())
+        .map_err(tx::internal)?;
+    let v: Value = serde_json::from_slice(&opened).map_err(|_| unexpected("card unreadable"))?;
+    let means =
+        Means::from_card_secret_json(cx.keyring, &v).ok_or_else(|| unexpected("card malformed"))?;
     let processor_id = state
         .get("processorId")
         .and_then(Value::as_str)
         .unwrap_or(&l.connector.id)
         .to_string();
-    let processor = connector::find(cx.conn, &processor_id)?.ok_or(ServiceError::NotFound)?;
+    let processor = tx::db(connector::find(cx.conn, &processor_id))?
+        .ok_or_else(|| unexpected("processor gone"))?;
     Ok(Charge {
         means,
         source: Source::Fresh,
         processor,
     })
+}
+
+/// The challenge's card, or (when it can no longer be charged, say its stored instrument was
+/// deregistered meanwhile) the transaction failed with the API's code and the result step.
+fn challenge_charge_or_fail(
+    cx: &mut Ctx<'_>,
+    l: &Loaded,
+) -> Result<Result<Charge, Step>, ServiceError> {
+    match challenge_charge(cx, l) {
+        Ok(c) => Ok(Ok(c)),
+        Err(e) if e.status.is_client_error() => {
+            tx::fail_pending(cx.conn, &l.t, e.code).map_err(svc)?;
+            let t = txm::find(cx.conn, &l.t.uuid)?.ok_or(ServiceError::NotFound)?;
+            Ok(Err(result_step(&t)))
+        }
+        Err(e) => Err(svc(e)),
+    }
 }
 
 /// GET /3ds/{token}: the simulated issuer's page.
@@ -677,7 +698,10 @@ pub fn show_challenge(
             .unwrap_or_default();
         let connector = l.connector.clone();
         let mut cx = ctx(conn, keyring, &connector, pages);
-        let charge = challenge_charge(&mut cx, &l)?;
+        let charge = match challenge_charge_or_fail(&mut cx, &l)? {
+            Ok(c) => c,
+            Err(step) => return Ok(step),
+        };
         Ok(Step::Challenge(Box::new(ChallengePage {
             merchant,
             amount: display_amount(&l.t),
@@ -708,7 +732,10 @@ pub fn submit_challenge(
         }
         let connector = l.connector.clone();
         let mut cx = ctx(conn, keyring, &connector, pages);
-        let charge = challenge_charge(&mut cx, &l)?;
+        let charge = match challenge_charge_or_fail(&mut cx, &l)? {
+            Ok(c) => c,
+            Err(step) => return Ok(step),
+        };
         let mode = tx::needs_challenge(&charge, &l.request).unwrap_or("MANDATORY");
         settle_and_finish(&mut cx, &l, &charge, Some(ThreeDsResult { mode }))
     })

@@ -7,6 +7,9 @@
 //! constant time before anything is parsed. The cookie is HttpOnly, SameSite=Strict and signed
 //! and encrypted, so another site can neither read the secret nor make the browser send it
 //! with a forged post; knowing the page URL is not enough to pay, cancel or approve.
+//! The cost of sharing the console's cookie: a console user who is sent to a payment page from
+//! another site (SameSite=Strict keeps the cookie off that navigation) gets a fresh session
+//! cookie and is logged out of the console in that browser.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;

@@ -635,6 +635,22 @@ async fn a_stored_3ds_card_is_registered_after_a_challenge_and_challenged_when_c
     assert_eq!(st["transactionStatus"], "SUCCESS", "{st}");
     assert_eq!(st["returnData"]["eci"], "05");
     assert_eq!(st["customerProfileData"]["paymentToken"], token.as_str());
+
+    // Deregistered while its challenge is open: the challenge cannot charge it any more.
+    let (uuid, path) = challenged(&app, json!({"transactionToken": token})).await;
+    let v = api(
+        &app,
+        "deregister",
+        json!({"merchantTransactionId": mtid(), "transactionToken": token}),
+    )
+    .await;
+    assert_eq!(v["success"], true, "{v}");
+    let r = client().get(app.url(&path)).send().await.expect("GET");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), ERROR);
+    let st = status(&app, &uuid).await;
+    assert_eq!(st["transactionStatus"], "ERROR", "{st}");
+    assert_eq!(error_code(&st), 1002, "{st}");
 }
 
 #[tokio::test]
