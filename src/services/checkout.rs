@@ -788,6 +788,42 @@ mod tests {
     }
 
     #[test]
+    fn new_card_fields_are_validated_with_a_message_per_field() {
+        let now = chrono::Utc::now();
+        let form = |holder: &str, number: &str, month: &str, year: &str, cvv: &str| PayForm {
+            instrument: Some("new".into()),
+            card_holder: Some(holder.into()),
+            card_number: Some(number.into()),
+            exp_month: Some(month.into()),
+            exp_year: Some(year.into()),
+            cvv: Some(cvv.into()),
+        };
+        let (card, holder) = new_card(
+            &form(" Ann Smith ", "4111 1111 1111 1111", "12", "2099", "123"),
+            now,
+        )
+        .expect("valid");
+        assert_eq!(
+            (card.pan.as_str(), holder.as_str()),
+            ("4111111111111111", "Ann Smith")
+        );
+        let e = new_card(&form("", "4111111111111112", "13", "20x", "12"), now).expect_err("bad");
+        for field in ["card_holder", "card_number", "exp_month", "exp_year", "cvv"] {
+            assert!(e.get(field).is_some(), "{field}: {e:?}");
+        }
+        assert!(!format!("{e:?}").contains("4111111111111112"));
+        let e = new_card(
+            &form(&"x".repeat(51), "4111111111111111", "1", "2020", "123"),
+            now,
+        )
+        .expect_err("bad");
+        assert_eq!(e.get("exp_year"), Some("Card has expired."));
+        assert!(e.get("card_holder").is_some());
+        let e = new_card(&PayForm::default(), now).expect_err("empty");
+        assert_eq!(e.0.len(), 5, "{e:?}");
+    }
+
+    #[test]
     fn tokens_must_be_64_lowercase_hex() {
         assert!(plausible(&"a".repeat(64)));
         assert!(!plausible(&"A".repeat(64)));
