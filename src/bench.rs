@@ -12,8 +12,9 @@
 //! same insert code on the inner `SqliteConnection` or `PgConnection`.
 //!
 //! Files written to `--out` for the load generator: `payment_tokens.txt` (a sample of the seeded
-//! `pt::` tokens, at most [`TOKEN_SAMPLE`], spread evenly over the profiles), `card_tokens.txt`
-//! (every seeded `ix::` token, each usable once) and `seed.json` (container id, counts, timing).
+//! `pt::` tokens, at most [`TOKEN_SAMPLE`], spread evenly over the profiles),
+//! `customer_uuids.txt` (the Monri v2 uuids of the same profiles), `card_tokens.txt` (every
+//! seeded `ix::` token, each usable once) and `seed.json` (container id, counts, timing).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -106,6 +107,7 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
     let exp_year = now.year() + 5;
     let step = opts.profiles.div_ceil(TOKEN_SAMPLE).max(1);
     let mut sample = std::io::BufWriter::new(create(&opts.out.join("payment_tokens.txt"))?);
+    let mut uuids = std::io::BufWriter::new(create(&opts.out.join("customer_uuids.txt"))?);
     let mut sampled = 0u64;
 
     let mut next = 0u64;
@@ -157,6 +159,7 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
             };
             if n.is_multiple_of(step) {
                 writeln!(sample, "{}", i.payment_token)?;
+                writeln!(uuids, "{}", p.uuid)?;
                 sampled += 1;
             }
             ps.push(p);
@@ -181,6 +184,7 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
         }
     }
     sample.flush()?;
+    uuids.flush()?;
 
     let plaintext = crate::services::card_tokens::sealed_plaintext(BENCH_PAN, "123")?;
     let expires_at = (now + Duration::minutes(opts.card_token_minutes)).naive_utc();

@@ -138,30 +138,109 @@ impl Settings {
 
 /// Reads a hex secret from `path`, or creates it with `bytes` random bytes (mode 0600).
 pub fn read_or_create_secret_file(path: &Path, bytes: usize) -> anyhow::Result<String> {
-    if let Ok(s) = std::fs::read_to_string(path) {
-        let s = s.trim().to_string();
-        if !s.is_empty() {
-            return Ok(s);
-        }
-    }
-    let secret = crate::ids::random_hex(bytes);
-    write_private(path, &secret)?;
-    Ok(secret)
+    read_or_create(path, || crate::ids::random_hex(bytes))
 }
 
+/// Reads the trimmed content of a secret file, or creates the file with `make()`. The file
+/// appears complete or not at all ([`write_private`]), so two processes starting together agree
+/// on one secret. An empty file can only be left by an interrupted write of an older version
+/// (it created the file, then wrote): it holds no secret, so it is replaced.
+pub fn read_or_create(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
+        Ok(_) => {
+            tracing::warn!(file = %path.display(), "empty secret file (an interrupted first start): replacing it");
+            std::fs::remove_file(path)
+                .with_context(|| format!("cannot remove the empty {}", path.display()))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+    let secret = make();
+    match write_private(path, &secret) {
+        Ok(()) => Ok(secret),
+        // Another process created it first: use its secret.
+        Err(e) if path.exists() => match std::fs::read_to_string(path) {
+            Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+            _ => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates `path` (mode 0600) holding `content`, atomically: the content is written and synced
+/// to a temporary file first, then linked to `path`, which fails if `path` exists. A crash
+/// leaves either no file or the whole file, never an empty one.
 pub fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
     use std::io::Write;
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
+    opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(content.as_bytes())?;
-    f.sync_all()?;
+    let written = (|| -> anyhow::Result<()> {
+        let mut f = opts
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(content.as_bytes())?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, path).with_context(|| format!("cannot create {}", path.display()))
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    written?;
+    if let Some(dir) = path.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_file_is_created_once_and_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("session.key");
+        let first = read_or_create_secret_file(&path, 32).expect("create");
+        assert_eq!(first.len(), 64);
+        assert_eq!(read_or_create_secret_file(&path, 32).expect("read"), first);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // No temporary file is left beside it.
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+    }
+
+    #[test]
+    fn an_empty_secret_file_left_by_an_interrupted_start_is_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("vault.key");
+        std::fs::write(&path, "").expect("empty file");
+        let s = read_or_create_secret_file(&path, 32).expect("replace");
+        assert_eq!(s.len(), 64);
+        assert_eq!(std::fs::read_to_string(&path).expect("read").trim(), s);
+    }
+
+    #[test]
+    fn write_private_never_overwrites_an_existing_secret() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k");
+        write_private(&path, "first").expect("create");
+        assert!(write_private(&path, "second").is_err());
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "first");
+        // read_or_create keeps the existing secret too.
+        assert_eq!(
+            read_or_create(&path, || "third".into()).expect("read"),
+            "first"
+        );
+    }
 }

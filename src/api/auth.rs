@@ -55,6 +55,8 @@ impl RequestMeta {
 pub struct ApiContext {
     pub connector: Connector,
     pub api_user_id: String,
+    /// The API user's name, for the audit log.
+    pub api_username: String,
     /// The connector's shared secret, for signing the response.
     pub secret: String,
     /// The body-hash flavour of the request signature (SHA-512 unless the client used MD5).
@@ -144,6 +146,7 @@ pub fn authenticate(
     Ok(ApiContext {
         connector,
         api_user_id: user.id,
+        api_username: user.username,
         secret,
         body_hash,
         meta,

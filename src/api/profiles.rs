@@ -19,7 +19,7 @@ pub async fn handle(
         Err(e) => return e.error_response(),
     };
     call(state, req, body, api_key, move |conn, ctx, body| {
-        profiles_api::handle(conn, &ctx.connector, &op, body)
+        profiles_api::handle(conn, &ctx.connector, &ctx.api_username, &op, body)
     })
     .await
 }

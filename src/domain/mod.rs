@@ -103,6 +103,26 @@ impl Actor {
             scope: Scope::Platform,
         }
     }
+    /// A machine caller of a connector's API (an API user, or a Monri client), for the audit
+    /// log: no user id, the narrowest scope (the connector's merchant), and a name that says
+    /// which credentials acted.
+    pub fn api_client(
+        name: String,
+        merchant_id: &str,
+        tenant_id: &str,
+        tenant_path: &str,
+    ) -> Actor {
+        Actor {
+            user_id: String::new(),
+            username: name,
+            role: Role::MerchantAdmin,
+            scope: Scope::Merchant {
+                merchant_id: merchant_id.into(),
+                tenant_id: tenant_id.into(),
+                tenant_path: tenant_path.into(),
+            },
+        }
+    }
     pub fn can_manage(&self) -> bool {
         self.role >= Role::TenantManager
     }

@@ -12,6 +12,7 @@ pub mod profile;
 pub mod tenant;
 pub mod throttle;
 pub mod transaction;
+pub mod transaction_query;
 pub mod user;
 pub mod vault_key;
 

@@ -80,6 +80,36 @@ pub fn record(
     Ok(())
 }
 
+/// Records that a machine caller (`who`, e.g. "API user shop-api (connector demo-shop-cards)")
+/// of `connector` deleted the profile `profile_guid` of `container`.
+pub fn api_profile_deleted(
+    conn: &mut DbConnection,
+    connector: &crate::models::connector::Connector,
+    container: &crate::models::container::Container,
+    who: String,
+    profile_guid: &str,
+    summary: String,
+) -> Result<(), ServiceError> {
+    let actor = Actor::api_client(
+        who,
+        &connector.merchant_id,
+        &connector.tenant_id,
+        &connector.tenant_path,
+    );
+    record(
+        conn,
+        &actor,
+        &Place::tenant(&container.tenant_id, &container.tenant_path),
+        Change {
+            action: "profile.delete",
+            object_type: "profile",
+            object_id: profile_guid,
+            summary,
+            changes: vec![],
+        },
+    )
+}
+
 pub const PAGE_SIZE: i64 = 50;
 
 /// One page of the audit log as the actor may see it, newest first; the second value is the

@@ -392,6 +392,8 @@ pub fn delete_profile(
         return Err(ServiceError::Forbidden);
     }
     crate::db::write_tx(conn, |tx| {
+        // As the Customer Profiles API's deleteProfile: after any registration into the profile.
+        container::lock(tx, &v.container.id)?;
         if profile::delete_with_instruments(tx, &v.profile.id)? == 1 {
             container::add_to_count(tx, &v.container.id, -1)?;
         }

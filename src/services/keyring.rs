@@ -50,14 +50,7 @@ pub fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
         );
     }
     let path = settings.data_dir.join("vault.key");
-    let hex_key = match std::fs::read_to_string(&path) {
-        Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
-        _ => {
-            let k = MasterKey::generate().to_hex();
-            crate::config::write_private(&path, &k)?;
-            k
-        }
-    };
+    let hex_key = crate::config::read_or_create(&path, || MasterKey::generate().to_hex())?;
     MasterKey::from_encoded(&hex_key).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 

@@ -15,4 +15,5 @@ pub mod profiles_api;
 pub mod sharing;
 pub mod tenants;
 pub mod transactions;
+pub mod transactions_view;
 pub mod users;

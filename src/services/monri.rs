@@ -37,6 +37,7 @@ use crate::models::container::{self, Container};
 use crate::models::monri::{self as rows, AccessToken};
 use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile};
+use crate::services::audit;
 use crate::services::connectors;
 use crate::services::keyring::Keyring;
 
@@ -996,6 +997,9 @@ pub fn delete(conn: &mut DbConnection, k: &Connector, uuid: &str) -> Result<Answ
     }
     let c = container_of(conn, k)?;
     write_tx(conn, |tx| -> Result<(), MonriError> {
+        // The container lock registrations take: none can add a card to the customer while it is
+        // erased (PostgreSQL; SQLite serializes writers anyway).
+        container::lock(tx, &c.id)?;
         if rows::lock_by_uuid(tx, &c.id, uuid)? == 0 {
             return Err(MonriError::not_found());
         }
@@ -1003,6 +1007,18 @@ pub fn delete(conn: &mut DbConnection, k: &Connector, uuid: &str) -> Result<Answ
         if p.deleted_at.is_none() {
             rows::erase(tx, &p, now())?;
             container::add_to_count(tx, &c.id, -1)?;
+            audit::api_profile_deleted(
+                tx,
+                k,
+                &c,
+                format!("Monri API client (connector {})", k.api_key),
+                &p.profile_guid,
+                // No personal data in the log of an erasure: ids Coffer assigned only.
+                format!(
+                    "Erased customer {} from {} through the Monri Customers API; a tombstone is kept",
+                    p.uuid, c.name
+                ),
+            )?;
         }
         Ok(())
     })?;

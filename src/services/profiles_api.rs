@@ -45,6 +45,7 @@ use crate::models::connector::Connector;
 use crate::models::container::{self, Container};
 use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile};
+use crate::services::audit;
 use crate::services::connectors;
 
 /// The three operations of the API (the `{op}` path segment).
@@ -71,6 +72,7 @@ impl Op {
 pub fn handle(
     conn: &mut DbConnection,
     connector: &Connector,
+    api_username: &str,
     op: &str,
     body: &[u8],
 ) -> Result<(StatusCode, Vec<u8>), ApiError> {
@@ -95,7 +97,7 @@ pub fn handle(
         }
         Op::Delete => {
             let key = parse_key(&obj)?;
-            delete_profile(conn, connector, &key)?;
+            delete_profile(conn, connector, api_username, &key)?;
             Ok((
                 StatusCode::OK,
                 to_json(&serde_json::json!({ "success": true }))?,
@@ -715,19 +717,37 @@ pub fn update_profile(
 }
 
 /// Deletes the profile with its instruments (and so their vault records) and keeps the
-/// container's count, in one write transaction.
+/// container's count, in one write transaction, with an audit entry naming the API user.
 pub fn delete_profile(
     conn: &mut DbConnection,
     connector: &Connector,
+    api_username: &str,
     key: &ProfileKey,
 ) -> Result<(), ApiError> {
     let c = container_of(conn, connector)?;
     write_tx(conn, |tx| -> Result<(), TxError> {
+        // Registrations into this container take the same lock: a registration never adds an
+        // instrument to a profile that is being deleted (a foreign-key failure on PostgreSQL).
+        container::lock(tx, &c.id)?;
         let p = find_in(tx, &c.id, key)?.ok_or_else(|| TxError::Api(profile_not_found()))?;
+        let instruments = profile::instruments_of(tx, &p.id)?.len();
         if profile::delete_with_instruments(tx, &p.id)? != 1 {
             return Err(TxError::Api(profile_not_found()));
         }
         container::add_to_count(tx, &c.id, -1)?;
+        audit::api_profile_deleted(
+            tx,
+            connector,
+            &c,
+            format!("API user {api_username} (connector {})", connector.api_key),
+            &p.profile_guid,
+            // Ids Coffer assigned only: the merchant's customer id goes with the profile.
+            format!(
+                "Deleted customer profile {} from {} with {} instrument(s) through the Customer Profiles API",
+                p.profile_guid, c.name, instruments
+            ),
+        )
+        .map_err(|e| TxError::Api(ApiError::from(e)))?;
         Ok(())
     })?;
     Ok(())

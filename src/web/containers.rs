@@ -15,6 +15,7 @@ use crate::services::containers::{
     self, Access, GlobalSettingView, Overview, ProfilePage, ProfileView,
 };
 use crate::services::tenants;
+use crate::services::transactions_view::{self, Row};
 use crate::startup::AppState;
 use crate::web::ctx::{FormState, PageCtx};
 use crate::web::{render, see_other};
@@ -339,6 +340,7 @@ struct ProfilePageT {
     ctx: PageCtx,
     v: ProfileView,
     customer: Vec<(String, String)>,
+    transactions: Vec<Row>,
 }
 
 impl ProfilePageT {
@@ -374,9 +376,13 @@ pub async fn profile(
 ) -> Result<HttpResponse, HtmlError> {
     let actor = user.0.clone();
     let id = path.into_inner();
-    let v = state
+    let (v, transactions) = state
         .db
-        .run(move |c| containers::profile(c, &actor, &id))
+        .run(move |c| {
+            let v = containers::profile(c, &actor, &id)?;
+            let t = transactions_view::for_profile(c, &actor, &v.profile.id)?;
+            Ok((v, t))
+        })
         .await?;
     let customer = customer_fields(&v.profile.customer);
     render(
@@ -385,6 +391,7 @@ pub async fn profile(
             ctx: PageCtx::new(&session, &user.0, "containers"),
             v,
             customer,
+            transactions,
         },
     )
 }

@@ -10,6 +10,7 @@ pub mod login;
 pub mod merchants;
 pub mod nul;
 pub mod tenants;
+pub mod transactions;
 pub mod users;
 pub mod views;
 
@@ -113,6 +114,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/connectors/{id}/rotate-monri-key",
             web::post().to(connectors::rotate_monri_key),
         )
+        .route("/transactions", web::get().to(transactions::index))
+        .route("/transactions/{uuid}", web::get().to(transactions::show))
         .route("/api-users", web::get().to(connectors::api_users))
         .route("/api-users", web::post().to(connectors::create_api_user))
         .route(

@@ -668,6 +668,19 @@ async fn monri_customer_endpoints_answer_the_seed_shapes() {
     // The merchant_customer_id is free again.
     let again = create(&app, seed_customer("renamed-1")).await;
     assert_ne!(again["uuid"], uuid.as_str());
+
+    // The erasure is in the audit log once (deleting again changed nothing), naming the client.
+    app.login_ok("admin", "admin-demo").await;
+    let (_, log) = app.get_html("/audit").await;
+    assert_eq!(
+        log.matches(&format!("Erased customer {uuid}")).count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.contains("Monri API client (connector demo-shop-cards)"),
+        "{log}"
+    );
 }
 
 #[tokio::test]

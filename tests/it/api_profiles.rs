@@ -924,6 +924,27 @@ async fn delete_profile_removes_the_profile_its_instruments_and_the_count() {
     assert_eq!(b.json, json!({ "success": true }), "{}", b.text);
     assert_eq!(snapshot(&app, &keep.id), None);
     assert_eq!(container_count(&app, SHARED), 0);
+
+    // Both deletions are in the audit log, naming the API user and connector; the refused
+    // second deletion is not.
+    app.login_ok("admin", "admin-demo").await;
+    let (status, log) = app.get_html("/audit").await;
+    assert_eq!(status, StatusCode::OK);
+    let api_entries = log.matches("through the Customer Profiles API").count();
+    assert_eq!(api_entries, 2, "{log}");
+    assert!(
+        log.contains("API user shop-api (connector demo-shop-cards)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("API user outlet-api (connector demo-outlet-cards)"),
+        "{log}"
+    );
+    assert!(log.contains(&s.guid) && log.contains(&keep.guid), "{log}");
+    assert!(
+        !log.contains("cust-delete") && !log.contains("cust-keep"),
+        "{log}"
+    );
 }
 
 #[tokio::test]
@@ -952,4 +973,58 @@ async fn unknown_operations_and_connectors_without_a_container_are_refused() {
         assert_error(&a, StatusCode::BAD_REQUEST, 1007);
     }
     assert!(snapshot(&app, &s.id).is_some(), "nothing deleted");
+}
+
+/// deleteProfile racing a registration into the same profile: both answer normally (the
+/// registration creates the profile anew if the deletion won), and the container's count
+/// matches its rows. On PostgreSQL the deletion takes the container lock that registrations
+/// take, or the registration's new instrument can reference a profile deleted under it.
+#[tokio::test]
+async fn deletions_racing_registrations_of_the_same_customer_answer_normally_and_stay_consistent() {
+    let app = TestApp::demo().await;
+    for round in 0..16 {
+        let ident = format!("race-{round}");
+        crate::fuzz::register(&app, &ident, json!({})).await;
+        let card = crate::fuzz::card_token(&app, "demo-shop-public", "5555555555554444").await;
+        let body = json!({
+            "merchantTransactionId": format!("race-order-{round}"), "amount": "1.00",
+            "currency": "EUR", "transactionToken": card, "withRegister": true,
+            "customerProfileData": {"customerIdentification": ident}
+        });
+        let reg = crate::fuzz::post_json(
+            &app,
+            "/api/v3/transaction/demo-shop-cards/debit",
+            Some(crate::fuzz::basic("shop-api", "shop-api-demo")),
+            &body,
+        );
+        let del = shop(
+            &app,
+            "deleteProfile",
+            json!({ "customerIdentification": ident }),
+        );
+        let ((rs, rv), d) = tokio::join!(reg, del);
+        assert_eq!(rs, StatusCode::OK, "round {round}: {rv}");
+        assert_eq!(rv["success"], true, "round {round}: {rv}");
+        assert!(
+            d.status == StatusCode::OK || d.status == StatusCode::NOT_FOUND,
+            "round {round}: {} {}",
+            d.status,
+            d.text
+        );
+    }
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    let container_id: String = containers::table
+        .filter(containers::name.eq(SHARED))
+        .select(containers::id)
+        .first(&mut *c)
+        .expect("container");
+    let rows: i64 = profiles::table
+        .filter(profiles::container_id.eq(&container_id))
+        .filter(profiles::deleted_at.is_null())
+        .count()
+        .get_result(&mut *c)
+        .expect("rows");
+    drop(c);
+    assert_eq!(container_count(&app, SHARED), rows);
 }

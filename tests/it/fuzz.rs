@@ -850,7 +850,7 @@ pub struct Registered {
     pub mtid: String,
 }
 
-async fn post_json(
+pub async fn post_json(
     app: &TestApp,
     path: &str,
     auth: Option<String>,
@@ -1603,11 +1603,31 @@ struct ConsoleIds {
     profiles: Vec<String>,
     connectors: Vec<String>,
     api_users: Vec<String>,
+    transactions: Vec<String>,
+}
+
+/// `path` with its id placeholder (`{id}` or `{uuid}`) replaced.
+fn fill(path: &str, id: &str) -> String {
+    path.replace("{id}", id).replace("{uuid}", id)
 }
 
 /// Console pages that read a query string, with their parameters.
-const QUERY_PAGES: [(&str, &[&str]); 5] = [
+const QUERY_PAGES: [(&str, &[&str]); 6] = [
     ("/audit", &["before"]),
+    (
+        "/transactions",
+        &[
+            "merchant",
+            "connector",
+            "profile",
+            "type",
+            "status",
+            "from",
+            "to",
+            "after",
+            "limit",
+        ],
+    ),
     ("/containers/{id}", &["q", "before"]),
     ("/containers", &["tenant"]),
     ("/global-settings", &["tenant"]),
@@ -1615,7 +1635,7 @@ const QUERY_PAGES: [(&str, &[&str]); 5] = [
 ];
 
 /// Console pages with an id in the path (besides `/containers/{id}` above).
-const ID_PAGES: [&str; 10] = [
+const ID_PAGES: [&str; 11] = [
     "/tenants/{id}",
     "/tenants/{id}/delete",
     "/merchants/{id}",
@@ -1626,6 +1646,7 @@ const ID_PAGES: [&str; 10] = [
     "/profiles/{id}",
     "/profiles/{id}/delete",
     "/connectors/{id}",
+    "/transactions/{uuid}",
 ];
 
 /// Console pages without parameters: a query string there is ignored, so there is nothing
@@ -1674,7 +1695,7 @@ const PAYMENT_PAGES: [(&str, &str); 5] = [
 impl ConsoleIds {
     /// The ids of the kind a console path names.
     fn for_path(&self, path: &str) -> Vec<String> {
-        if !path.contains("{id}") {
+        if !path.contains("{id}") && !path.contains("{uuid}") {
             return vec![];
         }
         let kind = path.split('/').nth(1).unwrap_or("");
@@ -1686,6 +1707,7 @@ impl ConsoleIds {
             "profiles" => &self.profiles,
             "connectors" => &self.connectors,
             "api-users" => &self.api_users,
+            "transactions" => &self.transactions,
             _ => panic!("no ids for {path}"),
         }
         .clone()
@@ -1701,6 +1723,7 @@ impl ConsoleIds {
             profiles: ids_of(app, "profiles", ""),
             connectors: ids_of(app, "connectors", ""),
             api_users: ids_of(app, "api_users", ""),
+            transactions: ids_of(app, "(SELECT uuid AS id FROM transactions) t", ""),
         }
     }
 
@@ -1713,6 +1736,7 @@ impl ConsoleIds {
             &self.profiles,
             &self.connectors,
             &self.api_users,
+            &self.transactions,
         ]
         .into_iter()
         .flatten()
@@ -2018,6 +2042,7 @@ fn every_route_is_fuzzed_or_takes_no_input() {
         profiles: vec![],
         connectors: vec![],
         api_users: vec![],
+        transactions: vec![],
     };
     let mut covered: Vec<(String, String)> = console_forms(&ids)
         .iter()
@@ -2159,7 +2184,20 @@ async fn fuzz_console_queries_and_page_ids_never_answer_5xx() {
     let all = ids.all();
     let pool = Arc::new(Pool::new(
         &all,
-        &["before", "q", "tenant", "merchant", "limit"],
+        &[
+            "before",
+            "q",
+            "tenant",
+            "merchant",
+            "limit",
+            "connector",
+            "profile",
+            "type",
+            "status",
+            "from",
+            "to",
+            "after",
+        ],
     ));
     // The audit cursor: a real `before` value from the page's "older" link.
     for (path, keys) in QUERY_PAGES {
@@ -2202,7 +2240,7 @@ async fn fuzz_console_queries_and_page_ids_never_answer_5xx() {
             move |rng| {
                 Req::new(
                     reqwest::Method::GET,
-                    path.replace("{id}", &id_for(rng, &p, &right, &all)),
+                    fill(path, &id_for(rng, &p, &right, &all)),
                     vec![],
                     Expect::No5xx,
                 )

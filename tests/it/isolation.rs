@@ -349,6 +349,47 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
             &[200],
             "own entries only",
         ),
+        // ---- transactions ----
+        case(
+            ("GET", "/transactions"),
+            "/transactions",
+            None,
+            Console,
+            &[200],
+            "own transactions only",
+        ),
+        case(
+            ("GET", "/transactions"),
+            format!("/transactions?merchant={}", a.shop),
+            None,
+            Console,
+            NOT_FOUND,
+            "foreign merchant as the filter",
+        ),
+        case(
+            ("GET", "/transactions"),
+            format!("/transactions?connector={}", a.shop_cards),
+            None,
+            Console,
+            NOT_FOUND,
+            "foreign connector as the filter",
+        ),
+        case(
+            ("GET", "/transactions"),
+            format!("/transactions?profile={}", a.profile),
+            None,
+            Console,
+            NOT_FOUND,
+            "foreign profile as the filter",
+        ),
+        case(
+            ("GET", "/transactions/{uuid}"),
+            format!("/transactions/{}", a.tx_uuid),
+            None,
+            Console,
+            NOT_FOUND,
+            "foreign transaction",
+        ),
         // ---- containers and profiles ----
         case(
             ("GET", "/containers"),

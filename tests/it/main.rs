@@ -4,9 +4,12 @@
 mod helpers;
 mod server;
 
+mod a11y;
 mod api_monri;
 mod api_profiles;
 mod api_transactions;
+mod browser;
+mod browser_console;
 mod checkout;
 mod console;
 mod containers;
@@ -18,3 +21,4 @@ mod migrations;
 mod multiprocess;
 mod routes;
 mod tokenize;
+mod tx_console;

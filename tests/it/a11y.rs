@@ -1,0 +1,404 @@
+//! Accessibility sweep: axe-core (WCAG 2.0/2.1 A and AA) over every console GET page, as the
+//! platform admin and as a merchant admin (the pages a merchant sees), logged out for the login
+//! page, plus error pages and forms re-rendered with validation messages. Any serious or critical
+//! violation fails, with one report for all pages.
+//!
+//! The table must cover every GET route the source registers (`routes::all`) except the few
+//! that are not HTML pages ([`NOT_HTML`]), so a new page fails this test until it is listed here.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use crate::browser::Browser;
+use crate::fuzz::{ids_of, register};
+
+/// GET routes that answer JSON, not a page: the health check and the JSON APIs.
+const NOT_HTML: &[&str] = &["/healthz", "/api/", "/v2/"];
+
+fn is_html_route(path: &str) -> bool {
+    !NOT_HTML.iter().any(|p| {
+        if p.ends_with('/') {
+            path.starts_with(p)
+        } else {
+            path == *p
+        }
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    LoggedOut,
+    Admin,
+    Merchant,
+}
+
+struct Page {
+    /// The route as registered, e.g. `/tenants/{id}`.
+    route: &'static str,
+    who: Who,
+    path: String,
+    /// The start of the page's `<h1>`: proves the page itself was checked, not an error page.
+    h1: &'static str,
+}
+
+fn page(route: &'static str, who: Who, path: impl Into<String>, h1: &'static str) -> Page {
+    Page {
+        route,
+        who,
+        path: path.into(),
+        h1,
+    }
+}
+
+/// A form submitted with bad values, to check the re-rendered page with its messages.
+struct Rerender {
+    who: Who,
+    path: String,
+    fills: Vec<(&'static str, &'static str)>,
+    submit: &'static str,
+}
+
+fn one(app: &crate::helpers::TestApp, table: &str, filter: &str) -> String {
+    let mut v = ids_of(app, table, filter);
+    assert_eq!(v.len(), 1, "{table} {filter}: {v:?}");
+    v.pop().expect("one")
+}
+
+#[tokio::test]
+async fn every_console_page_has_no_serious_or_critical_axe_violation() {
+    let Some(b) = Browser::demo("a11y").await else {
+        return;
+    };
+    let app = &b.app;
+    let reg = register(
+        app,
+        "a11y-customer",
+        json!({"firstName": "Ann", "lastName": "Axe", "email": "ann@example.com"}),
+    )
+    .await;
+    let group = one(app, "tenants", "WHERE name = 'Acme Group'");
+    let retail = one(app, "tenants", "WHERE name = 'Acme Retail'");
+    let shop = one(app, "merchants", "WHERE name = 'Acme Shop'");
+    let manager = one(app, "users", "WHERE username = 'manager'");
+    let container = one(app, "containers", "WHERE name = 'Acme Shared Profiles'");
+    let connector = one(app, "connectors", "WHERE name = 'Acme Shop Cards'");
+    let profile = one(
+        app,
+        "profiles",
+        &format!("WHERE profile_guid = '{}'", reg.guid),
+    );
+    let missing = "00000000-0000-7000-8000-000000000000";
+    let debit: String = {
+        use coffer::db::schema::transactions as t;
+        use diesel::prelude::*;
+        let db = app.db();
+        let mut c = db.get().expect("conn");
+        t::table
+            .filter(t::transaction_type.eq("DEBIT"))
+            .select(t::uuid)
+            .first(&mut *c)
+            .expect("the registration's debit")
+    };
+
+    use Who::*;
+    let pages = vec![
+        page("/login", LoggedOut, "/login", "Log in to Coffer"),
+        page("/", Admin, "/", "Tenants"),
+        page(
+            "/account/password",
+            Admin,
+            "/account/password",
+            "Change your password",
+        ),
+        page("/tenants", Admin, "/tenants", "Tenants"),
+        page(
+            "/tenants/{id}",
+            Admin,
+            format!("/tenants/{group}"),
+            "Acme Group",
+        ),
+        page(
+            "/tenants/{id}/delete",
+            Admin,
+            format!("/tenants/{retail}/delete"),
+            "Delete",
+        ),
+        page("/merchants", Admin, "/merchants", "Merchants"),
+        page(
+            "/merchants/{id}",
+            Admin,
+            format!("/merchants/{shop}"),
+            "Acme Shop",
+        ),
+        page(
+            "/merchants/{id}/deactivate",
+            Admin,
+            format!("/merchants/{shop}/deactivate"),
+            "Deactivate",
+        ),
+        page("/users", Admin, "/users", "Users"),
+        page("/users/new", Admin, "/users/new", "New user"),
+        page("/users/{id}", Admin, format!("/users/{manager}"), "manager"),
+        page(
+            "/users/{id}/deactivate",
+            Admin,
+            format!("/users/{manager}/deactivate"),
+            "Deactivate",
+        ),
+        page("/audit", Admin, "/audit", "Audit log"),
+        page("/containers", Admin, "/containers", "Customer Profiles"),
+        page(
+            "/containers",
+            Admin,
+            format!("/containers?tenant={retail}"),
+            "Customer Profiles",
+        ),
+        page(
+            "/containers/{id}",
+            Admin,
+            format!("/containers/{container}"),
+            "Acme Shared Profiles",
+        ),
+        page(
+            "/containers/{id}",
+            Admin,
+            format!("/containers/{container}?q=no-such-customer"),
+            "Acme Shared Profiles",
+        ),
+        page(
+            "/containers/{id}/delete",
+            Admin,
+            format!("/containers/{container}/delete"),
+            "Delete",
+        ),
+        page(
+            "/profiles/{id}",
+            Admin,
+            format!("/profiles/{profile}"),
+            "Customer profile a11y-customer",
+        ),
+        page(
+            "/profiles/{id}/delete",
+            Admin,
+            format!("/profiles/{profile}/delete"),
+            "Delete customer profile",
+        ),
+        page(
+            "/global-settings",
+            Admin,
+            "/global-settings",
+            "Global Settings",
+        ),
+        page("/connectors", Admin, "/connectors", "Connectors"),
+        page(
+            "/connectors/{id}",
+            Admin,
+            format!("/connectors/{connector}"),
+            "Acme Shop Cards",
+        ),
+        page(
+            "/api-users",
+            Admin,
+            format!("/api-users?merchant={shop}"),
+            "API users",
+        ),
+        page("/transactions", Admin, "/transactions", "Transactions"),
+        page(
+            "/transactions",
+            Admin,
+            // The filter form re-rendered with a message (422).
+            "/transactions?from=2026-13-45&type=nonsense",
+            "Transactions",
+        ),
+        page(
+            "/transactions/{uuid}",
+            Admin,
+            format!("/transactions/{debit}"),
+            "DEBIT",
+        ),
+        // Error pages.
+        page("(404)", LoggedOut, "/no-such-page", "404"),
+        page("(404)", Admin, format!("/tenants/{missing}"), "404"),
+        // What a merchant admin sees.
+        page("/", Merchant, "/", "Merchants"),
+        page("/merchants", Merchant, "/merchants", "Merchants"),
+        page(
+            "/merchants/{id}",
+            Merchant,
+            format!("/merchants/{shop}"),
+            "Acme Shop",
+        ),
+        page("/connectors", Merchant, "/connectors", "Connectors"),
+        page(
+            "/connectors/{id}",
+            Merchant,
+            format!("/connectors/{connector}"),
+            "Acme Shop Cards",
+        ),
+        page("/users", Merchant, "/users", "Users"),
+        page(
+            "/transactions",
+            Merchant,
+            format!("/transactions?merchant={shop}"),
+            "Transactions",
+        ),
+        page("/audit", Merchant, "/audit", "Audit log"),
+        page(
+            "/api-users",
+            Merchant,
+            format!("/api-users?merchant={shop}"),
+            "API users",
+        ),
+        page(
+            "/account/password",
+            Merchant,
+            "/account/password",
+            "Change your password",
+        ),
+    ];
+    let rerenders = vec![
+        Rerender {
+            who: LoggedOut,
+            path: "/login".into(),
+            fills: vec![("username", "admin"), ("password", "wrong password")],
+            submit: "Log in",
+        },
+        Rerender {
+            who: Admin,
+            path: "/tenants".into(),
+            fills: vec![("name", "   ")],
+            submit: "Create tenant",
+        },
+        Rerender {
+            who: Admin,
+            path: format!("/tenants/{retail}"),
+            fills: vec![("name", "   ")],
+            submit: "Save",
+        },
+        Rerender {
+            who: Admin,
+            path: "/merchants".into(),
+            fills: vec![("name", "   ")],
+            submit: "Create merchant",
+        },
+        Rerender {
+            who: Admin,
+            path: "/users/new".into(),
+            fills: vec![("username", "   "), ("password", "short-but-12")],
+            submit: "Create user",
+        },
+        Rerender {
+            who: Admin,
+            path: "/containers".into(),
+            fills: vec![("name", "   ")],
+            submit: "Create",
+        },
+        Rerender {
+            who: Admin,
+            path: "/connectors".into(),
+            fills: vec![("name", "   ")],
+            submit: "Create connector",
+        },
+        Rerender {
+            who: Admin,
+            path: format!("/connectors/{connector}"),
+            fills: vec![("name", "   ")],
+            submit: "Save",
+        },
+        Rerender {
+            who: Admin,
+            path: "/account/password".into(),
+            fills: vec![
+                ("current_password", "not-the-password"),
+                ("new_password", "a-new-password-1"),
+                ("confirm_password", "another-password"),
+            ],
+            submit: "Change password",
+        },
+    ];
+
+    // Coverage: every HTML GET route is in the table, and the table names no other route.
+    let registered: BTreeSet<String> = crate::routes::all()
+        .into_iter()
+        .filter(|r| r.method == "GET" && is_html_route(&r.path))
+        .map(|r| r.path)
+        .collect();
+    let listed: BTreeSet<String> = pages
+        .iter()
+        .map(|p| p.route.to_string())
+        .filter(|r| !r.starts_with('('))
+        .collect();
+    let missing_routes: Vec<_> = registered.difference(&listed).collect();
+    let unknown: Vec<_> = listed.difference(&registered).collect();
+    assert!(
+        missing_routes.is_empty() && unknown.is_empty(),
+        "the accessibility sweep must list every console GET page: missing {missing_routes:?}, \
+         not registered {unknown:?} (add them to tests/it/a11y.rs, or to NOT_HTML if they are not pages)"
+    );
+
+    let mut report = String::new();
+    let mut checked = 0;
+    let mut who_now = LoggedOut;
+    for who in [LoggedOut, Admin, Merchant] {
+        switch_user(&b, &mut who_now, who).await;
+        for p in pages.iter().filter(|p| p.who == who) {
+            b.goto(&p.path).await;
+            let h1 = b.h1().await;
+            assert!(
+                h1.starts_with(p.h1),
+                "{} as {who:?}: expected an <h1> starting with {:?}, got {h1:?}",
+                p.path,
+                p.h1
+            );
+            let r = b.axe_report(&format!("{} as {who:?}", p.path)).await;
+            if !r.is_empty() {
+                b.screenshot(&format!("violation-{checked}")).await;
+                report.push_str(&r);
+            }
+            checked += 1;
+        }
+        for f in rerenders.iter().filter(|f| f.who == who) {
+            b.goto(&f.path).await;
+            for (k, v) in &f.fills {
+                b.fill(k, v).await;
+            }
+            b.click(f.submit).await;
+            let errors = b.texts(".field-error, .flash-error").await;
+            assert!(
+                !errors.is_empty(),
+                "{} as {who:?}: the form was not re-rendered with messages",
+                f.path
+            );
+            let r = b
+                .axe_report(&format!("{} re-rendered as {who:?}", f.path))
+                .await;
+            if !r.is_empty() {
+                b.screenshot(&format!("violation-{checked}")).await;
+                report.push_str(&r);
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, pages.len() + rerenders.len());
+    assert!(
+        report.is_empty(),
+        "serious or critical accessibility violations:\n{report}"
+    );
+    b.finish().await;
+}
+
+async fn switch_user(b: &Browser, now: &mut Who, to: Who) {
+    if *now == to {
+        return;
+    }
+    if *now != Who::LoggedOut {
+        b.click("Log out").await;
+    }
+    match to {
+        Who::LoggedOut => {}
+        Who::Admin => b.login("admin", "admin-demo").await,
+        Who::Merchant => b.login("merchant", "merchant-demo").await,
+    }
+    *now = to;
+}

@@ -1,0 +1,254 @@
+//! End-to-end console flows in headless Chromium (harness: `browser.rs`): every step under test
+//! is done through the UI like a person would; only the profiles to search for are set up
+//! through the Transaction API beforehand (the console cannot create profiles).
+
+use fantoccini::key::Key;
+use serde_json::json;
+
+use crate::browser::Browser;
+use crate::fuzz::register;
+
+#[tokio::test]
+async fn admin_builds_a_setup_and_deletes_a_profile_in_the_browser() {
+    let Some(b) = Browser::demo("console_flow").await else {
+        return;
+    };
+    // Setup: two profiles in Acme Shared Profiles (through the Transaction API).
+    let alice = register(
+        &b.app,
+        "browser-alice",
+        json!({"firstName": "Alice", "lastName": "Browser", "email": "alice@example.com"}),
+    )
+    .await;
+    register(
+        &b.app,
+        "browser-bob",
+        json!({"firstName": "Bob", "lastName": "Browser", "email": "bob@example.com"}),
+    )
+    .await;
+
+    // Log in: the platform admin lands on the tenant tree.
+    b.login("admin", "admin-demo").await;
+    assert_eq!(b.path().await, "/tenants");
+    assert_eq!(b.h1().await, "Tenants");
+    b.screenshot("logged-in").await;
+
+    // A sub-tenant of Acme Group.
+    b.select("Parent tenant", "Acme Group").await;
+    b.fill("Name", "Acme Labs").await;
+    b.click("Create tenant").await;
+    assert_eq!(b.h1().await, "Acme Labs");
+    b.assert_flash("Tenant Acme Labs created.").await;
+    b.click("Tenants").await;
+    let tree = b.texts("ul.tree li").await;
+    let labs = tree.iter().position(|t| t == "Acme Labs").expect("in tree");
+    let group = tree.iter().position(|t| t == "Acme Group").expect("group");
+    assert!(labs > group, "sub-tenant listed under its parent: {tree:?}");
+    b.screenshot("sub-tenant").await;
+
+    // A customer profile container owned by Acme Group.
+    b.click("Tokenization › Customer Profiles").await;
+    assert_eq!(b.h1().await, "Customer Profiles");
+    b.select("tenant_id", "Acme Group").await;
+    b.fill("name", "Acme Browser Profiles").await;
+    b.click("Create").await;
+    b.assert_flash("Container Acme Browser Profiles created.")
+        .await;
+    b.screenshot("container").await;
+
+    // A connector of Acme Shop with the new container in its Connector Base Data.
+    b.click("Connectors").await;
+    assert_eq!(b.h1().await, "Connectors");
+    b.select("Merchant", "Acme Shop").await;
+    b.fill("Name", "Acme Browser Cards").await;
+    b.click("Create connector").await;
+    assert_eq!(b.h1().await, "Acme Browser Cards");
+    b.assert_flash("Connector Acme Browser Cards created.")
+        .await;
+    b.select("Customer Profile Container", "Acme Browser Profiles")
+        .await;
+    b.click("Save").await;
+    assert_eq!(
+        b.selected("Customer Profile Container").await,
+        "Acme Browser Profiles"
+    );
+    let effective = b.text("#effective-container").await;
+    assert!(
+        effective.starts_with("Acme Browser Profiles"),
+        "effective container: {effective}"
+    );
+    b.screenshot("connector-base-data").await;
+    b.click("Connectors").await;
+    let rows = b.table_rows("table").await;
+    assert!(
+        rows.iter()
+            .any(|r| r[0] == "Acme Browser Cards" && r[1] == "Acme Shop"),
+        "{rows:?}"
+    );
+
+    // A Global Setting: Acme Retail's connectors use the new container.
+    b.click("Global Settings").await;
+    b.select("tenant", "Acme Retail").await;
+    b.click("Show").await;
+    assert_eq!(
+        b.text("h2").await,
+        "Customer Profile Container for all connectors of Acme Retail"
+    );
+    b.select("Customer Profile Container", "Acme Browser Profiles")
+        .await;
+    b.click("Save").await;
+    b.assert_flash(
+        "Global Setting saved: all connectors of this tenant use Acme Browser Profiles.",
+    )
+    .await;
+    assert_eq!(
+        b.selected("Customer Profile Container").await,
+        "Acme Browser Profiles"
+    );
+    b.screenshot("global-setting").await;
+
+    // Find Alice's profile by customerIdentification, open it, delete it after confirming.
+    b.click("Tokenization › Customer Profiles").await;
+    b.select("tenant", "Acme Group").await;
+    b.click("Show").await;
+    b.click("show Acme Shared Profiles").await;
+    assert_eq!(b.h1().await, "Acme Shared Profiles");
+    b.fill("q", "browser-alice").await;
+    b.click("Search").await;
+    let rows = b.table_rows("table").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0][0], "browser-alice");
+    assert_eq!(rows[0][1], alice.guid);
+    b.screenshot("search").await;
+    b.click("browser-alice").await;
+    assert_eq!(b.h1().await, "Customer profile browser-alice");
+    let instruments = b.table_rows("table:last-of-type").await;
+    assert!(
+        instruments.iter().any(|r| r[2] == "411111******1111"),
+        "{instruments:?}"
+    );
+    b.screenshot("profile").await;
+    b.click("Delete profile…").await;
+    assert_eq!(b.h1().await, "Delete customer profile browser-alice?");
+    b.screenshot("confirm-delete").await;
+    b.click("Delete profile").await;
+    b.assert_flash(&format!("Customer profile {} deleted.", alice.guid))
+        .await;
+    assert_eq!(b.h1().await, "Acme Shared Profiles");
+    let left: Vec<String> = b
+        .table_rows("table")
+        .await
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(left, ["browser-bob"]);
+    b.screenshot("deleted").await;
+
+    // The audit log shows the deletion first.
+    b.click("Audit log").await;
+    assert_eq!(b.h1().await, "Audit log");
+    let rows = b.table_rows("table.audit").await;
+    let top = &rows[0];
+    assert_eq!(top[1], "admin");
+    assert_eq!(top[2], "profile.delete");
+    assert!(
+        top[3].contains(&alice.guid) && top[3].contains("browser-alice"),
+        "{top:?}"
+    );
+    b.screenshot("audit").await;
+    b.finish().await;
+}
+
+/// Keyboard alone: log in, reach the main nav past the skip link, follow a nav link and submit a
+/// form, with a visible focus indicator throughout.
+#[tokio::test]
+async fn the_console_works_with_the_keyboard_alone() {
+    let Some(b) = Browser::demo("keyboard").await else {
+        return;
+    };
+    b.goto("/login").await;
+    // The username field has autofocus.
+    let f = b.focused().await;
+    assert_eq!(f.id, "username", "{f:?}");
+    b.type_text("manager").await;
+    b.tab().await;
+    assert_eq!(b.focused().await.id, "password");
+    b.type_text("manager-demo").await;
+    b.shift_tab().await;
+    assert_eq!(b.focused().await.id, "username");
+    b.tab().await;
+    b.press_and_load(&[Key::Enter]).await;
+    assert_eq!(b.path().await, "/tenants");
+    assert_eq!(b.h1().await, "Tenants");
+
+    // First Tab: the skip link, visibly focused, pointing at the <main> landmark.
+    b.tab().await;
+    let skip = b.focused().await;
+    assert_eq!(skip.text, "Skip to content", "{skip:?}");
+    assert_eq!(skip.href, "#main");
+    assert!(skip.focus_visible, "{skip:?}");
+    assert!(!skip.outline.is_empty(), "no focus outline: {skip:?}");
+    b.screenshot("skip-link").await;
+    // Enter follows it: the next Tab lands inside <main>.
+    b.press(&[Key::Enter]).await;
+    b.tab().await;
+    let first = b.focused().await;
+    assert_eq!(first.landmark, "main", "{first:?}");
+
+    // Back to the top and along the main nav to "Tokenization › Customer Profiles".
+    b.goto("/tenants").await;
+    let mut reached = None;
+    for _ in 0..12 {
+        b.tab().await;
+        let f = b.focused().await;
+        assert!(
+            f.focus_visible && !f.outline.is_empty(),
+            "focus not visible: {f:?}"
+        );
+        if f.href == "/containers" {
+            reached = Some(f);
+            break;
+        }
+    }
+    let nav = reached.expect("the containers nav link is reachable by Tab");
+    assert_eq!(nav.landmark, "nav");
+    b.screenshot("nav-focus").await;
+    b.press_and_load(&[Key::Enter]).await;
+    assert_eq!(b.h1().await, "Customer Profiles");
+
+    // Tab to the new container's name, type it, Tab to its button and press Space.
+    let mut found = false;
+    for _ in 0..40 {
+        b.tab().await;
+        if b.focused().await.id == "name" {
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "the container name field is reachable by Tab");
+    b.type_text("Keyboard Profiles").await;
+    b.tab().await;
+    let button = b.focused().await;
+    assert_eq!(
+        (button.tag.as_str(), button.text.as_str()),
+        ("button", "Create")
+    );
+    assert!(
+        button.focus_visible && !button.outline.is_empty(),
+        "{button:?}"
+    );
+    b.press_and_load(&[Key::Space]).await;
+    b.assert_flash("Container Keyboard Profiles created.").await;
+    let names: Vec<String> = b
+        .table_rows("table")
+        .await
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert!(
+        names.contains(&"Keyboard Profiles".to_string()),
+        "{names:?}"
+    );
+    b.screenshot("created-by-keyboard").await;
+    b.finish().await;
+}
