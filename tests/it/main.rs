@@ -9,6 +9,7 @@ mod api_monri;
 mod api_profiles;
 mod api_transactions;
 mod browser;
+mod browser_checkout;
 mod browser_console;
 mod checkout;
 mod console;
