@@ -68,6 +68,13 @@ pub struct Settings {
     /// allows loopback unless this is set.
     #[arg(long, env = "COFFER_CALLBACK_ALLOW_PRIVATE", value_enum)]
     pub callback_allow_private: Option<crate::gateway::target::AllowPrivate>,
+    /// Base URL browsers reach Coffer at, for hosted payment page and 3-D Secure links
+    /// (at most 180 characters). Default: `http://` + the address Coffer listens on.
+    #[arg(long, env = "COFFER_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Minutes a hosted payment page or 3-D Secure challenge stays payable.
+    #[arg(long, env = "COFFER_PAYMENT_PAGE_MINUTES", default_value_t = 30)]
+    pub payment_page_minutes: i64,
 }
 
 impl Settings {
@@ -90,6 +97,8 @@ impl Settings {
             callback_retry_cap_seconds: 3600.0,
             callback_max_attempts: 10,
             callback_allow_private: None,
+            public_url: None,
+            payment_page_minutes: 30,
         }
     }
 
@@ -102,6 +111,29 @@ impl Settings {
                 .to_string_lossy()
                 .into_owned(),
         }
+    }
+
+    /// The public base URL without a trailing slash (see `public_url`).
+    pub fn public_base(&self) -> String {
+        match &self.public_url {
+            Some(u) if !u.trim().is_empty() => u.trim().trim_end_matches('/').to_string(),
+            _ => format!("http://{}", self.bind),
+        }
+    }
+
+    /// Checks `public_url`: an http(s) URL short enough for `redirectUrl` (255 characters).
+    pub fn check_public_url(&self) -> anyhow::Result<()> {
+        let u = self.public_base();
+        if !(u.starts_with("http://") || u.starts_with("https://"))
+            || u.len() > 180
+            || u.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            bail!("COFFER_PUBLIC_URL must be an http(s) URL of at most 180 characters");
+        }
+        if self.payment_page_minutes < 1 {
+            bail!("COFFER_PAYMENT_PAGE_MINUTES must be at least 1");
+        }
+        Ok(())
     }
 
     pub fn backend(&self) -> Backend {

@@ -82,7 +82,7 @@ pub fn security_headers() -> DefaultHeaders {
 }
 
 impl Application {
-    pub fn build(settings: Settings, demo: bool) -> anyhow::Result<Application> {
+    pub fn build(mut settings: Settings, demo: bool) -> anyhow::Result<Application> {
         let callback_policy =
             crate::gateway::target::AllowPrivate::effective(settings.callback_allow_private, demo);
         let callbacks_config = crate::services::callback_worker::WorkerConfig {
@@ -101,6 +101,11 @@ impl Application {
         let key = Key::derive_from(&key_material);
         let listener = TcpListener::bind(&settings.bind)?;
         let port = listener.local_addr()?.port();
+        if settings.public_url.is_none() {
+            // The bound address (port 0 resolved), so that payment page links work as is.
+            settings.public_url = Some(format!("http://{}", listener.local_addr()?));
+        }
+        settings.check_public_url()?;
         let workers = settings.workers;
         let state = web::Data::new(AppState {
             db,

@@ -19,9 +19,18 @@ pub async fn handle(
     };
     let keyring = state.keyring.clone();
     let policy = state.callback_policy;
+    let pages = transactions::PageSettings::from_settings(&state.settings);
     call(state, req, body, api_key, move |conn, ctx, body| {
         crate::services::callbacks::check_request(body, policy)?;
-        let a = transactions::process(conn, &keyring, &ctx.connector, &kind, body, ctx.body_hash)?;
+        let a = transactions::process(
+            conn,
+            &keyring,
+            &pages,
+            &ctx.connector,
+            &kind,
+            body,
+            ctx.body_hash,
+        )?;
         Ok((a.status, to_json(&a.body)?))
     })
     .await

@@ -240,6 +240,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    payment_sessions (id) {
+        id -> Text,
+        transaction_uuid -> Text,
+        kind -> Text,
+        token_hash -> Text,
+        status -> Text,
+        expires_at -> Timestamp,
+        request -> Text,
+        state -> Text,
+        sealed_card -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(containers -> tenants (tenant_id));
 diesel::joinable!(connectors -> merchants (merchant_id));
 diesel::joinable!(profiles -> containers (container_id));
@@ -304,5 +320,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     merchants,
     monri_access_tokens,
     callbacks,
-    callback_attempts
+    callback_attempts,
+    payment_sessions
 );

@@ -107,13 +107,31 @@ pub fn set_global_setting(
         ))
         .execute(conn)?;
     if n == 0 {
-        diesel::insert_into(global_settings::table)
-            .values((
-                global_settings::tenant_id.eq(tenant_id),
-                global_settings::container_id.eq(container_id),
-                global_settings::updated_at.eq(at),
-            ))
-            .execute(conn)?;
+        // The first setting of a tenant, possibly saved concurrently by another request: the
+        // insert runs in a savepoint, and losing the race to the same insert means the row now
+        // exists, so the update applies (on PostgreSQL this was a 500, found by the fuzzer).
+        let inserted = conn.transaction(|c| {
+            diesel::insert_into(global_settings::table)
+                .values((
+                    global_settings::tenant_id.eq(tenant_id),
+                    global_settings::container_id.eq(container_id),
+                    global_settings::updated_at.eq(at),
+                ))
+                .execute(c)
+        });
+        match inserted {
+            Err(e) if crate::db::is_unique_violation(&e) => {
+                diesel::update(global_settings::table.find(tenant_id))
+                    .set((
+                        global_settings::container_id.eq(container_id),
+                        global_settings::updated_at.eq(at),
+                    ))
+                    .execute(conn)?;
+            }
+            r => {
+                r?;
+            }
+        }
     }
     Ok(())
 }

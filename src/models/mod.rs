@@ -8,6 +8,7 @@ pub mod connector;
 pub mod container;
 pub mod merchant;
 pub mod monri;
+pub mod payment_session;
 pub mod profile;
 pub mod tenant;
 pub mod throttle;

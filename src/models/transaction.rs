@@ -168,3 +168,27 @@ pub fn purge_expired_card_tokens(
 ) -> QueryResult<usize> {
     diesel::delete(card_tokens::table.filter(card_tokens::expires_at.lt(now))).execute(conn)
 }
+
+/// Moves a PENDING transaction to its final state (status, error, instrument, profile, token,
+/// summary). Returns false when it was no longer PENDING (finished concurrently).
+pub fn finish_pending(conn: &mut DbConnection, t: &Transaction) -> QueryResult<bool> {
+    diesel::update(
+        transactions::table
+            .filter(transactions::uuid.eq(&t.uuid))
+            .filter(transactions::status.eq("PENDING")),
+    )
+    .set((
+        transactions::status.eq(&t.status),
+        transactions::error_code.eq(t.error_code),
+        transactions::error_message.eq(&t.error_message),
+        transactions::instrument_id.eq(&t.instrument_id),
+        transactions::profile_id.eq(&t.profile_id),
+        transactions::payment_token.eq(&t.payment_token),
+        transactions::payment_method.eq(&t.payment_method),
+        transactions::card_summary.eq(&t.card_summary),
+        transactions::extra.eq(&t.extra),
+        transactions::updated_at.eq(t.updated_at),
+    ))
+    .execute(conn)
+    .map(|n| n == 1)
+}

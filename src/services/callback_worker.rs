@@ -1,6 +1,7 @@
 //! Delivers the callback outbox. One task per process polls for due callbacks, claims a batch
 //! with a lease (so that with several processes on one PostgreSQL each attempt is made by one
-//! process), sends each outside any database transaction, and records the attempt.
+//! process), sends each outside any database transaction, and records the attempt. The same
+//! loop expires hosted payment pages and 3-D Secure challenges that are past their time.
 //!
 //! At least once: a process killed while sending leaves the lease to expire, and another
 //! process (or the same one, restarted) makes the next attempt.
@@ -140,6 +141,9 @@ struct Outcome {
     error: Option<String>,
 }
 
+/// How often each process looks for expired payment pages and challenges.
+const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
 struct Worker {
     db: DbPool,
     keyring: Arc<Keyring>,
@@ -151,9 +155,25 @@ struct Worker {
 impl Worker {
     async fn run(self, mut stop: watch::Receiver<bool>) {
         let me = Arc::new(self);
+        let mut last_sweep: Option<std::time::Instant> = None;
         loop {
             if *stop.borrow() {
                 break;
+            }
+            // The same loop expires hosted payment pages and 3-D Secure challenges nobody came
+            // back to (pages hit after their time expire on the spot). Each session is claimed
+            // in a write transaction, so processes sharing a database never expire one twice.
+            if last_sweep.is_none_or(|t| t.elapsed() >= EXPIRY_SWEEP) {
+                last_sweep = Some(std::time::Instant::now());
+                let swept = me
+                    .db
+                    .run(|conn| crate::services::checkout::expire_due(conn, Utc::now().naive_utc()))
+                    .await;
+                match swept {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(sessions = n, "expired payment pages and challenges"),
+                    Err(e) => tracing::warn!(error = %e, "payment page expiry failed"),
+                }
             }
             match me.claim().await {
                 Ok(jobs) if !jobs.is_empty() => {

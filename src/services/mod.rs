@@ -6,6 +6,7 @@ pub mod auth;
 pub mod callback_worker;
 pub mod callbacks;
 pub mod card_tokens;
+pub mod checkout;
 pub mod connectors;
 pub mod containers;
 pub mod demo;

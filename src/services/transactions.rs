@@ -40,7 +40,7 @@ pub const TYPES: [&str; 7] = [
 
 // ---------- request ----------
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct TxRequest {
     pub merchant_transaction_id: Option<String>,
@@ -335,7 +335,7 @@ fn validate(kind: &str, r: &TxRequest) -> Result<(), ApiError> {
 
 /// What is charged: a card (with the number, for the simulator) or an IBAN.
 #[derive(Clone)]
-enum Means {
+pub(crate) enum Means {
     Card {
         card: CardData,
         holder: Option<String>,
@@ -359,6 +359,45 @@ impl std::fmt::Debug for Means {
 }
 
 impl Means {
+    /// A card typed into the hosted payment page (already validated).
+    pub(crate) fn new_card(keyring: &Keyring, card: CardData, holder: Option<String>) -> Means {
+        Means::Card {
+            fingerprint: fingerprint(keyring, &card.pan),
+            holder,
+            card,
+        }
+    }
+    /// The card's number, holder and expiry as JSON, to be sealed while a challenge is open.
+    pub(crate) fn card_secret_json(&self) -> Option<Value> {
+        match self {
+            Means::Card { card, holder, .. } => Some(json!({
+                "pan": card.pan, "holder": holder,
+                "month": card.exp_month, "year": card.exp_year,
+            })),
+            Means::Iban { .. } => None,
+        }
+    }
+    /// The inverse of [`Means::card_secret_json`].
+    pub(crate) fn from_card_secret_json(keyring: &Keyring, v: &Value) -> Option<Means> {
+        let pan = v.get("pan")?.as_str()?.to_string();
+        let card = CardData {
+            brand: card::brand(&pan)?,
+            first_six: pan.get(..6)?.to_string(),
+            last_four: pan.get(pan.len().checked_sub(4)?..)?.to_string(),
+            exp_month: u32::try_from(v.get("month")?.as_u64()?).ok()?,
+            exp_year: i32::try_from(v.get("year")?.as_i64()?).ok()?,
+            pan,
+        };
+        let holder = v.get("holder").and_then(Value::as_str).map(str::to_string);
+        Some(Means::new_card(keyring, card, holder))
+    }
+    /// The masked number shown on the issuer page, e.g. `400000******3220`.
+    pub(crate) fn masked(&self) -> String {
+        match self {
+            Means::Card { card, .. } => card::mask(&card.pan),
+            Means::Iban { iban, .. } => simulator::mask_iban(iban),
+        }
+    }
     fn secret(&self) -> &str {
         match self {
             Means::Card { card, .. } => &card.pan,
@@ -415,7 +454,7 @@ impl Means {
 }
 
 /// Where the means came from.
-enum Source {
+pub(crate) enum Source {
     /// A payment.js token or IBAN data in the request: new to us.
     Fresh,
     /// A stored instrument (`pt::` token).
@@ -424,18 +463,37 @@ enum Source {
     Reference,
 }
 
-struct Ctx<'a> {
-    conn: &'a mut DbConnection,
-    keyring: &'a Keyring,
-    connector: &'a Connector,
-    now: DateTime<Utc>,
+pub(crate) struct Ctx<'a> {
+    pub(crate) conn: &'a mut DbConnection,
+    pub(crate) keyring: &'a Keyring,
+    pub(crate) connector: &'a Connector,
+    pub(crate) now: DateTime<Utc>,
+    /// Public URL and page lifetime, for hosted payment pages and 3-D Secure challenges.
+    pub(crate) pages: &'a PageSettings,
 }
 
-fn internal<E: Into<anyhow::Error>>(e: E) -> ApiError {
+/// What the hosted payment page and the 3-D Secure challenge need from the settings.
+#[derive(Debug, Clone)]
+pub struct PageSettings {
+    /// Public base URL, no trailing slash.
+    pub base_url: String,
+    pub minutes: i64,
+}
+
+impl PageSettings {
+    pub fn from_settings(s: &crate::config::Settings) -> PageSettings {
+        PageSettings {
+            base_url: s.public_base(),
+            minutes: s.payment_page_minutes,
+        }
+    }
+}
+
+pub(crate) fn internal<E: Into<anyhow::Error>>(e: E) -> ApiError {
     ApiError::from(ServiceError::Unexpected(e.into()))
 }
 
-fn db<T>(r: Result<T, diesel::result::Error>) -> Result<T, ApiError> {
+pub(crate) fn db<T>(r: Result<T, diesel::result::Error>) -> Result<T, ApiError> {
     r.map_err(|e| ApiError::from(ServiceError::Db(e)))
 }
 
@@ -487,7 +545,10 @@ fn token_error() -> ApiError {
 /// Resolves the payment means of a debit, preauthorize or register. Returns the means, where it
 /// came from, and the connector that processes it (a meta-connector routes a stored instrument
 /// to the connector it is tied to).
-fn resolve_means(cx: &mut Ctx<'_>, r: &TxRequest) -> Result<(Means, Source, Connector), ApiError> {
+pub(crate) fn resolve_means(
+    cx: &mut Ctx<'_>,
+    r: &TxRequest,
+) -> Result<(Means, Source, Connector), ApiError> {
     let me = cx.connector.clone();
     if let Some(tok) = r.transaction_token.as_deref() {
         if tok.starts_with(ids::PAYMENT_TOKEN_PREFIX) {
@@ -869,7 +930,7 @@ pub struct Answer {
     pub body: Value,
 }
 
-fn base_tx(cx: &Ctx<'_>, kind: &str, r: &TxRequest, body_hash: BodyHash) -> Transaction {
+pub(crate) fn base_tx(cx: &Ctx<'_>, kind: &str, r: &TxRequest, body_hash: BodyHash) -> Transaction {
     let uuid = ids::transaction_uuid();
     let at = now();
     let extra = json!({
@@ -926,7 +987,11 @@ fn duplicate(id: &str) -> ApiError {
     )
 }
 
-fn success_body(t: &Transaction, return_data: Option<Value>, profile_data: Option<Value>) -> Value {
+pub(crate) fn success_body(
+    t: &Transaction,
+    return_data: Option<Value>,
+    profile_data: Option<Value>,
+) -> Value {
     let mut b = json!({
         "success": true,
         "uuid": t.uuid,
@@ -943,7 +1008,12 @@ fn success_body(t: &Transaction, return_data: Option<Value>, profile_data: Optio
     b
 }
 
-fn decline_body(t: &Transaction, code: u32, message: &str, return_data: Option<Value>) -> Value {
+pub(crate) fn decline_body(
+    t: &Transaction,
+    code: u32,
+    message: &str,
+    return_data: Option<Value>,
+) -> Value {
     let mut b = json!({
         "success": false,
         "uuid": t.uuid,
@@ -958,32 +1028,87 @@ fn decline_body(t: &Transaction, code: u32, message: &str, return_data: Option<V
     b
 }
 
-/// debit, preauthorize and register.
-fn pay(
+/// The profile container `customerProfileData` needs: the connector's effective container,
+/// checked before anything is charged.
+fn profile_container(
     cx: &mut Ctx<'_>,
-    kind: &str,
     r: &TxRequest,
-    body_hash: BodyHash,
-) -> Result<Answer, ApiError> {
-    let registering = kind == "register" || r.with_register == Some(true);
-    // customerProfileData needs an effective container, checked before anything is charged.
-    let container = match &r.customer_profile_data {
+) -> Result<Option<container::Container>, ApiError> {
+    match &r.customer_profile_data {
         Some(_) => {
             let eff = effective(cx.conn, cx.connector).map_err(ApiError::from)?;
-            Some(eff.container.ok_or_else(|| {
+            Ok(Some(eff.container.ok_or_else(|| {
                 ApiError::configuration(
                     "customerProfileData: this connector has no customer profile container",
                 )
-            })?)
+            })?))
         }
-        None => None,
-    };
-    if let Some(id) = &r.merchant_transaction_id
-        && db(txm::find_by_merchant_tx_id(cx.conn, &cx.connector.id, id))?.is_some()
-    {
-        return Err(duplicate(id));
+        None => Ok(None),
     }
-    let (means, source, processor) = resolve_means(cx, r)?;
+}
+
+/// A payment whose means are known: what is charged, where it came from, and the connector
+/// that processes it.
+pub(crate) struct Charge {
+    pub(crate) means: Means,
+    pub(crate) source: Source,
+    pub(crate) processor: Connector,
+}
+
+/// The result of an approved 3-D Secure challenge, reported in `returnData`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ThreeDsResult {
+    /// `MANDATORY` or `OPTIONAL`: the 3-D Secure mode that applied.
+    pub(crate) mode: &'static str,
+}
+
+impl ThreeDsResult {
+    /// The ECI of a fully authenticated payment: 05 for Visa-style schemes, 02 for Mastercard.
+    fn eci(means: &Means) -> &'static str {
+        match means {
+            Means::Card { card, .. } if card.brand == card::brands::MASTERCARD => "02",
+            _ => "05",
+        }
+    }
+}
+
+/// Whether the simulated issuer demands a 3-D Secure challenge: the 3DS test card always, any
+/// card when the request says `threeDSecureData.3dsecure = MANDATORY`. A card from a payment.js
+/// token or from the hosted page, and a stored instrument (`pt::` token) alike; a charge by
+/// `referenceUuid` (merchant-initiated) is not challenged.
+pub(crate) fn needs_challenge(charge: &Charge, r: &TxRequest) -> Option<&'static str> {
+    let Means::Card { card, .. } = &charge.means else {
+        return None;
+    };
+    if matches!(charge.source, Source::Reference) {
+        return None;
+    }
+    let requested = r
+        .three_d_secure_data
+        .as_ref()
+        .and_then(|m| m.get("3dsecure"))
+        .and_then(Value::as_str);
+    if requested == Some("MANDATORY") {
+        Some("MANDATORY")
+    } else if simulator::needs_3ds(&card.pan) {
+        Some(if requested == Some("OPTIONAL") {
+            "OPTIONAL"
+        } else {
+            "MANDATORY"
+        })
+    } else {
+        None
+    }
+}
+
+/// A new debit/preauthorize/register transaction for `processor` (status SUCCESS until decided).
+fn pay_tx(
+    cx: &Ctx<'_>,
+    kind: &str,
+    r: &TxRequest,
+    body_hash: BodyHash,
+    processor: &Connector,
+) -> Result<Transaction, ApiError> {
     let mut t = base_tx(cx, kind, r, body_hash);
     t.payment_method = payment_method(&processor.adapter).into();
     if let (Some(a), Some(c)) = (&r.amount, &r.currency) {
@@ -996,11 +1121,110 @@ fn pay(
         extra["routedConnectorId"] = json!(processor.id);
         t.extra = extra.to_string();
     }
-    let return_data = means.return_data();
-    if let Source::Stored(inst) = &source {
+    Ok(t)
+}
+
+/// Records on `t` which stored instrument it charges (if any) and the masked means.
+pub(crate) fn note_means(t: &mut Transaction, charge: &Charge) {
+    if let Source::Stored(inst) = &charge.source {
         t.instrument_id = Some(inst.id.clone());
         t.profile_id = Some(inst.profile_id.clone());
         t.payment_token = Some(inst.payment_token.clone());
+    }
+    t.payment_method = payment_method(&charge.processor.adapter).into();
+    t.card_summary = Some(json!({ "returnData": charge.means.return_data() }).to_string());
+}
+
+/// The answer that sends the customer's browser to `url` (hosted page or 3-D Secure).
+pub(crate) fn redirect_body(t: &Transaction, url: &str) -> Value {
+    json!({
+        "success": true,
+        "uuid": t.uuid,
+        "purchaseId": t.purchase_id,
+        "returnType": "REDIRECT",
+        "redirectType": "fullpage",
+        "redirectUrl": url,
+        "paymentMethod": t.payment_method,
+    })
+}
+
+/// debit, preauthorize and register. Without a transactionToken (nor IBAN data nor a
+/// referenceUuid) on a card connector the customer pays on the hosted payment page; a card that
+/// needs 3-D Secure is sent to the issuer's challenge first. Both leave the transaction PENDING
+/// and answer REDIRECT; [`settle`] and [`finalize`] finish it later.
+fn pay(
+    cx: &mut Ctx<'_>,
+    kind: &str,
+    r: &TxRequest,
+    body_hash: BodyHash,
+    request: &[u8],
+) -> Result<Answer, ApiError> {
+    profile_container(cx, r)?;
+    if let Some(id) = &r.merchant_transaction_id
+        && db(txm::find_by_merchant_tx_id(cx.conn, &cx.connector.id, id))?.is_some()
+    {
+        return Err(duplicate(id));
+    }
+    if crate::services::checkout::wants_page(cx.connector, r) {
+        let mut t = pay_tx(cx, kind, r, body_hash, cx.connector)?;
+        t.status = "PENDING".into();
+        insert_tx(cx, &t)?;
+        let url = crate::services::checkout::open_page(cx, &t, request)?;
+        return Ok(Answer {
+            status: StatusCode::OK,
+            body: redirect_body(&t, &url),
+        });
+    }
+    let (means, source, processor) = resolve_means(cx, r)?;
+    let mut t = pay_tx(cx, kind, r, body_hash, &processor)?;
+    let charge = Charge {
+        means,
+        source,
+        processor,
+    };
+    if needs_challenge(&charge, r).is_some() {
+        t.status = "PENDING".into();
+        note_means(&mut t, &charge);
+        insert_tx(cx, &t)?;
+        let url = crate::services::checkout::open_challenge(cx, &t, request, &charge)?;
+        return Ok(Answer {
+            status: StatusCode::OK,
+            body: redirect_body(&t, &url),
+        });
+    }
+    let body = settle(cx, &mut t, r, &charge, None)?;
+    insert_tx(cx, &t)?;
+    crate::services::callbacks::enqueue_for(cx.conn, &t)?;
+    Ok(Answer {
+        status: StatusCode::OK,
+        body,
+    })
+}
+
+/// The second half of a payment, once its means are known: the simulator decides; on approval
+/// the profile is created or updated, a registration stores the instrument, markAsPreferred is
+/// honoured; on decline the error is recorded. Sets the outcome on `t` (which the caller inserts,
+/// or finishes with [`finalize`] when it was PENDING) and returns the API answer.
+pub(crate) fn settle(
+    cx: &mut Ctx<'_>,
+    t: &mut Transaction,
+    r: &TxRequest,
+    charge: &Charge,
+    three_ds: Option<ThreeDsResult>,
+) -> Result<Value, ApiError> {
+    let Charge {
+        means,
+        source,
+        processor,
+    } = charge;
+    let registering = t.transaction_type == "REGISTER" || r.with_register == Some(true);
+    let container = profile_container(cx, r)?;
+    note_means(t, charge);
+    t.updated_at = now();
+    let mut return_data = means.return_data();
+    if let Some(x) = three_ds {
+        return_data["threeDSecure"] = json!(x.mode);
+        return_data["eci"] = json!(ThreeDsResult::eci(means));
     }
     match means.decide() {
         Outcome::Declined { code, message } => {
@@ -1008,14 +1232,10 @@ fn pay(
             t.error_code = Some(code as i32);
             t.error_message = Some(message.into());
             t.card_summary = Some(json!({ "returnData": return_data }).to_string());
-            insert_tx(cx, &t)?;
-            crate::services::callbacks::enqueue_for(cx.conn, &t)?;
-            Ok(Answer {
-                status: StatusCode::OK,
-                body: decline_body(&t, code, message, Some(return_data)),
-            })
+            Ok(decline_body(t, code, message, Some(return_data)))
         }
         Outcome::Approved => {
+            t.status = "SUCCESS".into();
             let mut profile_data = None;
             let mut summary = json!({ "returnData": return_data });
             if let (Some(pd), Some(c)) = (&r.customer_profile_data, &container) {
@@ -1026,17 +1246,17 @@ fn pay(
                     "customerIdentification": p.customer_identification,
                 });
                 if registering {
-                    let inst = match &source {
+                    let inst = match source {
                         Source::Stored(i) => (**i).clone(),
                         _ => store_instrument(
                             cx,
                             &p,
-                            &means,
-                            &processor,
+                            means,
+                            processor,
                             pd.mark_as_preferred == Some(true),
                         )?,
                     };
-                    if let Source::Stored(i) = &source
+                    if let Source::Stored(i) = source
                         && pd.mark_as_preferred == Some(true)
                         && i.profile_id == p.id
                     {
@@ -1058,14 +1278,44 @@ fn pay(
                 );
             }
             t.card_summary = Some(summary.to_string());
-            insert_tx(cx, &t)?;
-            crate::services::callbacks::enqueue_for(cx.conn, &t)?;
-            Ok(Answer {
-                status: StatusCode::OK,
-                body: success_body(&t, Some(return_data), profile_data),
-            })
+            Ok(success_body(t, Some(return_data), profile_data))
         }
     }
+}
+
+/// THE way every PENDING transaction reaches its final state: approved or declined after the
+/// hosted page or a 3-D Secure challenge, denied by the issuer (2021), cancelled by the customer
+/// (2002) or expired (2005). Writes `t`'s outcome if the row is still PENDING (else the
+/// transaction was finished concurrently: `Ok(false)`, nothing written) and ends its open
+/// payment sessions, dropping any sealed card. Runs inside the caller's write transaction.
+pub(crate) fn finalize(conn: &mut DbConnection, t: &Transaction) -> Result<bool, ApiError> {
+    if !db(txm::finish_pending(conn, t))? {
+        return Ok(false);
+    }
+    db(crate::models::payment_session::close_all(
+        conn,
+        &t.uuid,
+        crate::models::payment_session::FINISHED,
+        t.updated_at,
+    ))?;
+    // Every final state of a PENDING transaction passes through here: its callback goes into
+    // the outbox in the same write transaction as the outcome.
+    crate::services::callbacks::enqueue_for(conn, t)?;
+    Ok(true)
+}
+
+/// Marks the PENDING transaction `t` as failed with `code` and finalizes it.
+pub(crate) fn fail_pending(
+    conn: &mut DbConnection,
+    t: &Transaction,
+    code: ErrorCode,
+) -> Result<bool, ApiError> {
+    let mut t = t.clone();
+    t.status = "ERROR".into();
+    t.error_code = Some(code.code() as i32);
+    t.error_message = Some(code.message().into());
+    t.updated_at = now();
+    finalize(conn, &t)
 }
 
 /// capture, void and refund: the referenced transaction's type, state and remaining amount.
@@ -1240,6 +1490,7 @@ fn deregister(cx: &mut Ctx<'_>, r: &TxRequest, body_hash: BodyHash) -> Result<An
 pub fn process(
     conn: &mut DbConnection,
     keyring: &Keyring,
+    pages: &PageSettings,
     connector: &Connector,
     kind: &str,
     body: &[u8],
@@ -1260,9 +1511,10 @@ pub fn process(
             keyring,
             connector,
             now: Utc::now(),
+            pages,
         };
         match kind {
-            "debit" | "preauthorize" | "register" => pay(&mut cx, kind, &r, body_hash),
+            "debit" | "preauthorize" | "register" => pay(&mut cx, kind, &r, body_hash, body),
             "capture" | "void" | "refund" => follow_up(&mut cx, kind, &r, body_hash),
             _ => deregister(&mut cx, &r, body_hash),
         }

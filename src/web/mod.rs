@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod callbacks;
+pub mod checkout;
 pub mod connectors;
 pub mod containers;
 pub mod ctx;
@@ -27,6 +28,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ))
         .route("/healthz", web::get().to(health::healthz))
         .configure(crate::api::configure)
+        .route("/pay/{token}", web::get().to(checkout::page))
+        .route("/pay/{token}", web::post().to(checkout::pay))
+        .route("/pay/{token}/cancel", web::post().to(checkout::cancel))
+        .route("/3ds/{token}", web::get().to(checkout::challenge))
+        .route("/3ds/{token}", web::post().to(checkout::decide))
         .route("/", web::get().to(login::home))
         .route("/login", web::get().to(login::form))
         .route("/login", web::post().to(login::submit))

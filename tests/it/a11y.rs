@@ -101,8 +101,51 @@ async fn every_console_page_has_no_serious_or_critical_axe_violation() {
             .expect("the registration's debit")
     };
 
+    // An open hosted payment page and an open 3-D Secure challenge (public pages).
+    let redirect = async |body: serde_json::Value| -> String {
+        let r = app
+            .client
+            .post(app.url("/api/v3/transaction/demo-shop-cards/debit"))
+            .header("content-type", "application/json; charset=utf-8")
+            .header(
+                "authorization",
+                crate::fuzz::basic("shop-api", "shop-api-demo"),
+            )
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("debit");
+        let v: serde_json::Value = r.json().await.expect("json");
+        let url = v["redirectUrl"].as_str().expect("redirectUrl");
+        url.strip_prefix(&app.addr).expect("on Coffer").to_string()
+    };
+    let pay_page = redirect(
+        json!({"merchantTransactionId": "a11y-page", "amount": "9.99",
+        "currency": "EUR", "description": "Axe test",
+        "customerProfileData": {"customerIdentification": "a11y-customer"}}),
+    )
+    .await;
+    let bare_page = redirect(
+        json!({"merchantTransactionId": "a11y-bare", "amount": "9.99",
+        "currency": "EUR"}),
+    )
+    .await;
+    let three_ds = crate::fuzz::card_token(app, "demo-shop-public", "4000000000003220").await;
+    let challenge = redirect(
+        json!({"merchantTransactionId": "a11y-3ds", "amount": "9.99",
+        "currency": "EUR", "transactionToken": three_ds}),
+    )
+    .await;
+
     use Who::*;
     let pages = vec![
+        page("/pay/{token}", LoggedOut, pay_page, "Pay Acme Shop"),
+        page(
+            "/3ds/{token}",
+            LoggedOut,
+            challenge,
+            "3-D Secure verification",
+        ),
         page("/login", LoggedOut, "/login", "Log in to Coffer"),
         page("/", Admin, "/", "Tenants"),
         page(
@@ -258,6 +301,12 @@ async fn every_console_page_has_no_serious_or_critical_axe_violation() {
         ),
     ];
     let rerenders = vec![
+        Rerender {
+            who: LoggedOut,
+            path: bare_page,
+            fills: vec![("card_number", "4111111111111112"), ("cvv", "1")],
+            submit: "pay",
+        },
         Rerender {
             who: LoggedOut,
             path: "/login".into(),

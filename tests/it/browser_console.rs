@@ -122,7 +122,7 @@ async fn admin_builds_a_setup_and_deletes_a_profile_in_the_browser() {
     b.screenshot("search").await;
     b.click("browser-alice").await;
     assert_eq!(b.h1().await, "Customer profile browser-alice");
-    let instruments = b.table_rows("table:last-of-type").await;
+    let instruments = b.table_rows("table#instruments").await;
     assert!(
         instruments.iter().any(|r| r[2] == "411111******1111"),
         "{instruments:?}"

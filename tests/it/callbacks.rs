@@ -822,3 +822,98 @@ async fn two_processes_on_one_postgresql_make_each_attempt_once() {
     }
     assert!(workers.len() >= 2, "both processes delivered: {workers:?}");
 }
+
+fn always_ok(_: usize) -> (u16, &'static str) {
+    (200, "OK")
+}
+
+/// A PENDING transaction sends no callback; the hosted page's payment and the issuer's Deny
+/// each send one, signed, once the outcome is final (written with it, through `finalize`).
+#[tokio::test]
+async fn hosted_page_payments_and_3ds_decisions_send_their_callback_when_final() {
+    let rx = Receiver::start(always_ok).await;
+    let app = TestApp::spawn_with(true, |s| s.callback_poll_ms = 50).await;
+    let db = app.db();
+
+    let (uuid, path) =
+        crate::checkout::page_debit(&app, json!({"callbackUrl": rx.url("/cb/page")})).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(rx.for_uuid(&uuid).is_empty(), "no callback while PENDING");
+    assert!(callback_state(&db, &uuid).is_empty());
+
+    let b = client();
+    let mut fields = crate::checkout::new_card("4111111111111111");
+    fields.push(("action", "pay"));
+    let r = crate::checkout::submit(&b, &app, &path, &path, &fields).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    until(10, "the page payment's callback", || {
+        rx.for_uuid(&uuid).len() == 1
+    })
+    .await;
+    let got = rx.for_uuid(&uuid);
+    check_signed(
+        &got[0],
+        "demo-shop-cards-secret",
+        "/cb/page",
+        BodyHash::Sha512,
+    );
+    let body = got[0].json();
+    assert_eq!(body["result"], "OK", "{body}");
+    assert_eq!(body["transactionType"], "DEBIT", "{body}");
+    assert_eq!(body["amount"], "12.50", "{body}");
+    assert_eq!(body["returnData"]["lastFourDigits"], "1111", "{body}");
+    assert!(!got[0].body.contains("4111111111111111"));
+
+    // 3-D Secure card through the API, denied at the issuer: one callback, error 2021.
+    let card = card(&app, "demo-shop-public", "4000000000003220").await;
+    let (uuid, path) = crate::checkout::challenged(
+        &app,
+        json!({"transactionToken": card, "callbackUrl": rx.url("/cb/3ds")}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        rx.for_uuid(&uuid).is_empty(),
+        "no callback while challenged"
+    );
+    let r = crate::checkout::decide(&app, &path, "deny").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    until(10, "the denial's callback", || {
+        rx.for_uuid(&uuid).len() == 1
+    })
+    .await;
+    let body = rx.for_uuid(&uuid)[0].json();
+    assert_eq!(body["result"], "ERROR", "{body}");
+    assert_eq!(body["errors"][0]["code"], 2021, "{body}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(rx.for_uuid(&uuid).len(), 1, "exactly one callback");
+}
+
+/// Nobody comes back to a hosted page: each process's background loop expires it (2005) and
+/// the callback says so, without anyone opening the page again.
+#[tokio::test]
+async fn an_abandoned_hosted_page_expires_in_the_background_and_sends_its_callback() {
+    let rx = Receiver::start(always_ok).await;
+    let app = TestApp::spawn_with(true, |s| s.callback_poll_ms = 50).await;
+    let (uuid, _path) =
+        crate::checkout::page_debit(&app, json!({"callbackUrl": rx.url("/cb/expired")})).await;
+    {
+        use diesel::RunQueryDsl;
+        let db = app.db();
+        let mut c = db.get().expect("conn");
+        diesel::sql_query(format!(
+            "UPDATE payment_sessions SET expires_at = '2000-01-01 00:00:00' WHERE transaction_uuid = '{uuid}'"
+        ))
+        .execute(&mut *c)
+        .expect("expire");
+    }
+    until(15, "the expiry's callback", || {
+        rx.for_uuid(&uuid).len() == 1
+    })
+    .await;
+    let body = rx.for_uuid(&uuid)[0].json();
+    assert_eq!(body["result"], "ERROR", "{body}");
+    assert_eq!(body["errors"][0]["code"], 2005, "{body}");
+    let st = crate::checkout::status(&app, &uuid).await;
+    assert_eq!(st["transactionStatus"], "ERROR", "{st}");
+}

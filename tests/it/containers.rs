@@ -715,3 +715,47 @@ async fn api_users_get_a_password_shown_once_and_stored_as_a_keyed_hash() {
         "no secret in the audit log"
     );
 }
+
+/// Concurrent first saves of a tenant's Global Setting: each one succeeds (on PostgreSQL the
+/// losers of the insert race answered 500, found by the console fuzzer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_saves_of_a_global_setting_all_succeed() {
+    let app = TestApp::demo().await;
+    app.login_ok("admin", "admin-demo").await;
+    let tenants: Vec<String> = {
+        use coffer::db::schema::{global_settings, tenants};
+        let db = app.db();
+        let mut c = db.get().expect("conn");
+        let taken: Vec<String> = global_settings::table
+            .select(global_settings::tenant_id)
+            .load(&mut *c)
+            .expect("settings");
+        tenants::table
+            .select(tenants::id)
+            .load::<String>(&mut *c)
+            .expect("tenants")
+            .into_iter()
+            .filter(|t| !taken.contains(t))
+            .collect()
+    };
+    assert!(!tenants.is_empty(), "a tenant without a Global Setting");
+    let token = app.csrf().await;
+    for tenant in tenants {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..6 {
+            let (client, url) = (app.client.clone(), app.url("/global-settings"));
+            let form = [
+                ("csrf_token", token.clone()),
+                ("tenant_id", tenant.clone()),
+                ("container_id", String::new()),
+            ];
+            tasks.spawn(async move {
+                let r = client.post(url).form(&form).send().await.expect("POST");
+                r.status().as_u16()
+            });
+        }
+        while let Some(s) = tasks.join_next().await {
+            assert_eq!(s.expect("task"), 303, "tenant {tenant}");
+        }
+    }
+}

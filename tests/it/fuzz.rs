@@ -1683,6 +1683,14 @@ const FUZZED_API: [(&str, &str); 13] = [
     ("GET", "/v2/merchants/customers/{merchant_customer_id}"),
 ];
 const NO_INPUT_API: [(&str, &str); 1] = [("OPTIONS", "/api/v3/paymentjs/{public_key}/tokenize")];
+/// The hosted payment page and 3-D Secure routes, fuzzed by `fuzz_payment_pages_never_answer_5xx`.
+const PAYMENT_PAGES: [(&str, &str); 5] = [
+    ("GET", "/pay/{token}"),
+    ("POST", "/pay/{token}"),
+    ("POST", "/pay/{token}/cancel"),
+    ("GET", "/3ds/{token}"),
+    ("POST", "/3ds/{token}"),
+];
 
 impl ConsoleIds {
     /// The ids of the kind a console path names.
@@ -2059,6 +2067,7 @@ fn every_route_is_fuzzed_or_takes_no_input() {
         FUZZED_API
             .iter()
             .chain(&NO_INPUT_API)
+            .chain(&PAYMENT_PAGES)
             .map(|(m, p)| (m.to_string(), p.to_string())),
     );
     covered.sort();
@@ -2507,4 +2516,107 @@ async fn nul_characters_are_refused_where_they_come_in() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     // Nothing was created.
     assert!(ids_of(&app, "tenants", "WHERE name LIKE 'A%B'").is_empty());
+}
+
+/// Random form bodies and tokens on the hosted payment page and the 3-D Secure page: open pages
+/// and challenges (and used-up ones, as the fuzzing pays and cancels them), with the session's
+/// CSRF token (never 5xx) and without it (always 403 for a post).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzz_payment_pages_never_answer_5xx() {
+    let app = TestApp::demo().await;
+    let reg = register(&app, "fuzz-pay", json!({"firstName": "Ann"})).await;
+    let mut pages = vec![];
+    let mut challenges = vec![];
+    for i in 0..24 {
+        let mut body = json!({"merchantTransactionId": format!("fuzz-pay-{i}"), "amount": "5.00",
+            "currency": "EUR", "successUrl": "https://shop.example/ok",
+            "customerProfileData": {"customerIdentification": "fuzz-pay"}});
+        if i % 3 == 0 {
+            body["transactionToken"] =
+                json!(card_token(&app, "demo-shop-public", "4000000000003220").await);
+        } else if i % 3 == 1 {
+            body["withRegister"] = json!(true);
+        }
+        let (s, v) = post_json(
+            &app,
+            "/api/v3/transaction/demo-shop-cards/debit",
+            Some(basic(SHOP_BASIC.0, SHOP_BASIC.1)),
+            &body,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let url = v["redirectUrl"].as_str().expect("redirectUrl");
+        let token = url.rsplit('/').next().expect("token").to_string();
+        if url.contains("/3ds/") {
+            challenges.push(token);
+        } else {
+            pages.push(token);
+        }
+    }
+    let csrf = app.csrf().await;
+    let fields: Vec<(&str, Vec<String>)> = vec![
+        (
+            "instrument",
+            vec!["new".into(), reg.payment_token.clone(), "pt::x".into()],
+        ),
+        ("card_holder", vec!["Ann Smith".into(), "".into()]),
+        (
+            "card_number",
+            vec![
+                "4111111111111111".into(),
+                "4000000000003220".into(),
+                "4000000000000002".into(),
+                "4111 1111 1111 1112".into(),
+            ],
+        ),
+        ("exp_month", vec!["12".into(), "0".into(), "13".into()]),
+        ("exp_year", vec!["2031".into(), "20".into(), "1999".into()]),
+        ("cvv", vec!["123".into(), "1234".into(), "1".into()]),
+        ("action", vec!["approve".into(), "deny".into()]),
+    ];
+    let names: Vec<&str> = fields
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(["csrf_token"])
+        .collect();
+    let pool = Arc::new(Pool::new(std::slice::from_ref(&reg.payment_token), &names));
+    let st = run(&app.client, &app.addr, "payment pages", move |rng| {
+        let (method, route) = *rng.pick(&PAYMENT_PAGES);
+        let real = if route.starts_with("/3ds") {
+            &challenges
+        } else {
+            &pages
+        };
+        let token = match rng.below(10) {
+            0..=6 => rng.pick(real).clone(),
+            7 => coffer::ids::random_hex(32),
+            _ => {
+                let s = pool.string(rng);
+                if s.is_empty() {
+                    "x".into()
+                } else {
+                    encode_segment(rng, &s)
+                }
+            }
+        };
+        let path = route.replace("{token}", &token);
+        if method == "GET" {
+            return Req::new(reqwest::Method::GET, path, vec![], Expect::No5xx);
+        }
+        let with_token = rng.chance(85);
+        let body = form_body(rng, &pool, &fields, with_token.then_some(csrf.as_str()));
+        let expect = if with_token || String::from_utf8_lossy(&body).contains(&csrf) {
+            Expect::No5xx
+        } else {
+            Expect::Status(403)
+        };
+        Req::new(reqwest::Method::POST, path, body, expect)
+            .header("content-type", "application/x-www-form-urlencoded")
+    })
+    .await;
+    assert!(
+        st.statuses.keys().any(|s| [303, 410, 422].contains(s)),
+        "{:?}",
+        st.statuses
+    );
 }

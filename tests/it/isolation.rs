@@ -812,6 +812,64 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
             "CORS preflight",
         ),
     ]);
+    // ---- hosted payment page and 3-D Secure: the secret token in the URL is the only key;
+    // without it (a guessed token, or a malformed one) the page does not exist ----
+    let guess = coffer::ids::random_hex(32);
+    for path in [format!("/pay/{guess}"), "/pay/pt::not-a-token".to_string()] {
+        v.extend([
+            case(
+                ("GET", "/pay/{token}"),
+                path.clone(),
+                None,
+                Anonymous,
+                NOT_FOUND,
+                "unknown payment page",
+            ),
+            case(
+                ("POST", "/pay/{token}"),
+                path.clone(),
+                form(&[
+                    ("instrument", "new"),
+                    ("card_holder", "Mallory"),
+                    ("card_number", "4111111111111111"),
+                    ("exp_month", "12"),
+                    ("exp_year", "2030"),
+                    ("cvv", "123"),
+                ]),
+                Anonymous,
+                NOT_FOUND,
+                "unknown payment page",
+            ),
+            case(
+                ("POST", "/pay/{token}/cancel"),
+                format!("{path}/cancel"),
+                form(&[]),
+                Anonymous,
+                NOT_FOUND,
+                "unknown payment page",
+            ),
+        ]);
+    }
+    for path in [format!("/3ds/{guess}"), "/3ds/x".to_string()] {
+        v.extend([
+            case(
+                ("GET", "/3ds/{token}"),
+                path.clone(),
+                None,
+                Anonymous,
+                NOT_FOUND,
+                "unknown challenge",
+            ),
+            case(
+                ("POST", "/3ds/{token}"),
+                path.clone(),
+                form(&[("action", "approve")]),
+                Anonymous,
+                NOT_FOUND,
+                "unknown challenge",
+            ),
+        ]);
+    }
     // ---- Monri Customers API v2 with Globex's token ----
     let u = &a.monri_uuid;
     v.extend([

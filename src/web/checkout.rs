@@ -1,0 +1,218 @@
+//! Public pages of a payment: the hosted payment page (`/pay/{token}`) and the simulated 3-D
+//! Secure issuer (`/3ds/{token}`). No console login; the secret token in the URL names the
+//! payment session, an unknown token is 404.
+//!
+//! CSRF: as in the console, every form carries the actix-session cookie's CSRF secret
+//! (`TypedSession::csrf_token`, created on the first GET) and [`CsrfForm`] compares it in
+//! constant time before anything is parsed. The cookie is HttpOnly, SameSite=Strict and signed
+//! and encrypted, so another site can neither read the secret nor make the browser send it
+//! with a forged post; knowing the page URL is not enough to pay, cancel or approve.
+//! The cost of sharing the console's cookie: a console user who is sent to a payment page from
+//! another site (SameSite=Strict keeps the cookie off that navigation) gets a fresh session
+//! cookie and is logged out of the console in that browser.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::auth::csrf::CsrfForm;
+use crate::auth::session::TypedSession;
+use crate::error::HtmlError;
+use crate::services::checkout::{self, ChallengePage, PayForm, PayPage, Step};
+use crate::services::transactions::PageSettings;
+use crate::startup::AppState;
+use crate::web::see_other;
+
+#[derive(Template)]
+#[template(path = "checkout/pay.html")]
+struct PayView<'a> {
+    page: &'a PayPage,
+    token: &'a str,
+    csrf: String,
+    any_error: bool,
+    e_instrument: &'a str,
+    e_holder: &'a str,
+    e_number: &'a str,
+    e_month: &'a str,
+    e_year: &'a str,
+    e_cvv: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "checkout/challenge.html")]
+struct ChallengeView<'a> {
+    page: &'a ChallengePage,
+    token: &'a str,
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "checkout/message.html")]
+struct MessageView<'a> {
+    title: &'a str,
+    message: &'a str,
+    link: Option<&'a str>,
+}
+
+/// The CSP of a page whose forms end in a 303 to the merchant: the console's policy, with the
+/// merchant's URL origins added to form-action (browsers check a form's redirects against it).
+fn csp(origins: &[String]) -> String {
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'{}{}",
+        if origins.is_empty() { "" } else { " " },
+        origins.join(" ")
+    )
+}
+
+fn html(status: StatusCode, body: String, origins: &[String]) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Content-Security-Policy", csp(origins)))
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body)
+}
+
+fn respond(step: Step, token: &str, session: &Session) -> Result<HttpResponse, HtmlError> {
+    let csrf = || TypedSession(session).csrf_token();
+    Ok(match step {
+        Step::Redirect(url) => see_other(&url),
+        Step::Pay(page) => {
+            let e = |f: &str| page.errors.get(f).unwrap_or("");
+            let view = PayView {
+                page: &page,
+                token,
+                csrf: csrf(),
+                any_error: !page.errors.is_empty(),
+                e_instrument: e("instrument"),
+                e_holder: e("card_holder"),
+                e_number: e("card_number"),
+                e_month: e("exp_month"),
+                e_year: e("exp_year"),
+                e_cvv: e("cvv"),
+            };
+            let status = if page.errors.is_empty() {
+                StatusCode::OK
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            html(status, view.render()?, &page.origins)
+        }
+        Step::Challenge(page) => {
+            let view = ChallengeView {
+                page: &page,
+                token,
+                csrf: csrf(),
+            };
+            html(StatusCode::OK, view.render()?, &page.origins)
+        }
+        Step::Message {
+            status,
+            title,
+            message,
+            link,
+        } => {
+            let view = MessageView {
+                title,
+                message,
+                link: link.as_deref(),
+            };
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            html(status, view.render()?, &[])
+        }
+    })
+}
+
+fn pages(state: &AppState) -> PageSettings {
+    PageSettings::from_settings(&state.settings)
+}
+
+pub async fn page(
+    state: web::Data<AppState>,
+    session: Session,
+    token: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let token = token.into_inner();
+    let t = token.clone();
+    let step = state
+        .db
+        .run(move |conn| checkout::show_page(conn, &t))
+        .await?;
+    respond(step, &token, &session)
+}
+
+pub async fn pay(
+    state: web::Data<AppState>,
+    session: Session,
+    token: web::Path<String>,
+    CsrfForm(form): CsrfForm<PayForm>,
+) -> Result<HttpResponse, HtmlError> {
+    let token = token.into_inner();
+    let (t, keyring, pages) = (token.clone(), state.keyring.clone(), pages(&state));
+    let step = state
+        .db
+        .run(move |conn| checkout::submit_page(conn, &keyring, &pages, &t, &form))
+        .await?;
+    respond(step, &token, &session)
+}
+
+#[derive(Deserialize)]
+pub struct NoFields {}
+
+pub async fn cancel(
+    state: web::Data<AppState>,
+    session: Session,
+    token: web::Path<String>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, HtmlError> {
+    let token = token.into_inner();
+    let t = token.clone();
+    let step = state
+        .db
+        .run(move |conn| checkout::cancel_page(conn, &t))
+        .await?;
+    respond(step, &token, &session)
+}
+
+pub async fn challenge(
+    state: web::Data<AppState>,
+    session: Session,
+    token: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let token = token.into_inner();
+    let (t, keyring, pages) = (token.clone(), state.keyring.clone(), pages(&state));
+    let step = state
+        .db
+        .run(move |conn| checkout::show_challenge(conn, &keyring, &pages, &t))
+        .await?;
+    respond(step, &token, &session)
+}
+
+#[derive(Deserialize)]
+pub struct ChallengeForm {
+    action: Option<String>,
+}
+
+pub async fn decide(
+    state: web::Data<AppState>,
+    session: Session,
+    token: web::Path<String>,
+    CsrfForm(form): CsrfForm<ChallengeForm>,
+) -> Result<HttpResponse, HtmlError> {
+    let approve = match form.action.as_deref() {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => {
+            return Err(HtmlError::BadRequest("Choose Approve or Deny.".into()));
+        }
+    };
+    let token = token.into_inner();
+    let (t, keyring, pages) = (token.clone(), state.keyring.clone(), pages(&state));
+    let step = state
+        .db
+        .run(move |conn| checkout::submit_challenge(conn, &keyring, &pages, &t, approve))
+        .await?;
+    respond(step, &token, &session)
+}
