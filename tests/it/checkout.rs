@@ -115,7 +115,7 @@ fn redirect_of(app: &TestApp, v: &Value, prefix: &str) -> (String, String) {
 }
 
 /// Registers `number` in the profile `ident` through the API (no challenge expected).
-async fn register(app: &TestApp, ident: &str, number: &str, preferred: bool) -> String {
+pub async fn register(app: &TestApp, ident: &str, number: &str, preferred: bool) -> String {
     let card = tokenize(app, "demo-shop-public", number).await;
     let v = api(
         app,
