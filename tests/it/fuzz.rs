@@ -2605,7 +2605,10 @@ async fn fuzz_payment_pages_never_answer_5xx() {
         }
         let with_token = rng.chance(85);
         let body = form_body(rng, &pool, &fields, with_token.then_some(csrf.as_str()));
-        let expect = if with_token || String::from_utf8_lossy(&body).contains(&csrf) {
+        let expect = if path.contains("%00") {
+            // The URL guard refuses NUL before anything else looks at the request.
+            Expect::Status(400)
+        } else if with_token || String::from_utf8_lossy(&body).contains(&csrf) {
             Expect::No5xx
         } else {
             Expect::Status(403)
