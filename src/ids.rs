@@ -14,6 +14,11 @@ pub fn random_hex(n: usize) -> String {
     hex::encode(buf)
 }
 
+/// Whether `s` is exactly `len` lowercase hex digits (the shape [`random_hex`] produces).
+pub fn is_hex_of_len(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /// `n` random alphanumeric characters.

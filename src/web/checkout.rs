@@ -2,23 +2,21 @@
 //! Secure issuer (`/3ds/{token}`). No console login; the secret token in the URL names the
 //! payment session, an unknown token is 404.
 //!
-//! CSRF: as in the console, every form carries the actix-session cookie's CSRF secret
-//! (`TypedSession::csrf_token`, created on the first GET) and [`CsrfForm`] compares it in
-//! constant time before anything is parsed. The cookie is HttpOnly, SameSite=Strict and signed
-//! and encrypted, so another site can neither read the secret nor make the browser send it
-//! with a forged post; knowing the page URL is not enough to pay, cancel or approve.
-//! The cost of sharing the console's cookie: a console user who is sent to a payment page from
-//! another site (SameSite=Strict keeps the cookie off that navigation) gets a fresh session
-//! cookie and is logged out of the console in that browser.
+//! CSRF: every form carries the browser's payment-page secret, kept in its own cookie
+//! ([`CHECKOUT_COOKIE`]: random, HttpOnly, SameSite=Strict, set on the first GET), and
+//! [`CheckoutForm`] compares the two in constant time before anything is parsed (double
+//! submit): another site can neither read the cookie nor make the browser send it with a forged
+//! post, so knowing the page URL is not enough to pay, cancel or approve from another browser's
+//! session. It is deliberately not the console's session cookie: a customer arriving from a shop
+//! (a cross-site navigation, on which the Strict session cookie is not sent) would otherwise get
+//! a fresh console session that logs a console user out in that browser.
 
-use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::csrf::CsrfForm;
-use crate::auth::session::TypedSession;
+use crate::auth::csrf::{CHECKOUT_COOKIE, CheckoutCsrf, CheckoutForm};
 use crate::error::HtmlError;
 use crate::services::checkout::{self, ChallengePage, PayForm, PayPage, Step};
 use crate::services::transactions::PageSettings;
@@ -75,9 +73,15 @@ fn html(status: StatusCode, body: String, origins: &[String]) -> HttpResponse {
         .body(body)
 }
 
-fn respond(step: Step, token: &str, session: &Session) -> Result<HttpResponse, HtmlError> {
-    let csrf = || TypedSession(session).csrf_token();
-    Ok(match step {
+fn respond(
+    step: Step,
+    token: &str,
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<HttpResponse, HtmlError> {
+    let secret = CheckoutCsrf::of(req);
+    let csrf = || secret.token.clone();
+    let mut response = match step {
         Step::Redirect(url) => see_other(&url),
         Step::Pay(page) => {
             let e = |f: &str| page.errors.get(f).unwrap_or("");
@@ -122,7 +126,15 @@ fn respond(step: Step, token: &str, session: &Session) -> Result<HttpResponse, H
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             html(status, view.render()?, &[])
         }
-    })
+    };
+    if let Some(c) = secret.cookie(state.settings.cookie_secure) {
+        response.add_cookie(&c).map_err(|e| {
+            HtmlError::Service(crate::error::ServiceError::Unexpected(anyhow::anyhow!(
+                "{CHECKOUT_COOKIE} cookie: {e}"
+            )))
+        })?;
+    }
+    Ok(response)
 }
 
 fn pages(state: &AppState) -> PageSettings {
@@ -131,7 +143,7 @@ fn pages(state: &AppState) -> PageSettings {
 
 pub async fn page(
     state: web::Data<AppState>,
-    session: Session,
+    req: HttpRequest,
     token: web::Path<String>,
 ) -> Result<HttpResponse, HtmlError> {
     let token = token.into_inner();
@@ -140,14 +152,14 @@ pub async fn page(
         .db
         .run(move |conn| checkout::show_page(conn, &t))
         .await?;
-    respond(step, &token, &session)
+    respond(step, &token, &req, &state)
 }
 
 pub async fn pay(
     state: web::Data<AppState>,
-    session: Session,
+    req: HttpRequest,
     token: web::Path<String>,
-    CsrfForm(form): CsrfForm<PayForm>,
+    CheckoutForm(form): CheckoutForm<PayForm>,
 ) -> Result<HttpResponse, HtmlError> {
     let token = token.into_inner();
     let (t, keyring, pages) = (token.clone(), state.keyring.clone(), pages(&state));
@@ -155,7 +167,7 @@ pub async fn pay(
         .db
         .run(move |conn| checkout::submit_page(conn, &keyring, &pages, &t, &form))
         .await?;
-    respond(step, &token, &session)
+    respond(step, &token, &req, &state)
 }
 
 #[derive(Deserialize)]
@@ -163,9 +175,9 @@ pub struct NoFields {}
 
 pub async fn cancel(
     state: web::Data<AppState>,
-    session: Session,
+    req: HttpRequest,
     token: web::Path<String>,
-    _form: CsrfForm<NoFields>,
+    _form: CheckoutForm<NoFields>,
 ) -> Result<HttpResponse, HtmlError> {
     let token = token.into_inner();
     let t = token.clone();
@@ -173,12 +185,12 @@ pub async fn cancel(
         .db
         .run(move |conn| checkout::cancel_page(conn, &t))
         .await?;
-    respond(step, &token, &session)
+    respond(step, &token, &req, &state)
 }
 
 pub async fn challenge(
     state: web::Data<AppState>,
-    session: Session,
+    req: HttpRequest,
     token: web::Path<String>,
 ) -> Result<HttpResponse, HtmlError> {
     let token = token.into_inner();
@@ -187,7 +199,7 @@ pub async fn challenge(
         .db
         .run(move |conn| checkout::show_challenge(conn, &keyring, &pages, &t))
         .await?;
-    respond(step, &token, &session)
+    respond(step, &token, &req, &state)
 }
 
 #[derive(Deserialize)]
@@ -197,9 +209,9 @@ pub struct ChallengeForm {
 
 pub async fn decide(
     state: web::Data<AppState>,
-    session: Session,
+    req: HttpRequest,
     token: web::Path<String>,
-    CsrfForm(form): CsrfForm<ChallengeForm>,
+    CheckoutForm(form): CheckoutForm<ChallengeForm>,
 ) -> Result<HttpResponse, HtmlError> {
     let approve = match form.action.as_deref() {
         Some("approve") => true,
@@ -214,5 +226,5 @@ pub async fn decide(
         .db
         .run(move |conn| checkout::submit_challenge(conn, &keyring, &pages, &t, approve))
         .await?;
-    respond(step, &token, &session)
+    respond(step, &token, &req, &state)
 }

@@ -167,6 +167,14 @@ pub async fn submit(
     b.post(app.url(action)).form(&f).send().await.expect("POST")
 }
 
+/// This browser's payment-page CSRF secret, as any open payment page of it carries it.
+async fn checkout_csrf(b: &reqwest::Client, app: &TestApp) -> String {
+    let (_, path) = page_debit(app, json!({})).await;
+    let (s, html) = page(b, app, &path).await;
+    assert_eq!(s, StatusCode::OK);
+    extract_csrf(&html).expect("csrf")
+}
+
 pub fn new_card(number: &'static str) -> Vec<(&'static str, &'static str)> {
     vec![
         ("instrument", "new"),
@@ -247,7 +255,7 @@ async fn a_debit_without_token_is_paid_on_the_hosted_page_with_the_preferred_sav
     let (s, html) = page(&b, &app, &path).await;
     assert_eq!(s, StatusCode::GONE);
     assert!(html.contains("already been completed"), "{html}");
-    let csrf = extract_csrf(&page(&b, &app, "/login").await.1).expect("csrf");
+    let csrf = checkout_csrf(&b, &app).await;
     let r = b
         .post(app.url(&path))
         .form(&[("csrf_token", csrf.as_str()), ("instrument", visa.as_str())])
@@ -419,7 +427,7 @@ async fn cancel_bad_csrf_and_bad_card_input_on_the_hosted_page() {
     // Used up: neither pay nor cancel again.
     let (s, _) = page(&b, &app, &path).await;
     assert_eq!(s, StatusCode::GONE);
-    let csrf = extract_csrf(&page(&b, &app, "/login").await.1).expect("csrf");
+    let csrf = checkout_csrf(&b, &app).await;
     let mut f = vec![("csrf_token", csrf.as_str())];
     f.extend(new_card("4111111111111111"));
     let r = b.post(app.url(&path)).form(&f).send().await.expect("POST");
@@ -775,4 +783,55 @@ async fn two_simultaneous_posts_on_one_page_charge_once() {
         Some(1),
         "{p}"
     );
+}
+
+/// The payment pages keep their CSRF secret in their own cookie: opening one never sets the
+/// console's session cookie, so a console user sent to a payment page from a shop (a cross-site
+/// navigation, on which the browser leaves the Strict session cookie out) stays logged in.
+#[tokio::test]
+async fn payment_pages_never_touch_the_console_session() {
+    let app = TestApp::demo().await;
+    app.login_ok("merchant", "merchant-demo").await;
+    let (_, path) = page_debit(&app, json!({})).await;
+
+    // The cross-site arrival: no cookie at all is sent.
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = bare.get(app.url(&path)).send().await.expect("GET");
+    assert_eq!(r.status(), StatusCode::OK);
+    let set: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(set.len(), 1, "{set:?}");
+    assert!(set[0].starts_with("coffer_checkout="), "{set:?}");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set[0].contains(attr), "{attr} in {set:?}");
+    }
+
+    // In the console user's own browser: pay on the page, then the console still answers.
+    let mut fields = new_card("4111111111111111");
+    fields.push(("action", "pay"));
+    let r = submit(&app.client, &app, &path, &path, &fields).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), SUCCESS);
+    let (s, html) = app.get_html("/merchants").await;
+    assert_eq!(s, StatusCode::OK, "still logged in: {html}");
+    assert!(html.contains("Acme Shop"));
+
+    // The page's secret is not the console's: the console CSRF token does not pass there.
+    let (_, path) = page_debit(&app, json!({})).await;
+    let console_csrf = app.csrf().await;
+    let r = app
+        .client
+        .post(app.url(&format!("{path}/cancel")))
+        .form(&[("csrf_token", console_csrf.as_str())])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }

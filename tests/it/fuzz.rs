@@ -2553,7 +2553,17 @@ async fn fuzz_payment_pages_never_answer_5xx() {
             pages.push(token);
         }
     }
-    let csrf = app.csrf().await;
+    // The payment pages' own CSRF secret (their cookie), as the first page shows it.
+    let csrf = {
+        let first = pages.first().expect("a payment page");
+        let r = app
+            .client
+            .get(format!("{}/pay/{first}", app.addr))
+            .send()
+            .await
+            .expect("GET");
+        extract_csrf(&r.text().await.expect("page")).expect("csrf on the payment page")
+    };
     let fields: Vec<(&str, Vec<String>)> = vec![
         (
             "instrument",

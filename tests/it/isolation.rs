@@ -813,7 +813,9 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
         ),
     ]);
     // ---- hosted payment page and 3-D Secure: the secret token in the URL is the only key;
-    // without it (a guessed token, or a malformed one) the page does not exist ----
+    // without it (a guessed token, or a malformed one) the page does not exist. A POST without
+    // the payment pages' own CSRF secret (their cookie; this browser holds only the console's)
+    // is refused before the token is looked at: 403 ----
     let guess = coffer::ids::random_hex(32);
     for path in [format!("/pay/{guess}"), "/pay/pt::not-a-token".to_string()] {
         v.extend([
@@ -837,7 +839,7 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
                     ("cvv", "123"),
                 ]),
                 Anonymous,
-                NOT_FOUND,
+                &[403, 404],
                 "unknown payment page",
             ),
             case(
@@ -845,7 +847,7 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
                 format!("{path}/cancel"),
                 form(&[]),
                 Anonymous,
-                NOT_FOUND,
+                &[403, 404],
                 "unknown payment page",
             ),
         ]);
@@ -865,7 +867,7 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
                 path.clone(),
                 form(&[("action", "approve")]),
                 Anonymous,
-                NOT_FOUND,
+                &[403, 404],
                 "unknown challenge",
             ),
         ]);
