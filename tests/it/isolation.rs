@@ -99,6 +99,9 @@ struct Acme {
     payment_token: String,
     tx_uuid: String,
     mtid: String,
+    /// The callback of an Acme debit with a callbackUrl (undeliverable, so it can be retried).
+    callback: String,
+    callback_tx: String,
     monri_uuid: String,
     card_token: String,
     /// Every Acme identifier and datum that must not reach a Globex caller.
@@ -570,11 +573,14 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
         ),
         case(
             ("POST", "/transactions/{uuid}/callbacks/{id}/retry"),
-            format!("/transactions/{}/callbacks/{}/retry", a.tx_uuid, a.tx_uuid),
+            format!(
+                "/transactions/{}/callbacks/{}/retry",
+                a.callback_tx, a.callback
+            ),
             form(&[]),
             Console,
             NOT_FOUND,
-            "foreign transaction",
+            "foreign callback",
         ),
     ];
     // Globex's own objects pointed at Acme's: the form refuses the foreign id.
@@ -1116,6 +1122,8 @@ fn twin_values(a: &Acme) -> Vec<(String, String)> {
         (a.guid.clone(), ids::profile_guid()),
         (a.payment_token.clone(), ids::payment_token()),
         (a.tx_uuid.clone(), ids::transaction_uuid()),
+        (a.callback.clone(), coffer::ids::new_id()),
+        (a.callback_tx.clone(), ids::transaction_uuid()),
         (a.card_token.clone(), ids::card_token()),
         (
             a.mtid.clone(),
@@ -1251,6 +1259,23 @@ async fn another_tenant_trees_users_and_api_users_get_404_or_401_never_acme_data
     )
     .await;
     let card = card_token(&app, "demo-shop-public", "4111111111111111").await;
+    // An Acme payment with a callback (to a closed loopback port: demo mode allows loopback).
+    let (s, v) = crate::fuzz::post_json(
+        &app,
+        "/api/v3/transaction/demo-shop-cards/debit",
+        Some(crate::fuzz::basic("shop-api", "shop-api-demo")),
+        &json!({"merchantTransactionId": format!("cb-{}", coffer::ids::random_hex(4)),
+                "amount": "1.00", "currency": "EUR", "transactionToken": reg.payment_token,
+                "callbackUrl": "http://127.0.0.1:9/acme-callback"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let cb_tx = v["uuid"].as_str().expect("uuid").to_string();
+    let callback = one(
+        &app,
+        "callbacks",
+        &format!("WHERE transaction_uuid = '{cb_tx}'"),
+    );
     let acme_bearer = monri_token(&app, ACME_MONRI_TOKEN, ACME_MONRI_KEY).await;
     let r = app
         .client
@@ -1325,6 +1350,8 @@ async fn another_tenant_trees_users_and_api_users_get_404_or_401_never_acme_data
             payment_token: reg.payment_token.clone(),
             tx_uuid: reg.tx_uuid.clone(),
             mtid: reg.mtid.clone(),
+            callback,
+            callback_tx: cb_tx.clone(),
             monri_uuid,
             card_token: card,
             markers: vec![],
@@ -1352,6 +1379,8 @@ async fn another_tenant_trees_users_and_api_users_get_404_or_401_never_acme_data
             a.mtid.clone(),
             a.monri_uuid.clone(),
             a.card_token.clone(),
+            a.callback.clone(),
+            a.callback_tx.clone(),
         ]);
         // Every id of every Acme row.
         for (table, filter) in [
