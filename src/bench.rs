@@ -32,7 +32,7 @@ use crate::gateway::{ids, vault};
 use crate::models::profile::{Instrument, Profile};
 use crate::models::transaction::CardToken;
 use crate::models::{connector, container};
-use crate::services::keyring::{Keyring, master_key};
+use crate::vault::keyring::{Keyring, master_key};
 
 /// Rows per multi-row INSERT (instruments have 19 columns: 19 000 bind parameters, under
 /// SQLite's 32 766 and PostgreSQL's 65 535).
@@ -81,11 +81,11 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
     let mut conn = db.get()?;
     let conn: &mut DbConnection = &mut conn;
     let keyring = Keyring::load(conn, master_key(settings)?)?;
-    crate::services::demo::seed(conn, &keyring)?;
+    crate::console::demo::seed(conn, &keyring)?;
 
     let cards = connector::find_by_api_key(conn, BENCH_API_KEY)?
         .context("the demo connector demo-shop-cards is missing")?;
-    let eff = crate::services::connectors::effective(conn, &cards)?;
+    let eff = crate::console::connectors::effective(conn, &cards)?;
     let container = eff
         .container
         .context("demo-shop-cards has no effective container")?;
@@ -186,7 +186,7 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
     sample.flush()?;
     uuids.flush()?;
 
-    let plaintext = crate::services::card_tokens::sealed_plaintext(BENCH_PAN, "123")?;
+    let plaintext = crate::payments::card_tokens::sealed_plaintext(BENCH_PAN, "123")?;
     let expires_at = (now + Duration::minutes(opts.card_token_minutes)).naive_utc();
     let mut file = std::io::BufWriter::new(create(&opts.out.join("card_tokens.txt"))?);
     let mut next = 0u64;

@@ -59,7 +59,7 @@ enum Command {
         #[arg(long, default_value_t = 50_000)]
         card_tokens: u64,
         /// Lifetime of those card tokens, in minutes.
-        #[arg(long, default_value_t = coffer::services::card_tokens::TOKEN_TTL_MINUTES)]
+        #[arg(long, default_value_t = coffer::payments::card_tokens::TOKEN_TTL_MINUTES)]
         card_token_minutes: i64,
         /// Directory for the token files and seed.json.
         #[arg(long)]
@@ -112,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
             if role == Role::MerchantAdmin && merchant.is_none() {
                 anyhow::bail!("a merchant admin needs --merchant");
             }
-            coffer::services::users::create_system(
+            coffer::console::users::create_system(
                 &mut conn,
                 &username.to_ascii_lowercase(),
                 &pw,
@@ -150,7 +150,7 @@ async fn main() -> anyhow::Result<()> {
 
 fn rotate_vault_key(settings: &Settings, generate: bool) -> anyhow::Result<()> {
     use coffer::gateway::vault::MasterKey;
-    use coffer::services::keyring::{self, MasterKeySource};
+    use coffer::vault::keyring::{self, MasterKeySource};
 
     let from_env = std::env::var("COFFER_NEW_VAULT_KEY")
         .ok()

@@ -12,15 +12,9 @@ use actix_web::{App, HttpServer, web};
 
 use crate::config::Settings;
 use crate::db::DbPool;
-use crate::services::keyring::Keyring;
+use crate::vault::keyring::Keyring;
 
-pub struct AppState {
-    pub db: DbPool,
-    pub settings: Settings,
-    pub keyring: std::sync::Arc<crate::services::keyring::Keyring>,
-    /// Private callback targets allowed (the setting, or loopback in demo mode).
-    pub callback_policy: crate::gateway::target::AllowPrivate,
-}
+pub use crate::state::AppState;
 
 pub struct Application {
     port: u16,
@@ -32,7 +26,7 @@ pub struct Application {
 struct CallbackWorker {
     db: DbPool,
     keyring: std::sync::Arc<Keyring>,
-    config: crate::services::callback_worker::WorkerConfig,
+    config: crate::payments::callback_worker::WorkerConfig,
 }
 
 /// Opens the database and applies pending migrations.
@@ -50,15 +44,15 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<DbPool> {
 /// Runs under the start-up lock (`db::with_startup_lock`), so that processes starting together
 /// on one PostgreSQL database create the vault's keys, the admin and the demo data once.
 pub fn bootstrap(db: &DbPool, settings: &Settings, demo: bool) -> anyhow::Result<Keyring> {
-    let master = crate::services::keyring::master_key(settings)?;
+    let master = crate::vault::keyring::master_key(settings)?;
     let mut conn = db.get()?;
     crate::db::with_startup_lock(&mut conn, |conn| {
         let keyring = Keyring::load(conn, master)?;
         if demo {
-            crate::services::demo::seed(conn, &keyring)?;
+            crate::console::demo::seed(conn, &keyring)?;
         }
         if let Some(pw) =
-            crate::services::auth::bootstrap_admin(conn, settings.admin_password.as_deref())?
+            crate::console::auth::bootstrap_admin(conn, settings.admin_password.as_deref())?
         {
             // Printed once, on the console of the operator who started Coffer; never logged.
             println!("Created platform admin 'admin' with generated password: {pw}");
@@ -85,9 +79,9 @@ impl Application {
     pub fn build(mut settings: Settings, demo: bool) -> anyhow::Result<Application> {
         let callback_policy =
             crate::gateway::target::AllowPrivate::effective(settings.callback_allow_private, demo);
-        let callbacks_config = crate::services::callback_worker::WorkerConfig {
+        let callbacks_config = crate::payments::callback_worker::WorkerConfig {
             poll: std::time::Duration::from_millis(settings.callback_poll_ms.clamp(10, 60_000)),
-            backoff: crate::services::callbacks::Backoff::from_settings(&settings)?,
+            backoff: crate::payments::callbacks::Backoff::from_settings(&settings)?,
             policy: callback_policy,
         };
         let db = open_database(&settings)?;
@@ -156,7 +150,7 @@ impl Application {
     /// running beside it; the worker is stopped, and its attempts in flight finished, after.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let w = self.callbacks;
-        let (task, stop) = crate::services::callback_worker::spawn(w.db, w.keyring, w.config)
+        let (task, stop) = crate::payments::callback_worker::spawn(w.db, w.keyring, w.config)
             .map_err(std::io::Error::other)?;
         let r = self.server.await;
         let _ = stop.send(true);

@@ -3,22 +3,19 @@
 //! JSON body. Errors answer `{"success":false,"errorMessage","errorCode"}` with a 4xx.
 //! The Monri-compatible Customers API v2 lives in [`monri`], with Monri's own auth and errors.
 
-pub mod auth;
-pub mod error;
+pub mod ixopay;
 pub mod monri;
-pub mod profiles;
-pub mod status;
-pub mod tokenize;
-pub mod transactions;
+
+use ixopay::{profiles, status, tokenize, transactions};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
-use crate::api::auth::{ApiContext, RequestMeta, signed};
-use crate::api::error::ApiError;
+use crate::api::ixopay::auth::{ApiContext, RequestMeta, signed};
+use crate::api::ixopay::error::ApiError;
 use crate::db::DbConnection;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Largest request body the APIs accept (extraData alone may reach 64 × 8 KiB).
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -109,7 +106,8 @@ where
     let outcome = state
         .db
         .run(move |conn| {
-            let ctx = match auth::authenticate(conn, &keyring, skew, meta, &body, &api_key) {
+            let ctx = match ixopay::auth::authenticate(conn, &keyring, skew, meta, &body, &api_key)
+            {
                 Ok(ctx) => ctx,
                 Err(e) => return Ok(Err(e)),
             };

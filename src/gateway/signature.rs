@@ -111,6 +111,11 @@ pub fn pick_date<'a>(x_date: Option<&'a str>, date: Option<&'a str>) -> Option<&
 /// accepting the `UTC` suffix that the PHP client sends
 /// (`Sat, 21 Nov 2026 07:38:04 UTC`, spec 3.3). The weekday must match the
 /// date. Any other zone or format yields `None`.
+/// A time as an IMF-fixdate (`Sat, 21 Nov 2026 07:38:04 GMT`).
+pub fn http_date(now: DateTime<Utc>) -> String {
+    now.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
 pub fn parse_http_date(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     let rest = s.strip_suffix(" GMT").or_else(|| s.strip_suffix(" UTC"))?;

@@ -3,7 +3,7 @@
 //!
 //! Checked twice: on the URL when a transaction names it (an IP literal can be judged at once),
 //! and on every address a host name resolves to when a callback is sent (see
-//! `services::callback_worker`), so that a name pointing at 10.x or 127.x is refused too.
+//! `payments::callback_worker`), so that a name pointing at 10.x or 127.x is refused too.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

@@ -4,11 +4,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde_json::Value;
 
-use crate::auth::guards::CurrentUser;
+use crate::audit;
 use crate::error::HtmlError;
 use crate::models::audit::AuditEntry;
-use crate::services::audit;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::web::auth::guards::CurrentUser;
 use crate::web::ctx::PageCtx;
 use crate::web::render;
 

@@ -5,12 +5,12 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::csrf::CsrfForm;
-use crate::auth::guards::CurrentUser;
-use crate::auth::session::TypedSession;
 use crate::error::{HtmlError, ServiceError};
-use crate::services::callbacks::{self, CallbackView};
-use crate::startup::AppState;
+use crate::payments::callbacks::{self, CallbackView};
+use crate::state::AppState;
+use crate::web::auth::csrf::CsrfForm;
+use crate::web::auth::guards::CurrentUser;
+use crate::web::auth::session::TypedSession;
 use crate::web::ctx::PageCtx;
 use crate::web::see_other;
 

@@ -6,18 +6,18 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::csrf::CsrfForm;
-use crate::auth::guards::CurrentUser;
-use crate::auth::session::TypedSession;
+use crate::console::connectors::{self, ADAPTERS, Keys, adapter_label};
+use crate::console::merchants;
 use crate::error::{HtmlError, ServiceError};
 use crate::models::api_user::ApiUser;
 use crate::models::connector::Connector;
 use crate::models::container::Container;
 use crate::models::merchant::Merchant;
-use crate::services::connectors::{self, ADAPTERS, Keys, adapter_label};
-use crate::services::merchants;
-use crate::services::sharing::{self, Effective};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::vault::sharing::{self, Effective};
+use crate::web::auth::csrf::CsrfForm;
+use crate::web::auth::guards::CurrentUser;
+use crate::web::auth::session::TypedSession;
 use crate::web::ctx::{FormState, PageCtx};
 use crate::web::{render, see_other};
 

@@ -6,17 +6,17 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::csrf::CsrfForm;
-use crate::auth::guards::CurrentUser;
-use crate::auth::session::TypedSession;
-use crate::error::{HtmlError, ServiceError};
-use crate::models::tenant::Tenant;
-use crate::services::containers::{
+use crate::console::containers::{
     self, Access, GlobalSettingView, Overview, ProfilePage, ProfileView,
 };
-use crate::services::tenants;
-use crate::services::transactions_view::{self, Row};
-use crate::startup::AppState;
+use crate::console::tenants;
+use crate::console::transactions_view::{self, Row};
+use crate::error::{HtmlError, ServiceError};
+use crate::models::tenant::Tenant;
+use crate::state::AppState;
+use crate::web::auth::csrf::CsrfForm;
+use crate::web::auth::guards::CurrentUser;
+use crate::web::auth::session::TypedSession;
 use crate::web::ctx::{FormState, PageCtx};
 use crate::web::{render, see_other};
 

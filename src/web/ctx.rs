@@ -2,9 +2,9 @@
 
 use actix_session::Session;
 
-use crate::auth::session::{Flash, TypedSession};
 use crate::domain::{Actor, Role};
 use crate::error::FieldErrors;
+use crate::web::auth::session::{Flash, TypedSession};
 
 pub struct PageCtx {
     pub username: String,

@@ -1,7 +1,7 @@
 use actix_web::{HttpResponse, web};
 use diesel::RunQueryDsl;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// 200 when the database answers one round trip, 503 otherwise.
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {

@@ -4,12 +4,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::csrf::CsrfForm;
-use crate::auth::guards::CurrentUser;
-use crate::auth::session::TypedSession;
+use crate::console::auth::LoginOutcome;
 use crate::error::HtmlError;
-use crate::services::auth::LoginOutcome;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::web::auth::csrf::CsrfForm;
+use crate::web::auth::guards::CurrentUser;
+use crate::web::auth::session::TypedSession;
 use crate::web::{render, see_other};
 
 #[derive(Template)]
@@ -64,7 +64,7 @@ pub async fn submit(
     } else {
         state
             .db
-            .run(move |c| crate::services::auth::login(c, &username, &password, &source))
+            .run(move |c| crate::console::auth::login(c, &username, &password, &source))
             .await?
     };
     let typed = TypedSession(&session);
@@ -105,7 +105,7 @@ pub async fn logout(
     if let Some((uid, _)) = typed.user(i64::MAX / 120) {
         state
             .db
-            .run(move |c| crate::services::auth::logout(c, &uid))
+            .run(move |c| crate::console::auth::logout(c, &uid))
             .await?;
     }
     typed.logout();

@@ -1,6 +1,7 @@
 //! The admin console: server-rendered HTML. Handlers extract, call a service, respond.
 
 pub mod audit;
+pub mod auth;
 pub mod callbacks;
 pub mod checkout;
 pub mod connectors;
@@ -18,7 +19,7 @@ pub mod views;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
-use crate::auth::csrf::FORM_LIMIT;
+use crate::web::auth::csrf::FORM_LIMIT;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(FORM_LIMIT))

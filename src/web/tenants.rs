@@ -4,14 +4,14 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::csrf::CsrfForm;
-use crate::auth::guards::CurrentUser;
-use crate::auth::session::TypedSession;
+use crate::console::{merchants, tenants};
 use crate::error::{HtmlError, ServiceError};
 use crate::models::merchant::Merchant;
 use crate::models::tenant::Tenant;
-use crate::services::{merchants, tenants};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::web::auth::csrf::CsrfForm;
+use crate::web::auth::guards::CurrentUser;
+use crate::web::auth::session::TypedSession;
 use crate::web::ctx::{FormState, PageCtx};
 use crate::web::{render, see_other};
 

@@ -6,10 +6,10 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::guards::CurrentUser;
+use crate::console::transactions_view::{self as tv, Detail, ListPage, RawFilters};
 use crate::error::HtmlError;
-use crate::services::transactions_view::{self as tv, Detail, ListPage, RawFilters};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::web::auth::guards::CurrentUser;
 use crate::web::ctx::{FormState, PageCtx};
 use crate::web::render;
 use crate::web::views::{SelectOption, merchant_options};
@@ -158,7 +158,7 @@ struct ShowPage {
     d: Detail,
     /// For the callbacks partial.
     tx_uuid: String,
-    callbacks: Vec<crate::services::callbacks::CallbackView>,
+    callbacks: Vec<crate::payments::callbacks::CallbackView>,
 }
 
 pub async fn show(
@@ -173,7 +173,7 @@ pub async fn show(
         .db
         .run(move |c| {
             let d = tv::detail(c, &actor, &uuid)?;
-            let callbacks = crate::services::callbacks::for_transaction(c, &actor, &uuid)?;
+            let callbacks = crate::payments::callbacks::for_transaction(c, &actor, &uuid)?;
             Ok::<_, crate::error::ServiceError>((d, callbacks))
         })
         .await?;

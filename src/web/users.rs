@@ -7,14 +7,14 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::csrf::CsrfForm;
-use crate::auth::guards::CurrentUser;
-use crate::auth::session::TypedSession;
+use crate::console::{merchants, tenants, users};
 use crate::domain::{Actor, Role};
 use crate::error::{HtmlError, ServiceError};
 use crate::models::user::User;
-use crate::services::{merchants, tenants, users};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::web::auth::csrf::CsrfForm;
+use crate::web::auth::guards::CurrentUser;
+use crate::web::auth::session::TypedSession;
 use crate::web::ctx::{FormState, PageCtx};
 use crate::web::views::{
     SelectOption, merchant_options, parse_active, role_options, tenant_options,

@@ -549,7 +549,7 @@ async fn signed_connector_checks_request_signatures_and_signs_its_answers() {
     let s = seed_profile(&app, SHARED, SHOP, "cust-signed");
     let body = json!({ "profileGuid": s.guid }).to_string();
     let now = chrono::Utc::now();
-    let date = coffer::api::auth::http_date(now);
+    let date = coffer::gateway::signature::http_date(now);
 
     let ok = signed_call(&app, &body, &body, &date, Some(BodyHash::Sha512)).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
@@ -589,7 +589,7 @@ async fn signed_connector_checks_request_signatures_and_signs_its_answers() {
     assert!(!tampered.text.contains(&s.guid));
     let unsigned = signed_call(&app, &body, &body, &date, None).await;
     assert_error(&unsigned, StatusCode::UNAUTHORIZED, 1004);
-    let stale = coffer::api::auth::http_date(now - chrono::Duration::hours(1));
+    let stale = coffer::gateway::signature::http_date(now - chrono::Duration::hours(1));
     let old = signed_call(&app, &body, &body, &stale, Some(BodyHash::Sha512)).await;
     assert_error(&old, StatusCode::UNAUTHORIZED, 1004);
 }

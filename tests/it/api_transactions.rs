@@ -491,20 +491,20 @@ async fn declines_duplicates_and_missing_containers_use_their_codes() {
         let outlet = coffer::models::merchant::find_by_name(&mut c, &m.id, "Acme Outlet")
             .expect("q")
             .expect("m");
-        let (k, _) = coffer::services::connectors::create(
+        let (k, _) = coffer::console::connectors::create(
             &mut c,
             &keyring,
             &coffer::domain::Actor::system(),
-            coffer::services::connectors::NewConnector {
+            coffer::console::connectors::NewConnector {
                 merchant_id: outlet.id,
                 name: "Outlet Plain".into(),
                 adapter: "creditcard".into(),
             },
-            coffer::services::connectors::Keys {
+            coffer::console::connectors::Keys {
                 api_key: "outlet-plain".into(),
                 public_key: "outlet-plain-public".into(),
                 shared_secret: "s".repeat(20),
-                ..coffer::services::connectors::Keys::generate()
+                ..coffer::console::connectors::Keys::generate()
             },
         )
         .expect("connector");
@@ -521,12 +521,12 @@ async fn declines_duplicates_and_missing_containers_use_their_codes() {
     assert_eq!(v["errorCode"], 1007, "{v}");
 }
 
-pub fn keyring(app: &TestApp) -> coffer::services::keyring::Keyring {
+pub fn keyring(app: &TestApp) -> coffer::vault::keyring::Keyring {
     let db = app.db();
     let mut c = db.get().expect("conn");
-    coffer::services::keyring::Keyring::load(
+    coffer::vault::keyring::Keyring::load(
         &mut c,
-        coffer::services::keyring::master_key(&app.settings).expect("master"),
+        coffer::vault::keyring::master_key(&app.settings).expect("master"),
     )
     .expect("keyring")
 }
@@ -727,20 +727,20 @@ async fn a_meta_connector_routes_a_stored_instrument_to_its_connector() {
             .expect("q")
             .expect("k");
         let actor = coffer::domain::Actor::system();
-        let (meta, _) = coffer::services::connectors::create(
+        let (meta, _) = coffer::console::connectors::create(
             &mut c,
             &keyring,
             &actor,
-            coffer::services::connectors::NewConnector {
+            coffer::console::connectors::NewConnector {
                 merchant_id: shop_cards.merchant_id.clone(),
                 name: "Shop Meta".into(),
                 adapter: "meta".into(),
             },
-            coffer::services::connectors::Keys {
+            coffer::console::connectors::Keys {
                 api_key: "shop-meta".into(),
                 public_key: "shop-meta-public".into(),
                 shared_secret: "m".repeat(20),
-                ..coffer::services::connectors::Keys::generate()
+                ..coffer::console::connectors::Keys::generate()
             },
         )
         .expect("meta");
@@ -753,11 +753,11 @@ async fn a_meta_connector_routes_a_stored_instrument_to_its_connector() {
     {
         let db = app.db();
         let mut c = db.get().expect("conn");
-        coffer::services::connectors::update(
+        coffer::console::connectors::update(
             &mut c,
             &coffer::domain::Actor::system(),
             &meta_key.id,
-            coffer::services::connectors::BaseDataInput {
+            coffer::console::connectors::BaseDataInput {
                 name: "Shop Meta".into(),
                 container_id: String::new(),
                 ignore_global: false,
@@ -806,7 +806,7 @@ fn signed_request(
 #[tokio::test]
 async fn signed_connectors_check_x_signature_and_sign_their_answers() {
     let app = TestApp::demo().await;
-    let now = coffer::api::auth::http_date(chrono::Utc::now());
+    let now = coffer::gateway::signature::http_date(chrono::Utc::now());
     let now_utc = now.replace(" GMT", " UTC");
     let mut ok = 0;
     for (hash, date) in [

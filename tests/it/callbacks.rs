@@ -167,7 +167,7 @@ async fn api(
         .header("content-type", CT)
         .header("authorization", basic(creds.0, creds.1));
     if let Some((secret, hash)) = signed {
-        let date = coffer::api::auth::http_date(chrono::Utc::now());
+        let date = coffer::gateway::signature::http_date(chrono::Utc::now());
         let sig = signature::sign(secret, "POST", body.as_bytes(), CT, &date, &uri, hash);
         req = req.header("date", date).header("x-signature", sig);
     }
@@ -542,7 +542,7 @@ async fn a_failed_callback_is_retried_from_the_console_and_foreign_ones_are_404(
         let mut c = db.get().expect("conn");
         let merchant = actor(&mut c, "merchant");
         let views =
-            coffer::services::callbacks::for_transaction(&mut c, &merchant, &uuid).expect("view");
+            coffer::payments::callbacks::for_transaction(&mut c, &merchant, &uuid).expect("view");
         assert_eq!(views.len(), 1);
         assert_eq!(views[0].attempts.len(), 1);
         assert_eq!(views[0].attempts[0].http_status, Some(503));
@@ -551,7 +551,7 @@ async fn a_failed_callback_is_retried_from_the_console_and_foreign_ones_are_404(
             Some("busy")
         );
         assert!(matches!(
-            coffer::services::callbacks::for_transaction(&mut c, &merchant, &g_uuid),
+            coffer::payments::callbacks::for_transaction(&mut c, &merchant, &g_uuid),
             Err(coffer::error::ServiceError::NotFound)
         ));
     }
@@ -643,7 +643,7 @@ fn actor(c: &mut coffer::db::DbConnection, username: &str) -> coffer::domain::Ac
         .select((users::id, users::session_epoch))
         .first(c)
         .expect("user");
-    coffer::services::auth::load_actor(c, &id, epoch)
+    coffer::console::auth::load_actor(c, &id, epoch)
         .expect("load")
         .expect("actor")
 }
@@ -695,7 +695,7 @@ fn the_partial_lists_attempts_and_the_retry_form() {
             nav: "transactions",
         },
         tx_uuid: "abcdef0123456789abcd".into(),
-        callbacks: vec![coffer::services::callbacks::CallbackView {
+        callbacks: vec![coffer::payments::callbacks::CallbackView {
             callback: cb,
             attempts: vec![attempt],
         }],

@@ -489,17 +489,17 @@ async fn expired_pages_and_challenges_fail_with_2005() {
     let mut c = db.get().expect("conn");
     let now = chrono::Utc::now().naive_utc();
     assert_eq!(
-        coffer::services::checkout::expire_due(&mut c, now).expect("sweep"),
+        coffer::payments::checkout::expire_due(&mut c, now).expect("sweep"),
         0,
         "nothing is due yet"
     );
     let later = now + chrono::Duration::minutes(31);
     assert_eq!(
-        coffer::services::checkout::expire_due(&mut c, later).expect("sweep"),
+        coffer::payments::checkout::expire_due(&mut c, later).expect("sweep"),
         2
     );
     assert_eq!(
-        coffer::services::checkout::expire_due(&mut c, later).expect("sweep"),
+        coffer::payments::checkout::expire_due(&mut c, later).expect("sweep"),
         0
     );
     drop(c);

@@ -10,7 +10,7 @@ use crate::helpers::*;
 fn audit_rows(app: &TestApp) -> Vec<AuditEntry> {
     let db = app.db();
     let mut c = db.get().expect("conn");
-    coffer::services::audit::page(&mut c, &Actor::system(), None)
+    coffer::audit::page(&mut c, &Actor::system(), None)
         .expect("audit")
         .0
 }
@@ -23,8 +23,7 @@ fn all_audit_rows(app: &TestApp) -> Vec<AuditEntry> {
     let mut before: Option<String> = None;
     loop {
         let (rows, next) =
-            coffer::services::audit::page(&mut c, &Actor::system(), before.as_deref())
-                .expect("audit");
+            coffer::audit::page(&mut c, &Actor::system(), before.as_deref()).expect("audit");
         all.extend(rows);
         match next {
             Some(n) => before = Some(n),
@@ -927,7 +926,7 @@ async fn the_audit_log_pages_by_fifty_with_an_older_entries_link_and_checks_the_
         let db = app.db();
         let mut c = db.get().expect("conn");
         for i in 1..=55 {
-            coffer::services::merchants::rename(
+            coffer::console::merchants::rename(
                 &mut c,
                 &Actor::system(),
                 &shop,

@@ -546,8 +546,8 @@ async fn a_profile_page_shows_masked_instruments_and_deletion_is_confirmed_and_a
     assert!(page.contains("1 customer profile(s)."), "the total follows");
     let db = app.db();
     let mut c = db.get().expect("conn");
-    let (rows, _) = coffer::services::audit::page(&mut c, &coffer::domain::Actor::system(), None)
-        .expect("audit");
+    let (rows, _) =
+        coffer::audit::page(&mut c, &coffer::domain::Actor::system(), None).expect("audit");
     let e = rows
         .iter()
         .find(|e| e.action == "profile.delete")
@@ -625,7 +625,7 @@ async fn a_manager_of_another_tree_gets_404_for_acme_containers_connectors_and_p
         let t = coffer::models::tenant::find(&mut c, &globex)
             .expect("q")
             .expect("t");
-        coffer::services::users::create_system(
+        coffer::console::users::create_system(
             &mut c,
             "globex-manager",
             "globex-manager-pw",
@@ -706,8 +706,8 @@ async fn api_users_get_a_password_shown_once_and_stored_as_a_keyed_hash() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let (rows, _) = coffer::services::audit::page(&mut c, &coffer::domain::Actor::system(), None)
-        .expect("audit");
+    let (rows, _) =
+        coffer::audit::page(&mut c, &coffer::domain::Actor::system(), None).expect("audit");
     assert!(rows.iter().any(|e| e.action == "api_user.create"));
     assert!(
         rows.iter()

@@ -13,7 +13,7 @@ use coffer::db::schema::{card_tokens, containers, instruments, profiles, transac
 use coffer::models::container::Container;
 use coffer::models::profile::{Instrument, Profile};
 use coffer::models::transaction::Transaction;
-use coffer::services::keyring::{Keyring, master_key};
+use coffer::vault::keyring::{Keyring, master_key};
 use diesel::prelude::*;
 use rand::RngExt;
 use reqwest::StatusCode;

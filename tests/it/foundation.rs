@@ -75,7 +75,7 @@ async fn login_with_a_wrong_password_rerenders_the_form_with_422() {
 #[tokio::test]
 async fn repeated_failures_lock_the_account_even_for_the_right_password() {
     let app = TestApp::demo().await;
-    for _ in 0..coffer::services::auth::USER_LIMIT {
+    for _ in 0..coffer::console::auth::USER_LIMIT {
         let r = app.login("manager", "wrong-password").await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
@@ -251,7 +251,7 @@ async fn the_tenant_tree_shows_the_hierarchy_and_sub_tenants_can_be_created() {
     let db = app.db();
     let mut c = db.get().expect("conn");
     let admin = coffer::domain::Actor::system();
-    let (rows, _) = coffer::services::audit::page(&mut c, &admin, None).expect("audit");
+    let (rows, _) = coffer::audit::page(&mut c, &admin, None).expect("audit");
     let e = rows
         .iter()
         .find(|e| e.action == "tenant.create" && e.summary.contains("Acme Retail East"))
@@ -381,8 +381,8 @@ async fn the_disable_flag_is_saved_and_audited_with_old_and_new_values() {
     assert!(page.contains("name=\"disable_containers_for_subtenants\" value=\"1\" checked"));
     let db = app.db();
     let mut c = db.get().expect("conn");
-    let (rows, _) = coffer::services::audit::page(&mut c, &coffer::domain::Actor::system(), None)
-        .expect("audit");
+    let (rows, _) =
+        coffer::audit::page(&mut c, &coffer::domain::Actor::system(), None).expect("audit");
     let e = rows
         .iter()
         .find(|e| e.action == "tenant.update")

@@ -2375,8 +2375,8 @@ async fn many_posts_without_viewing_a_page_keep_the_session_cookie_small() {
             .first(&mut *c)
             .expect("connector")
     };
-    let master = coffer::services::keyring::master_key(&app.settings).expect("master key");
-    let keyring = coffer::services::keyring::Keyring::load(&mut c, master).expect("keyring");
+    let master = coffer::vault::keyring::master_key(&app.settings).expect("master key");
+    let keyring = coffer::vault::keyring::Keyring::load(&mut c, master).expect("keyring");
     let current = keyring
         .open_string(&mut c, &sealed, k.as_bytes())
         .expect("open");

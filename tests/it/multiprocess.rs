@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use coffer::db::schema::{containers, instruments, profiles, tenants, users, vault_keys};
 use coffer::models::container::Container;
 use coffer::models::profile::{Instrument, Profile};
-use coffer::services::keyring::{Keyring, master_key};
+use coffer::vault::keyring::{Keyring, master_key};
 use diesel::prelude::*;
 use rand::RngExt;
 use reqwest::StatusCode;

@@ -6,13 +6,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine;
 
-use crate::api::error::ApiError;
+use crate::api::ixopay::error::ApiError;
 use crate::db::DbConnection;
 use crate::gateway::api_password;
 use crate::gateway::signature::{self, BodyHash};
 use crate::models::api_user;
 use crate::models::connector::{self, Connector};
-use crate::services::keyring::Keyring;
+use crate::vault::keyring::Keyring;
 
 /// The parts of an HTTP request the checks need, copied out of actix before going to the
 /// blocking pool.
@@ -157,10 +157,7 @@ fn internal(e: diesel::result::Error) -> ApiError {
     ApiError::from(crate::error::ServiceError::Db(e))
 }
 
-/// The current time as an IMF-fixdate (`Sat, 21 Nov 2026 07:38:04 GMT`).
-pub fn http_date(now: chrono::DateTime<chrono::Utc>) -> String {
-    now.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
-}
+pub use crate::gateway::signature::http_date;
 
 pub const JSON: &str = "application/json; charset=utf-8";
 

@@ -3,7 +3,7 @@
 //! IXOPAY APIs.
 //!
 //! A v2 customer **is** a customer profile of the connector's effective container
-//! ([`crate::services::connectors::effective`]); its `uuid` is the profile's `uuid` column. The
+//! ([`crate::console::connectors::effective`]); its `uuid` is the profile's `uuid` column. The
 //! field mapping (README, "Monri Customers API v2"):
 //!
 //! | v2 | stored profile |
@@ -29,6 +29,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
+use crate::audit;
+use crate::console::connectors;
 use crate::db::{DbConnection, is_unique_violation, write_tx};
 use crate::error::ServiceError;
 use crate::gateway::vault;
@@ -37,9 +39,7 @@ use crate::models::container::{self, Container};
 use crate::models::monri::{self as rows, AccessToken};
 use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile};
-use crate::services::audit;
-use crate::services::connectors;
-use crate::services::keyring::Keyring;
+use crate::vault::keyring::Keyring;
 
 /// Lifetime of an OAuth access token, in seconds (spec 5.1).
 pub const TOKEN_TTL_SECONDS: i64 = 900;
@@ -517,7 +517,7 @@ fn check_field(
         return Err(format!("{name}: must not contain control characters"));
     }
     match kind {
-        Kind::Email if !crate::services::profiles_api::is_email_shape(s) => {
+        Kind::Email if !crate::api::ixopay::customer_profiles::is_email_shape(s) => {
             Err(format!("{name}: must be an email address"))
         }
         Kind::Country => {

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::api::error::ApiError;
+use crate::api::ixopay::error::ApiError;
+use crate::console::connectors::effective;
 use crate::db::{DbConnection, write_tx};
 use crate::error::{FieldErrors, ServiceError};
 use crate::gateway::amount;
@@ -21,11 +22,10 @@ use crate::models::payment_session::{self as ps, PaymentSession};
 use crate::models::profile::{self, Profile};
 use crate::models::transaction::{self as txm, Transaction};
 use crate::models::{merchant, now};
-use crate::services::connectors::effective;
-use crate::services::keyring::Keyring;
-use crate::services::transactions::{
+use crate::payments::engine::{
     self as tx, Charge, Ctx, Means, PageSettings, Source, ThreeDsResult, TxRequest,
 };
+use crate::vault::keyring::Keyring;
 
 // ---------- opening sessions (inside the API request's write transaction) ----------
 

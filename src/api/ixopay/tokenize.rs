@@ -2,15 +2,15 @@
 //! merchant's checkout page in the browser. No Basic auth and no session: the public
 //! integration key is public by design, and the answer is an opaque single-use token. CORS is
 //! open (`*`) because the endpoint uses no cookies or other ambient credentials.
-//! The rules live in `services::card_tokens`.
+//! The rules live in `payments::card_tokens`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, HttpResponseBuilder, web};
 
-use crate::api::error::ApiError;
+use crate::api::ixopay::error::ApiError;
 use crate::api::{read_body_limited, to_json};
-use crate::services::card_tokens::{self, TokenizeRequest};
-use crate::startup::AppState;
+use crate::payments::card_tokens::{self, TokenizeRequest};
+use crate::state::AppState;
 
 /// A tokenize body is a handful of short fields.
 pub const TOKENIZE_BODY_LIMIT: usize = 16 * 1024;

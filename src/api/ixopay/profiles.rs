@@ -1,11 +1,11 @@
 //! Customer Profiles API v3: getProfile, updateProfile, deleteProfile. The rules live in
-//! [`crate::services::profiles_api`]; this handler only reads the body and authenticates.
+//! [`crate::api::ixopay::customer_profiles`]; this handler only reads the body and authenticates.
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
+use crate::api::ixopay::customer_profiles;
 use crate::api::{call, read_body};
-use crate::services::profiles_api;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn handle(
     state: web::Data<AppState>,
@@ -19,7 +19,7 @@ pub async fn handle(
         Err(e) => return e.error_response(),
     };
     call(state, req, body, api_key, move |conn, ctx, body| {
-        profiles_api::handle(conn, &ctx.connector, &ctx.api_username, &op, body)
+        customer_profiles::handle(conn, &ctx.connector, &ctx.api_username, &op, body)
     })
     .await
 }

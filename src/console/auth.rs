@@ -5,10 +5,10 @@
 
 use chrono::{Duration, NaiveDateTime};
 
-use crate::auth::password;
 use crate::db::{DbConnection, is_unique_violation};
 use crate::domain::{Actor, Role, Scope};
 use crate::error::ServiceError;
+use crate::gateway::password;
 use crate::models::throttle::{self, Throttle};
 use crate::models::user::{self, User};
 use crate::models::{merchant, now, tenant};

@@ -5,12 +5,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::api::error::ApiError;
+use crate::api::ixopay::error::ApiError;
 use crate::api::{call, to_json};
 use crate::gateway::errors::ErrorCode;
 use crate::models::transaction;
-use crate::services::transactions::status_body;
-use crate::startup::AppState;
+use crate::payments::engine::status_body;
+use crate::state::AppState;
 
 fn not_found() -> ApiError {
     ApiError::new(

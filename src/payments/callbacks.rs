@@ -1,13 +1,14 @@
 //! Callbacks (spec 2.6): the outbox row written with the final transaction, the body it
 //! carries, the retry schedule, and the console's view and retry. Sending is
-//! `services::callback_worker`.
+//! `payments::callback_worker`.
 
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use serde_json::{Map, Value, json};
 
-use crate::api::error::ApiError;
+use crate::api::ixopay::error::ApiError;
+use crate::audit::{self, Change, Place};
 use crate::db::{DbConnection, write_tx};
 use crate::domain::Actor;
 use crate::error::ServiceError;
@@ -16,7 +17,6 @@ use crate::gateway::target::{self, AllowPrivate};
 use crate::models::callback::{self, Attempt, Callback};
 use crate::models::transaction::{self as txm, Transaction};
 use crate::models::{now, profile};
-use crate::services::audit::{self, Change, Place};
 
 /// The stored `callbackUrl` of a transaction, if any.
 pub fn callback_url(t: &Transaction) -> Option<String> {

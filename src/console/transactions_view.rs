@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde_json::Value;
 
+use crate::console::{connectors, containers, merchants};
 use crate::db::DbConnection;
 use crate::domain::{Actor, Scope};
 use crate::error::{FieldErrors, ServiceError};
@@ -18,7 +19,6 @@ use crate::models::profile;
 use crate::models::tenant;
 use crate::models::transaction::{self as txm, Transaction};
 use crate::models::transaction_query::{self as q, Filter, Position, Slice};
-use crate::services::{connectors, containers, merchants};
 
 pub const PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 100;

@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::api::error::ApiError;
+use crate::api::ixopay::error::ApiError;
+use crate::console::connectors::{effective, payment_method};
 use crate::db::{DbConnection, is_unique_violation, write_tx};
 use crate::error::ServiceError;
 use crate::gateway::amount;
@@ -25,8 +26,7 @@ use crate::models::container;
 use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile};
 use crate::models::transaction::{self as txm, Transaction};
-use crate::services::connectors::{effective, payment_method};
-use crate::services::keyring::Keyring;
+use crate::vault::keyring::Keyring;
 
 pub const TYPES: [&str; 7] = [
     "debit",
@@ -592,7 +592,7 @@ pub(crate) fn resolve_means(
                 ));
             }
             let c =
-                crate::services::card_tokens::consume(cx.conn, cx.keyring, &me.id, tok, cx.now)?;
+                crate::payments::card_tokens::consume(cx.conn, cx.keyring, &me.id, tok, cx.now)?;
             let means = Means::Card {
                 fingerprint: c.fingerprint.clone(),
                 holder: c.card_holder.clone(),
@@ -1165,11 +1165,11 @@ fn pay(
     {
         return Err(duplicate(id));
     }
-    if crate::services::checkout::wants_page(cx.connector, r) {
+    if crate::payments::checkout::wants_page(cx.connector, r) {
         let mut t = pay_tx(cx, kind, r, body_hash, cx.connector)?;
         t.status = "PENDING".into();
         insert_tx(cx, &t)?;
-        let url = crate::services::checkout::open_page(cx, &t, request)?;
+        let url = crate::payments::checkout::open_page(cx, &t, request)?;
         return Ok(Answer {
             status: StatusCode::OK,
             body: redirect_body(&t, &url),
@@ -1186,7 +1186,7 @@ fn pay(
         t.status = "PENDING".into();
         note_means(&mut t, &charge);
         insert_tx(cx, &t)?;
-        let url = crate::services::checkout::open_challenge(cx, &t, request, &charge)?;
+        let url = crate::payments::checkout::open_challenge(cx, &t, request, &charge)?;
         return Ok(Answer {
             status: StatusCode::OK,
             body: redirect_body(&t, &url),
@@ -1194,7 +1194,7 @@ fn pay(
     }
     let body = settle(cx, &mut t, r, &charge, None)?;
     insert_tx(cx, &t)?;
-    crate::services::callbacks::enqueue_for(cx.conn, &t)?;
+    crate::payments::callbacks::enqueue_for(cx.conn, &t)?;
     Ok(Answer {
         status: StatusCode::OK,
         body,
@@ -1300,7 +1300,7 @@ pub(crate) fn finalize(conn: &mut DbConnection, t: &Transaction) -> Result<bool,
     ))?;
     // Every final state of a PENDING transaction passes through here: its callback goes into
     // the outbox in the same write transaction as the outcome.
-    crate::services::callbacks::enqueue_for(conn, t)?;
+    crate::payments::callbacks::enqueue_for(conn, t)?;
     Ok(true)
 }
 
@@ -1409,7 +1409,7 @@ fn follow_up(
         }
     }
     insert_tx(cx, &t)?;
-    crate::services::callbacks::enqueue_for(cx.conn, &t)?;
+    crate::payments::callbacks::enqueue_for(cx.conn, &t)?;
     Ok(Answer {
         status: StatusCode::OK,
         body: success_body(&t, None, None),
@@ -1479,7 +1479,7 @@ fn deregister(cx: &mut Ctx<'_>, r: &TxRequest, body_hash: BodyHash) -> Result<An
         db(profile::delete_instrument(cx.conn, &i))?;
     }
     insert_tx(cx, &t)?;
-    crate::services::callbacks::enqueue_for(cx.conn, &t)?;
+    crate::payments::callbacks::enqueue_for(cx.conn, &t)?;
     Ok(Answer {
         status: StatusCode::OK,
         body: success_body(&t, None, None),

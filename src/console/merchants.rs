@@ -1,12 +1,12 @@
 //! Merchants: each belongs to one tenant. Merchant admins see only their own merchant.
 
+use crate::audit::{self, Change, Place};
+use crate::console::tenants;
 use crate::db::DbConnection;
 use crate::domain::{Actor, Scope, clean_name};
 use crate::error::{FieldErrors, ServiceError};
 use crate::models::merchant::{self, Merchant};
 use crate::models::now;
-use crate::services::audit::{self, Change, Place};
-use crate::services::tenants;
 
 pub fn get(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Merchant, ServiceError> {
     let m = merchant::find(conn, id)?.ok_or(ServiceError::NotFound)?;

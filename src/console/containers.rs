@@ -1,6 +1,8 @@
 //! Tokenization > Customer Profiles: containers, their profiles, and Global Settings.
-//! Every decision about which container a tenant may use goes through `services::sharing`.
+//! Every decision about which container a tenant may use goes through `vault::sharing`.
 
+use crate::audit::{self, Change, Place};
+use crate::console::tenants;
 use crate::db::{DbConnection, is_unique_violation};
 use crate::domain::{Actor, Scope, clean_name};
 use crate::error::{FieldErrors, ServiceError};
@@ -9,9 +11,7 @@ use crate::models::container::{self, Container};
 use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile, Search};
 use crate::models::tenant::{self, Tenant};
-use crate::services::audit::{self, Change, Place};
-use crate::services::sharing;
-use crate::services::tenants;
+use crate::vault::sharing;
 
 /// What the actor may do with a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

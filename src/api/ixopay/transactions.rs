@@ -3,8 +3,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::api::{call, read_body, to_json};
-use crate::services::transactions;
-use crate::startup::AppState;
+use crate::payments::engine;
+use crate::state::AppState;
 
 pub async fn handle(
     state: web::Data<AppState>,
@@ -19,10 +19,10 @@ pub async fn handle(
     };
     let keyring = state.keyring.clone();
     let policy = state.callback_policy;
-    let pages = transactions::PageSettings::from_settings(&state.settings);
+    let pages = engine::PageSettings::from_settings(&state.settings);
     call(state, req, body, api_key, move |conn, ctx, body| {
-        crate::services::callbacks::check_request(body, policy)?;
-        let a = transactions::process(
+        crate::payments::callbacks::check_request(body, policy)?;
+        let a = engine::process(
             conn,
             &keyring,
             &pages,

@@ -1,6 +1,9 @@
 //! Demo data for `coffer serve --demo`. Idempotent: every object is looked up by name first.
 //! These credentials are public; never use them in production.
 
+use crate::console::connectors::{self, BaseDataInput, Keys, NewConnector};
+use crate::console::containers;
+use crate::console::{merchants, tenants, users};
 use crate::db::DbConnection;
 use crate::domain::{Actor, Role};
 use crate::error::ServiceError;
@@ -9,10 +12,7 @@ use crate::models::container::{self, Container};
 use crate::models::merchant::{self, Merchant};
 use crate::models::tenant::{self, Tenant};
 use crate::models::{api_user, connector, user};
-use crate::services::connectors::{self, BaseDataInput, Keys, NewConnector};
-use crate::services::containers;
-use crate::services::keyring::Keyring;
-use crate::services::{merchants, tenants, users};
+use crate::vault::keyring::Keyring;
 
 fn ensure_tenant(
     conn: &mut DbConnection,

@@ -20,7 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::error::ApiError;
+use crate::api::ixopay::error::ApiError;
 use crate::db::{DbConnection, is_unique_violation, write_tx};
 use crate::error::ServiceError;
 use crate::gateway::card::{self, CardData};
@@ -28,7 +28,7 @@ use crate::gateway::errors::ErrorCode;
 use crate::gateway::{ids, vault};
 use crate::models::transaction::{self as tx_model, CardToken};
 use crate::models::{connector, merchant};
-use crate::services::keyring::Keyring;
+use crate::vault::keyring::Keyring;
 
 /// How long a card token can be used.
 pub const TOKEN_TTL_MINUTES: i64 = 30;

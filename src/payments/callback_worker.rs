@@ -13,15 +13,15 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio::sync::watch;
 
-use crate::api::auth::http_date;
 use crate::db::{DbPool, write_tx};
 use crate::error::ServiceError;
+use crate::gateway::signature::http_date;
 use crate::gateway::signature::{self, BodyHash};
 use crate::gateway::target::{self, AllowPrivate};
 use crate::models::callback::{self, Attempt, Callback};
 use crate::models::connector;
-use crate::services::callbacks::Backoff;
-use crate::services::keyring::Keyring;
+use crate::payments::callbacks::Backoff;
+use crate::vault::keyring::Keyring;
 
 /// The exact content type sent and signed (what the PHP client's validateCallback expects).
 pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
@@ -167,7 +167,7 @@ impl Worker {
                 last_sweep = Some(std::time::Instant::now());
                 let swept = me
                     .db
-                    .run(|conn| crate::services::checkout::expire_due(conn, Utc::now().naive_utc()))
+                    .run(|conn| crate::payments::checkout::expire_due(conn, Utc::now().naive_utc()))
                     .await;
                 match swept {
                     Ok(0) => {}

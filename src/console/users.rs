@@ -2,14 +2,14 @@
 //! create tenant managers and merchant admins inside their subtree only; merchant admins
 //! create nobody; only platform admins create platform admins.
 
-use crate::auth::password;
+use crate::audit::{self, Change, Place};
+use crate::console::{merchants, tenants};
 use crate::db::{DbConnection, is_unique_violation};
 use crate::domain::{Actor, Role, Scope, check_new_password, clean_username};
 use crate::error::{FieldErrors, ServiceError};
+use crate::gateway::password;
 use crate::models::user::{self, User};
 use crate::models::{merchant, now};
-use crate::services::audit::{self, Change, Place};
-use crate::services::{merchants, tenants};
 
 fn visible(actor: &Actor, u: &User) -> bool {
     match &actor.scope {

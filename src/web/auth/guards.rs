@@ -8,10 +8,10 @@ use actix_session::SessionExt;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 
-use crate::auth::session::TypedSession;
 use crate::domain::Actor;
 use crate::error::HtmlError;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::web::auth::session::TypedSession;
 
 pub struct CurrentUser(pub Actor);
 
@@ -33,7 +33,7 @@ impl FromRequest for CurrentUser {
             };
             let actor = state
                 .db
-                .run(move |c| crate::services::auth::load_actor(c, &uid, epoch))
+                .run(move |c| crate::console::auth::load_actor(c, &uid, epoch))
                 .await?;
             match actor {
                 Some(a) => Ok(CurrentUser(a)),

@@ -1,11 +1,11 @@
 //! The tenant hierarchy, scoped to the caller's subtree.
 
+use crate::audit::{self, Change, Place};
 use crate::db::DbConnection;
 use crate::domain::{Actor, Scope, clean_name};
 use crate::error::{FieldErrors, ServiceError};
 use crate::models::tenant::{self, Tenant};
 use crate::models::{merchant, now, user};
-use crate::services::audit::{self, Change, Place};
 
 /// A tenant the actor may see, or `NotFound` (also for tenants outside the scope, so that
 /// guessing ids tells nothing).

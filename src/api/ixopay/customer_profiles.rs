@@ -1,7 +1,7 @@
 //! IXOPAY Customer Profiles API v3 (spec section 1): getProfile, updateProfile, deleteProfile.
 //!
 //! A connector reads and writes only the profiles of its *effective* container
-//! ([`crate::services::connectors::effective`]); a connector without one gets 1007 (invalid
+//! ([`crate::console::connectors::effective`]); a connector without one gets 1007 (invalid
 //! configuration). A profile of any other container (another tenant's, or a guid learnt
 //! elsewhere) is answered exactly like a profile that does not exist, so nothing leaks.
 //!
@@ -35,7 +35,9 @@ use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::api::error::ApiError;
+use crate::api::ixopay::error::ApiError;
+use crate::audit;
+use crate::console::connectors;
 use crate::db::schema::{instruments, profiles};
 use crate::db::{DbConnection, write_tx};
 use crate::error::ServiceError;
@@ -45,8 +47,6 @@ use crate::models::connector::Connector;
 use crate::models::container::{self, Container};
 use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile};
-use crate::services::audit;
-use crate::services::connectors;
 
 /// The three operations of the API (the `{op}` path segment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,7 @@
 //! Connectors of a merchant and their Connector Base Data, and the merchant's API users.
 
+use crate::audit::{self, Change, Place};
+use crate::console::merchants;
 use crate::db::{DbConnection, is_unique_violation};
 use crate::domain::{Actor, clean_name, clean_username};
 use crate::error::{FieldErrors, ServiceError};
@@ -8,10 +10,8 @@ use crate::models::api_user::{self, ApiUser};
 use crate::models::connector::{self, BaseData, Connector};
 use crate::models::merchant::Merchant;
 use crate::models::{merchant, now};
-use crate::services::audit::{self, Change, Place};
-use crate::services::keyring::Keyring;
-use crate::services::merchants;
-use crate::services::sharing::{self, Effective};
+use crate::vault::keyring::Keyring;
+use crate::vault::sharing::{self, Effective};
 
 pub const ADAPTERS: [(&str, &str); 3] = [
     ("creditcard", "Creditcard (simulator)"),

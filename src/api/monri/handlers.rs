@@ -1,16 +1,16 @@
 //! Monri-compatible Customers API v2 (`/v2/…`): thin handlers. Each reads the body (bounded),
 //! copies what authentication needs out of the request, and runs authentication and the
-//! service call on one pooled connection ([`crate::services::monri`]).
+//! service call on one pooled connection ([`crate::api::monri::customers`]).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
+use crate::api::monri::customers::{self, Answer, MonriError, Need, RequestAuth};
 use crate::db::DbConnection;
 use crate::models::connector::Connector;
-use crate::services::keyring::Keyring;
-use crate::services::monri::{self, Answer, MonriError, Need, RequestAuth};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::vault::keyring::Keyring;
 
 const JSON: &str = "application/json; charset=utf-8";
 
@@ -75,7 +75,7 @@ where
     let outcome = state
         .db
         .run(move |conn| {
-            let k = match monri::authenticate(
+            let k = match customers::authenticate(
                 conn,
                 &keyring,
                 skew,
@@ -106,7 +106,7 @@ pub async fn oauth(state: web::Data<AppState>, payload: web::Payload) -> HttpRes
     let keyring = state.keyring.clone();
     let outcome = state
         .db
-        .run(move |conn| Ok(monri::issue_token(conn, &keyring, &body)))
+        .run(move |conn| Ok(customers::issue_token(conn, &keyring, &body)))
         .await;
     finish(outcome)
 }
@@ -118,7 +118,7 @@ pub async fn create(
     payload: web::Payload,
 ) -> HttpResponse {
     call(state, req, payload, Need::Customers, |c, _, k, body, _| {
-        monri::create(c, k, body)
+        customers::create(c, k, body)
     })
     .await
 }
@@ -130,7 +130,7 @@ pub async fn list(
     payload: web::Payload,
 ) -> HttpResponse {
     call(state, req, payload, Need::Customers, |c, _, k, _, q| {
-        monri::list(c, k, q)
+        customers::list(c, k, q)
     })
     .await
 }
@@ -147,7 +147,7 @@ pub async fn get(
         req,
         payload,
         Need::Customers,
-        move |c, _, k, _, _| monri::get(c, k, &uuid),
+        move |c, _, k, _, _| customers::get(c, k, &uuid),
     )
     .await
 }
@@ -164,7 +164,7 @@ pub async fn update(
         req,
         payload,
         Need::Customers,
-        move |c, _, k, body, _| monri::update(c, k, &uuid, body),
+        move |c, _, k, body, _| customers::update(c, k, &uuid, body),
     )
     .await
 }
@@ -181,7 +181,7 @@ pub async fn delete(
         req,
         payload,
         Need::Customers,
-        move |c, _, k, _, _| monri::delete(c, k, &uuid),
+        move |c, _, k, _, _| customers::delete(c, k, &uuid),
     )
     .await
 }
@@ -223,7 +223,7 @@ pub async fn by_merchant_id(
         req,
         payload,
         Need::Customers,
-        move |c, _, k, _, _| monri::get_by_merchant_id(c, k, &id),
+        move |c, _, k, _, _| customers::get_by_merchant_id(c, k, &id),
     )
     .await
 }
@@ -240,7 +240,7 @@ pub async fn payment_methods(
         req,
         payload,
         Need::PaymentMethods,
-        move |c, keyring, k, _, q| monri::payment_methods(c, keyring, k, &uuid, q),
+        move |c, keyring, k, _, q| customers::payment_methods(c, keyring, k, &uuid, q),
     )
     .await
 }

@@ -1,4 +1,0 @@
-pub mod csrf;
-pub mod guards;
-pub mod password;
-pub mod session;

@@ -1,0 +1,17 @@
+//! What every request handler shares: the pool, the settings, the vault's keyring and the
+//! callback target policy. Kept apart from the wiring so that handlers do not import it.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::db::DbPool;
+use crate::gateway::target::AllowPrivate;
+use crate::vault::keyring::Keyring;
+
+pub struct AppState {
+    pub db: DbPool,
+    pub settings: Settings,
+    pub keyring: Arc<Keyring>,
+    /// Private callback targets allowed (the setting, or loopback in demo mode).
+    pub callback_policy: AllowPrivate,
+}

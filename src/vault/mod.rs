@@ -1,0 +1,7 @@
+//! The customer-profile vault, one owner per rule: which container a connector uses and who may
+//! reach a stored instrument (`sharing`), the keys that seal what is stored (`keyring`), and the
+//! profiles and instruments themselves (`profiles`). Protocol-free: every API, the payment pages,
+//! the console and the seeder call these functions.
+
+pub mod keyring;
+pub mod sharing;
