@@ -125,68 +125,12 @@ where
 
 /// Parses a JSON body into `T`, mapping every failure (syntax, types, unknown shapes) to 1002.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::invalid(
-            "The request body is empty; a JSON object is required.",
-        ));
-    }
-    let value = serde_json::from_slice(body).map_err(|e| {
-        let msg = e.to_string();
-        // serde_json messages name the problem and position, never echo values beyond a field name.
-        ApiError::invalid(format!("Invalid JSON: {msg}"))
-    })?;
-    if json_has_nul(body) {
-        return Err(ApiError::invalid(NUL_MESSAGE));
-    }
-    Ok(value)
+    crate::gateway::json::parse(body).map_err(ApiError::invalid)
 }
 
-pub const NUL_MESSAGE: &str = "Invalid JSON: no string may contain NUL (\\u0000).";
-
-/// True when a string of the (syntactically valid) JSON text `body` holds NUL, which can only
-/// be written as the escape `\u0000`. No field of these APIs may hold it: PostgreSQL text
-/// cannot store or compare NUL, so it would fail there as a server error where SQLite stores it.
-pub fn json_has_nul(body: &[u8]) -> bool {
-    let mut in_string = false;
-    let mut i = 0;
-    while i < body.len() {
-        match body[i] {
-            b'"' => in_string = !in_string,
-            b'\\' if in_string => {
-                if body.get(i + 1) == Some(&b'u') && body.get(i + 2..i + 6) == Some(b"0000") {
-                    return true;
-                }
-                i += 2;
-                continue;
-            }
-            0 => return true,
-            _ => {}
-        }
-        i += 1;
-    }
-    false
-}
+pub use crate::gateway::json::{NUL_MESSAGE, has_nul as json_has_nul};
 
 pub fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(v)
         .map_err(|e| ApiError::from(crate::error::ServiceError::Unexpected(e.into())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::json_has_nul;
-
-    #[test]
-    fn nul_escapes_are_found_in_strings_only_as_escapes() {
-        assert!(json_has_nul(br#"{"a":"x\u0000y"}"#));
-        assert!(json_has_nul(br#"{"a\u0000":1}"#));
-        assert!(json_has_nul(br#"["\"", "\u0000"]"#));
-        assert!(
-            !json_has_nul(br#"{"a":"\\u0000"}"#),
-            "an escaped backslash, then text"
-        );
-        assert!(!json_has_nul(br#"{"a":"\u0001 u0000"}"#));
-        assert!(json_has_nul(br#"{"a":"\u00000"}"#), "NUL, then a zero");
-        assert!(!json_has_nul(br#"{"u0000":"0000"}"#));
-    }
 }

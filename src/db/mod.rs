@@ -140,7 +140,7 @@ impl DbPool {
         Ok(self.pool.get()?)
     }
 
-    /// Runs `f` with a pooled connection on actix's blocking thread pool.
+    /// Runs `f` with a pooled connection on the runtime's blocking thread pool.
     pub async fn run<T, F>(&self, f: F) -> Result<T, ServiceError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ServiceError> + Send + 'static,
@@ -153,7 +153,7 @@ impl DbPool {
             .await
             .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("database permits: {e}")))?;
         let pool = self.pool.clone();
-        actix_web::web::block(move || {
+        tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
             let r = f(&mut conn);
             // The connection goes back to the pool, then the next waiter is let in at once

@@ -7,7 +7,6 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use serde_json::{Map, Value, json};
 
-use crate::api::ixopay::error::ApiError;
 use crate::audit::{self, Change, Place};
 use crate::db::{DbConnection, write_tx};
 use crate::domain::Actor;
@@ -17,6 +16,7 @@ use crate::gateway::target::{self, AllowPrivate};
 use crate::models::callback::{self, Attempt, Callback};
 use crate::models::transaction::{self as txm, Transaction};
 use crate::models::{now, profile};
+use crate::payments::error::PayError;
 
 /// The stored `callbackUrl` of a transaction, if any.
 pub fn callback_url(t: &Transaction) -> Option<String> {
@@ -134,14 +134,14 @@ pub fn enqueue_for(conn: &mut DbConnection, t: &Transaction) -> Result<(), Servi
 /// The Transaction API's check of `callbackUrl`: http(s) only, and no IP literal the policy
 /// refuses (error 1002, HTTP 422, as other validation errors). Bodies that are not JSON
 /// objects are left to the request parser, which answers for them.
-pub fn check_request(body: &[u8], policy: AllowPrivate) -> Result<(), ApiError> {
+pub fn check_request(body: &[u8], policy: AllowPrivate) -> Result<(), PayError> {
     let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) else {
         return Ok(());
     };
     match m.get("callbackUrl") {
         Some(Value::String(u)) => target::check_url(u, policy)
             .map(|_| ())
-            .map_err(|e| ApiError::invalid(format!("callbackUrl: {e}"))),
+            .map_err(|e| PayError::invalid(format!("callbackUrl: {e}"))),
         _ => Ok(()),
     }
 }

@@ -20,7 +20,6 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::ixopay::error::ApiError;
 use crate::db::{DbConnection, is_unique_violation, write_tx};
 use crate::error::ServiceError;
 use crate::gateway::card::{self, CardData};
@@ -28,6 +27,7 @@ use crate::gateway::errors::ErrorCode;
 use crate::gateway::{ids, vault};
 use crate::models::transaction::{self as tx_model, CardToken};
 use crate::models::{connector, merchant};
+use crate::payments::error::{Kind, PayError};
 use crate::vault::keyring::Keyring;
 
 /// How long a card token can be used.
@@ -66,7 +66,7 @@ impl TokenizeRequest {
     /// Parses the JSON body. Messages name fields and JSON positions, never values.
     /// `number` and `cvv` must be strings (a CVV as a number would lose leading zeros);
     /// `month` and `year` may be strings or integers; `cardHolder` may be absent or null.
-    pub fn from_json(body: &[u8]) -> Result<TokenizeRequest, ApiError> {
+    pub fn from_json(body: &[u8]) -> Result<TokenizeRequest, PayError> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(bad_request(
                 "The request body is empty; a JSON object is required.",
@@ -82,8 +82,8 @@ impl TokenizeRequest {
         let Value::Object(obj) = value else {
             return Err(bad_request("The request body must be a JSON object."));
         };
-        if crate::api::json_has_nul(body) {
-            return Err(bad_request(crate::api::NUL_MESSAGE));
+        if crate::gateway::json::has_nul(body) {
+            return Err(bad_request(crate::gateway::json::NUL_MESSAGE));
         }
         let mut errors: Vec<String> = Vec::new();
         let mut text = |name: &str, allow_int: bool, required: bool| -> Option<String> {
@@ -124,7 +124,7 @@ impl TokenizeRequest {
                     year,
                 })
             }
-            _ => Err(ApiError::invalid(errors.join("; "))),
+            _ => Err(PayError::invalid(errors.join("; "))),
         }
     }
 }
@@ -180,36 +180,32 @@ pub fn sealed_plaintext(pan: &str, cvv: &str) -> Result<Vec<u8>, serde_json::Err
     })
 }
 
-fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::BAD_REQUEST,
-        ErrorCode::InvalidRequestData,
-        message,
-    )
+fn bad_request(message: impl Into<String>) -> PayError {
+    PayError::new(Kind::Malformed, ErrorCode::InvalidRequestData, message)
 }
 
-fn unknown_key() -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::NOT_FOUND,
+fn unknown_key() -> PayError {
+    PayError::new(
+        Kind::NotFound,
         ErrorCode::RequestFailed,
         UNKNOWN_KEY_MESSAGE,
     )
 }
 
-fn invalid_token() -> ApiError {
-    ApiError::invalid(INVALID_TOKEN_MESSAGE)
+fn invalid_token() -> PayError {
+    PayError::invalid(INVALID_TOKEN_MESSAGE)
 }
 
-fn unexpected(e: impl Into<anyhow::Error>) -> ApiError {
-    ApiError::from(ServiceError::Unexpected(e.into()))
+fn unexpected(e: impl Into<anyhow::Error>) -> PayError {
+    PayError::from(ServiceError::Unexpected(e.into()))
 }
 
-fn db_error(e: diesel::result::Error) -> ApiError {
-    ApiError::from(ServiceError::Db(e))
+fn db_error(e: diesel::result::Error) -> PayError {
+    PayError::from(ServiceError::Db(e))
 }
 
 /// `write_tx` needs an error type built from diesel's (for BEGIN/COMMIT failures).
-struct TxError(ApiError);
+struct TxError(PayError);
 
 impl From<diesel::result::Error> for TxError {
     fn from(e: diesel::result::Error) -> Self {
@@ -217,8 +213,8 @@ impl From<diesel::result::Error> for TxError {
     }
 }
 
-impl From<ApiError> for TxError {
-    fn from(e: ApiError) -> Self {
+impl From<PayError> for TxError {
+    fn from(e: PayError) -> Self {
         TxError(e)
     }
 }
@@ -231,7 +227,7 @@ pub fn tokenize(
     public_key: &str,
     req: TokenizeRequest,
     now: DateTime<Utc>,
-) -> Result<TokenizeAnswer, ApiError> {
+) -> Result<TokenizeAnswer, PayError> {
     if public_key.is_empty() || public_key.len() > 128 || public_key.contains('\0') {
         return Err(unknown_key());
     }
@@ -245,7 +241,7 @@ pub fn tokenize(
         return Err(unknown_key());
     }
     if conn_row.adapter == "sepa" {
-        return Err(ApiError::configuration(
+        return Err(PayError::configuration(
             "This connector does not accept card payments.",
         ));
     }
@@ -277,7 +273,7 @@ pub fn tokenize(
     };
     let card = match card {
         Some(c) if problems.is_empty() => c,
-        _ => return Err(ApiError::invalid(problems.join("; "))),
+        _ => return Err(PayError::invalid(problems.join("; "))),
     };
 
     let plaintext = sealed_plaintext(&card.pan, &req.cvv).map_err(unexpected)?;
@@ -336,7 +332,7 @@ pub fn consume(
     connector_id: &str,
     token: &str,
     now: DateTime<Utc>,
-) -> Result<ConsumedCard, ApiError> {
+) -> Result<ConsumedCard, PayError> {
     if !token.starts_with(ids::CARD_TOKEN_PREFIX) || token.len() > 64 {
         return Err(invalid_token());
     }
@@ -390,7 +386,7 @@ pub fn consume(
 mod tests {
     use super::*;
 
-    fn parse(s: &str) -> Result<TokenizeRequest, ApiError> {
+    fn parse(s: &str) -> Result<TokenizeRequest, PayError> {
         TokenizeRequest::from_json(s.as_bytes())
     }
 
@@ -413,7 +409,7 @@ mod tests {
     #[test]
     fn errors_name_fields_never_values() {
         let e = parse(r#"{"number":4111111111111111,"cvv":737,"month":"12"}"#).expect_err("bad");
-        assert_eq!(e.status.as_u16(), 422);
+        assert_eq!(e.kind, Kind::Invalid);
         assert_eq!(e.code.code(), 1002);
         assert!(
             e.message.contains("number: must be a string"),
@@ -425,15 +421,9 @@ mod tests {
         assert!(!e.message.contains("4111111111111111"), "{}", e.message);
         assert!(!e.message.contains("737"), "{}", e.message);
 
-        for (body, status) in [
-            ("", 400),
-            ("  ", 400),
-            ("{\"number\":\"4111", 400),
-            ("[1]", 400),
-            ("null", 400),
-        ] {
+        for body in ["", "  ", "{\"number\":\"4111", "[1]", "null"] {
             let e = parse(body).expect_err(body);
-            assert_eq!(e.status.as_u16(), status, "{body}");
+            assert_eq!(e.kind, Kind::Malformed, "{body}");
             assert_eq!(e.code.code(), 1002);
             assert!(!e.message.contains("4111"), "{}", e.message);
         }

@@ -5,12 +5,10 @@
 //! two concurrent submissions charge once. Every final state goes through
 //! [`transactions::finalize`].
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::NaiveDateTime;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 
-use crate::api::ixopay::error::ApiError;
 use crate::console::connectors::effective;
 use crate::db::{DbConnection, write_tx};
 use crate::error::{FieldErrors, ServiceError};
@@ -22,107 +20,15 @@ use crate::models::payment_session::{self as ps, PaymentSession};
 use crate::models::profile::{self, Profile};
 use crate::models::transaction::{self as txm, Transaction};
 use crate::models::{merchant, now};
-use crate::payments::engine::{
-    self as tx, Charge, Ctx, Means, PageSettings, Source, ThreeDsResult, TxRequest,
+use crate::payments::engine as tx;
+use crate::payments::error::PayError;
+use crate::payments::means::{
+    Charge, Ctx, Means, PageSettings, Source, ThreeDsResult, db, internal, needs_challenge,
+    resolve_means,
 };
+use crate::payments::request::TxRequest;
+use crate::payments::sessions::{plausible, token_hash};
 use crate::vault::keyring::Keyring;
-
-// ---------- opening sessions (inside the API request's write transaction) ----------
-
-/// A request the hosted page answers: a card connector, and no transactionToken, IBAN data or
-/// referenceUuid to pay with.
-pub(crate) fn wants_page(connector: &Connector, r: &TxRequest) -> bool {
-    let iban = r
-        .customer
-        .as_ref()
-        .and_then(|c| c.payment_data.as_ref())
-        .and_then(|p| p.iban_data.as_ref())
-        .is_some();
-    connector.adapter == "creditcard"
-        && r.transaction_token.is_none()
-        && r.reference_uuid.is_none()
-        && !iban
-}
-
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// Tokens are 64 lowercase hex digits; anything else is not looked up.
-fn plausible(token: &str) -> bool {
-    token.len() == 64
-        && token
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-fn open_session(
-    cx: &mut Ctx<'_>,
-    t: &Transaction,
-    kind: &str,
-    request: &str,
-    state: Value,
-    card: Option<&Means>,
-) -> Result<String, ApiError> {
-    let token = crate::ids::random_hex(32);
-    let at = now();
-    let id = crate::ids::new_id();
-    let sealed_card = match card.and_then(Means::card_secret_json) {
-        Some(v) => Some(
-            cx.keyring
-                .seal(v.to_string().as_bytes(), id.as_bytes())
-                .map_err(tx::internal)?,
-        ),
-        None => None,
-    };
-    let s = PaymentSession {
-        id,
-        transaction_uuid: t.uuid.clone(),
-        kind: kind.into(),
-        token_hash: token_hash(&token),
-        status: ps::OPEN.into(),
-        expires_at: at + Duration::minutes(cx.pages.minutes),
-        request: request.into(),
-        state: state.to_string(),
-        sealed_card,
-        created_at: at,
-        updated_at: at,
-    };
-    tx::db(ps::insert(cx.conn, &s))?;
-    let path = if kind == ps::KIND_PAGE { "pay" } else { "3ds" };
-    Ok(format!("{}/{path}/{token}", cx.pages.base_url))
-}
-
-/// Opens the hosted payment page of the PENDING transaction `t`; returns its URL.
-pub(crate) fn open_page(
-    cx: &mut Ctx<'_>,
-    t: &Transaction,
-    request: &[u8],
-) -> Result<String, ApiError> {
-    let request = String::from_utf8_lossy(request);
-    open_session(cx, t, ps::KIND_PAGE, &request, json!({}), None)
-}
-
-/// Opens the 3-D Secure challenge of the PENDING transaction `t`; returns its URL. A stored
-/// instrument is found again by its token afterwards; a new card (its payment.js token is used
-/// up) is kept sealed in the session until the challenge ends.
-pub(crate) fn open_challenge(
-    cx: &mut Ctx<'_>,
-    t: &Transaction,
-    request: &[u8],
-    charge: &Charge,
-) -> Result<String, ApiError> {
-    let request = String::from_utf8_lossy(request);
-    let mut state = json!({ "processorId": charge.processor.id });
-    let card = match &charge.source {
-        Source::Stored(i) => {
-            state["paymentToken"] = json!(i.payment_token);
-            None
-        }
-        _ => Some(&charge.means),
-    };
-    open_session(cx, t, ps::KIND_CHALLENGE, &request, state, card)
-}
 
 // ---------- what the pages show ----------
 
@@ -186,7 +92,7 @@ pub enum Step {
     },
 }
 
-fn svc(e: ApiError) -> ServiceError {
+fn svc(e: PayError) -> ServiceError {
     ServiceError::Unexpected(anyhow::anyhow!(
         "payment step failed: {} {}",
         e.code.code(),
@@ -531,7 +437,7 @@ fn settle_and_finish(
         Ok(_) => {
             tx::finalize(cx.conn, &t).map_err(svc)?;
         }
-        Err(e) if e.status.is_client_error() => {
+        Err(e) if e.is_client_error() => {
             tx::fail_pending(cx.conn, &l.t, e.code).map_err(svc)?;
         }
         Err(e) => return Err(svc(e)),
@@ -546,9 +452,15 @@ fn charge_or_challenge(
     l: &Loaded,
     charge: &Charge,
 ) -> Result<Step, ServiceError> {
-    if tx::needs_challenge(charge, &l.request).is_some() {
+    if needs_challenge(charge, &l.request).is_some() {
         ps::close_all(cx.conn, &l.t.uuid, ps::FINISHED, now())?;
-        let url = open_challenge(cx, &l.t, l.session.request.as_bytes(), charge).map_err(svc)?;
+        let url = crate::payments::sessions::open_challenge(
+            cx,
+            &l.t,
+            l.session.request.as_bytes(),
+            charge,
+        )
+        .map_err(svc)?;
         return Ok(Step::Redirect(url));
     }
     settle_and_finish(cx, l, charge, None)
@@ -598,7 +510,7 @@ pub fn submit_page(
             }
             let mut r = l.request.clone();
             r.transaction_token = Some(choice);
-            let (means, source, processor) = tx::resolve_means(&mut cx, &r).map_err(svc)?;
+            let (means, source, processor) = resolve_means(&mut cx, &r).map_err(svc)?;
             Charge {
                 means,
                 source,
@@ -625,19 +537,19 @@ pub fn cancel_page(conn: &mut DbConnection, token: &str) -> Result<Step, Service
 
 /// The card of a challenge: the stored instrument found again by its token (same rules as the
 /// API: a 4xx when it was deregistered meanwhile), or the sealed new card.
-fn challenge_charge(cx: &mut Ctx<'_>, l: &Loaded) -> Result<Charge, ApiError> {
+fn challenge_charge(cx: &mut Ctx<'_>, l: &Loaded) -> Result<Charge, PayError> {
     let state: Value = serde_json::from_str(&l.session.state).unwrap_or_default();
     if let Some(tok) = state.get("paymentToken").and_then(Value::as_str) {
         let mut r = l.request.clone();
         r.transaction_token = Some(tok.to_string());
-        let (means, source, processor) = tx::resolve_means(cx, &r)?;
+        let (means, source, processor) = resolve_means(cx, &r)?;
         return Ok(Charge {
             means,
             source,
             processor,
         });
     }
-    let unexpected = |m: &str| tx::internal(anyhow::anyhow!("challenge {}: {m}", l.session.id));
+    let unexpected = |m: &str| internal(anyhow::anyhow!("challenge {}: {m}", l.session.id));
     let sealed = l
         .session
         .sealed_card
@@ -646,7 +558,7 @@ fn challenge_charge(cx: &mut Ctx<'_>, l: &Loaded) -> Result<Charge, ApiError> {
     let opened = cx
         .keyring
         .open(cx.conn, sealed, l.session.id.as_bytes())
-        .map_err(tx::internal)?;
+        .map_err(internal)?;
     let v: Value = serde_json::from_slice(&opened).map_err(|_| unexpected("card unreadable"))?;
     let means =
         Means::from_card_secret_json(cx.keyring, &v).ok_or_else(|| unexpected("card malformed"))?;
@@ -655,8 +567,8 @@ fn challenge_charge(cx: &mut Ctx<'_>, l: &Loaded) -> Result<Charge, ApiError> {
         .and_then(Value::as_str)
         .unwrap_or(&l.connector.id)
         .to_string();
-    let processor = tx::db(connector::find(cx.conn, &processor_id))?
-        .ok_or_else(|| unexpected("processor gone"))?;
+    let processor =
+        db(connector::find(cx.conn, &processor_id))?.ok_or_else(|| unexpected("processor gone"))?;
     Ok(Charge {
         means,
         source: Source::Fresh,
@@ -672,7 +584,7 @@ fn challenge_charge_or_fail(
 ) -> Result<Result<Charge, Step>, ServiceError> {
     match challenge_charge(cx, l) {
         Ok(c) => Ok(Ok(c)),
-        Err(e) if e.status.is_client_error() => {
+        Err(e) if e.is_client_error() => {
             tx::fail_pending(cx.conn, &l.t, e.code).map_err(svc)?;
             let t = txm::find(cx.conn, &l.t.uuid)?.ok_or(ServiceError::NotFound)?;
             Ok(Err(result_step(&t)))
@@ -736,7 +648,7 @@ pub fn submit_challenge(
             Ok(c) => c,
             Err(step) => return Ok(step),
         };
-        let mode = tx::needs_challenge(&charge, &l.request).unwrap_or("MANDATORY");
+        let mode = needs_challenge(&charge, &l.request).unwrap_or("MANDATORY");
         settle_and_finish(&mut cx, &l, &charge, Some(ThreeDsResult { mode }))
     })
 }

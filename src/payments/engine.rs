@@ -3,705 +3,25 @@
 //! Each request is one write transaction: the payment, the profile, the instrument and the
 //! vault record commit together or not at all.
 
-use std::collections::BTreeMap;
-
-use actix_web::http::StatusCode;
-use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use chrono::Utc;
 use serde_json::{Map, Value, json};
 
-use crate::api::ixopay::error::ApiError;
 use crate::console::connectors::{effective, payment_method};
 use crate::db::{DbConnection, is_unique_violation, write_tx};
-use crate::error::ServiceError;
 use crate::gateway::amount;
-use crate::gateway::card::{self, CardData};
 use crate::gateway::errors::ErrorCode;
 use crate::gateway::ids;
 use crate::gateway::signature::BodyHash;
 use crate::gateway::simulator::{self, Outcome};
-use crate::gateway::vault;
-use crate::models::connector::{self, Connector};
+use crate::models::connector::Connector;
 use crate::models::container;
 use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile};
 use crate::models::transaction::{self as txm, Transaction};
+use crate::payments::error::{Kind, PayError};
+use crate::payments::means::*;
+use crate::payments::request::*;
 use crate::vault::keyring::Keyring;
-
-pub const TYPES: [&str; 7] = [
-    "debit",
-    "preauthorize",
-    "capture",
-    "void",
-    "register",
-    "deregister",
-    "refund",
-];
-
-// ---------- request ----------
-
-#[derive(Debug, Deserialize, Default, Clone)]
-#[serde(rename_all = "camelCase")]
-pub struct TxRequest {
-    pub merchant_transaction_id: Option<String>,
-    pub additional_id1: Option<String>,
-    pub additional_id2: Option<String>,
-    pub extra_data: Option<BTreeMap<String, String>>,
-    pub merchant_meta_data: Option<String>,
-    pub reference_uuid: Option<String>,
-    pub amount: Option<String>,
-    pub currency: Option<String>,
-    pub success_url: Option<String>,
-    pub cancel_url: Option<String>,
-    pub error_url: Option<String>,
-    pub callback_url: Option<String>,
-    pub transaction_token: Option<String>,
-    pub description: Option<String>,
-    pub with_register: Option<bool>,
-    pub transaction_indicator: Option<String>,
-    pub customer: Option<CustomerIn>,
-    pub customer_profile_data: Option<ProfileDataIn>,
-    pub three_d_secure_data: Option<Map<String, Value>>,
-    pub language: Option<String>,
-}
-
-#[derive(Debug, Deserialize, Default, Clone)]
-#[serde(rename_all = "camelCase")]
-pub struct CustomerIn {
-    pub identification: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub birth_date: Option<String>,
-    pub gender: Option<String>,
-    pub billing_address1: Option<String>,
-    pub billing_address2: Option<String>,
-    pub billing_city: Option<String>,
-    pub billing_postcode: Option<String>,
-    pub billing_state: Option<String>,
-    pub billing_country: Option<String>,
-    pub billing_phone: Option<String>,
-    pub shipping_first_name: Option<String>,
-    pub shipping_last_name: Option<String>,
-    pub shipping_company: Option<String>,
-    pub shipping_address1: Option<String>,
-    pub shipping_address2: Option<String>,
-    pub shipping_city: Option<String>,
-    pub shipping_postcode: Option<String>,
-    pub shipping_state: Option<String>,
-    pub shipping_country: Option<String>,
-    pub shipping_phone: Option<String>,
-    pub company: Option<String>,
-    pub email: Option<String>,
-    pub email_verified: Option<bool>,
-    pub ip_address: Option<String>,
-    pub national_id: Option<String>,
-    pub extra_data: Option<BTreeMap<String, String>>,
-    pub payment_data: Option<PaymentDataIn>,
-}
-
-#[derive(Debug, Deserialize, Default, Clone)]
-#[serde(rename_all = "camelCase")]
-pub struct PaymentDataIn {
-    pub iban_data: Option<IbanDataIn>,
-}
-
-#[derive(Debug, Deserialize, Default, Clone)]
-#[serde(rename_all = "camelCase")]
-pub struct IbanDataIn {
-    pub iban: Option<String>,
-    pub bic: Option<String>,
-    pub mandate_id: Option<String>,
-    pub mandate_date: Option<String>,
-}
-
-#[derive(Debug, Deserialize, Default, Clone)]
-#[serde(rename_all = "camelCase")]
-pub struct ProfileDataIn {
-    pub profile_guid: Option<String>,
-    pub customer_identification: Option<String>,
-    pub mark_as_preferred: Option<bool>,
-}
-
-struct Check(Vec<String>);
-
-impl Check {
-    fn len(&mut self, field: &str, v: &Option<String>, min: usize, max: usize) {
-        if let Some(s) = v {
-            let n = s.chars().count();
-            if n < min || n > max {
-                self.0.push(if min > 0 {
-                    format!("{field}: must be {min} to {max} characters")
-                } else {
-                    format!("{field}: at most {max} characters")
-                });
-            }
-        }
-    }
-    fn map(&mut self, field: &str, v: &Option<BTreeMap<String, String>>) {
-        if let Some(m) = v {
-            if m.len() > 64 {
-                self.0.push(format!("{field}: at most 64 keys"));
-            }
-            if m.iter()
-                .any(|(k, v)| k.chars().count() > 64 || v.chars().count() > 8192)
-            {
-                self.0.push(format!(
-                    "{field}: keys at most 64 and values at most 8192 characters"
-                ));
-            }
-        }
-    }
-    fn pattern(&mut self, field: &str, v: &Option<String>, ok: impl Fn(&str) -> bool, what: &str) {
-        if let Some(s) = v
-            && !ok(s)
-        {
-            self.0.push(format!("{field}: {what}"));
-        }
-    }
-}
-
-fn is_date(s: &str) -> bool {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() && s.len() == 10
-}
-
-fn is_url(s: &str) -> bool {
-    (s.starts_with("https://") || s.starts_with("http://"))
-        && s.len() <= 4096
-        && !s.chars().any(char::is_whitespace)
-}
-
-/// Field rules of the Transaction API (spec 2.2). Answers every problem at once.
-fn validate(kind: &str, r: &TxRequest) -> Result<(), ApiError> {
-    let mut c = Check(vec![]);
-    if r.merchant_transaction_id
-        .as_deref()
-        .is_none_or(str::is_empty)
-    {
-        c.0.push("merchantTransactionId: is required".into());
-    }
-    c.len("merchantTransactionId", &r.merchant_transaction_id, 1, 50);
-    c.len("additionalId1", &r.additional_id1, 1, 50);
-    c.len("additionalId2", &r.additional_id2, 1, 50);
-    c.map("extraData", &r.extra_data);
-    c.len("merchantMetaData", &r.merchant_meta_data, 0, 255);
-    c.len("referenceUuid", &r.reference_uuid, 1, 50);
-    c.len("transactionToken", &r.transaction_token, 1, 8192);
-    c.len("description", &r.description, 0, 255);
-    for (f, v) in [
-        ("successUrl", &r.success_url),
-        ("cancelUrl", &r.cancel_url),
-        ("errorUrl", &r.error_url),
-        ("callbackUrl", &r.callback_url),
-    ] {
-        c.pattern(
-            f,
-            v,
-            is_url,
-            "must be an http(s) URL of at most 4096 characters",
-        );
-    }
-    c.pattern(
-        "transactionIndicator",
-        &r.transaction_indicator,
-        |s| {
-            [
-                "SINGLE",
-                "INITIAL",
-                "RECURRING",
-                "FIRST-CARDONFILE",
-                "CARDONFILE",
-                "CARDONFILE-MERCHANT-INITIATED",
-                "MOTO",
-            ]
-            .contains(&s)
-        },
-        "unknown value",
-    );
-    let needs_amount = matches!(kind, "debit" | "preauthorize" | "capture" | "refund");
-    if needs_amount && r.amount.is_none() {
-        c.0.push("amount: is required".into());
-    }
-    if (needs_amount || r.amount.is_some()) && r.currency.is_none() {
-        c.0.push("currency: is required".into());
-    }
-    if let (Some(a), Some(cur)) = (&r.amount, &r.currency) {
-        match amount::parse_amount(a, cur) {
-            Ok(v) if v <= 0 && needs_amount => c.0.push("amount: must be greater than zero".into()),
-            Ok(_) => {}
-            Err(e) => c.0.push(format!("amount/currency: {e}")),
-        }
-    }
-    if matches!(kind, "capture" | "void" | "refund") && r.reference_uuid.is_none() {
-        c.0.push("referenceUuid: is required".into());
-    }
-    if let Some(cu) = &r.customer {
-        c.len("customer.identification", &cu.identification, 0, 36);
-        for (f, v) in [
-            ("customer.firstName", &cu.first_name),
-            ("customer.lastName", &cu.last_name),
-            ("customer.billingAddress1", &cu.billing_address1),
-            ("customer.billingAddress2", &cu.billing_address2),
-            ("customer.billingCity", &cu.billing_city),
-            ("customer.shippingFirstName", &cu.shipping_first_name),
-            ("customer.shippingLastName", &cu.shipping_last_name),
-            ("customer.shippingCompany", &cu.shipping_company),
-            ("customer.shippingAddress1", &cu.shipping_address1),
-            ("customer.shippingAddress2", &cu.shipping_address2),
-            ("customer.shippingCity", &cu.shipping_city),
-            ("customer.company", &cu.company),
-            ("customer.ipAddress", &cu.ip_address),
-        ] {
-            c.len(f, v, 0, 50);
-        }
-        c.len("customer.billingPostcode", &cu.billing_postcode, 0, 16);
-        c.len("customer.shippingPostcode", &cu.shipping_postcode, 0, 16);
-        c.len("customer.billingState", &cu.billing_state, 0, 30);
-        c.len("customer.shippingState", &cu.shipping_state, 0, 30);
-        c.len("customer.billingPhone", &cu.billing_phone, 0, 20);
-        c.len("customer.shippingPhone", &cu.shipping_phone, 0, 20);
-        c.len("customer.email", &cu.email, 0, 255);
-        c.len("customer.nationalId", &cu.national_id, 0, 20);
-        c.pattern(
-            "customer.birthDate",
-            &cu.birth_date,
-            is_date,
-            "must be YYYY-MM-DD",
-        );
-        c.pattern(
-            "customer.gender",
-            &cu.gender,
-            |s| s == "M" || s == "F",
-            "must be M or F",
-        );
-        let country = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase());
-        c.pattern(
-            "customer.billingCountry",
-            &cu.billing_country,
-            country,
-            "must be two upper-case letters",
-        );
-        c.pattern(
-            "customer.shippingCountry",
-            &cu.shipping_country,
-            country,
-            "must be two upper-case letters",
-        );
-        c.pattern(
-            "customer.email",
-            &cu.email,
-            |s| s.contains('@') && !s.contains(char::is_whitespace),
-            "is not an email address",
-        );
-        c.map("customer.extraData", &cu.extra_data);
-        if let Some(ib) = cu.payment_data.as_ref().and_then(|p| p.iban_data.as_ref()) {
-            c.len("customer.paymentData.ibanData.iban", &ib.iban, 1, 34);
-            c.len("customer.paymentData.ibanData.bic", &ib.bic, 0, 11);
-            c.len(
-                "customer.paymentData.ibanData.mandateId",
-                &ib.mandate_id,
-                0,
-                50,
-            );
-        }
-    }
-    if let Some(p) = &r.customer_profile_data {
-        c.len("customerProfileData.profileGuid", &p.profile_guid, 1, 36);
-        c.len(
-            "customerProfileData.customerIdentification",
-            &p.customer_identification,
-            1,
-            36,
-        );
-        if p.profile_guid.is_none() && p.customer_identification.is_none() {
-            c.0.push("customerProfileData: either profileGuid or customerIdentification must be provided".into());
-        }
-    }
-    if let Some(t) = r
-        .three_d_secure_data
-        .as_ref()
-        .and_then(|m| m.get("3dsecure"))
-        && !matches!(t.as_str(), Some("OFF" | "OPTIONAL" | "MANDATORY"))
-    {
-        c.0.push("threeDSecureData.3dsecure: must be OFF, OPTIONAL or MANDATORY".into());
-    }
-    if c.0.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(c.0.join("; ")))
-    }
-}
-
-// ---------- payment instrument resolution ----------
-
-/// What is charged: a card (with the number, for the simulator) or an IBAN.
-#[derive(Clone)]
-pub(crate) enum Means {
-    Card {
-        card: CardData,
-        holder: Option<String>,
-        fingerprint: String,
-    },
-    Iban {
-        iban: String,
-        bic: Option<String>,
-        mandate_id: Option<String>,
-        fingerprint: String,
-    },
-}
-
-impl std::fmt::Debug for Means {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Means::Card { card, .. } => write!(f, "Card({card:?})"),
-            Means::Iban { iban, .. } => write!(f, "Iban({})", simulator::mask_iban(iban)),
-        }
-    }
-}
-
-impl Means {
-    /// A card typed into the hosted payment page (already validated).
-    pub(crate) fn new_card(keyring: &Keyring, card: CardData, holder: Option<String>) -> Means {
-        Means::Card {
-            fingerprint: fingerprint(keyring, &card.pan),
-            holder,
-            card,
-        }
-    }
-    /// The card's number, holder and expiry as JSON, to be sealed while a challenge is open.
-    pub(crate) fn card_secret_json(&self) -> Option<Value> {
-        match self {
-            Means::Card { card, holder, .. } => Some(json!({
-                "pan": card.pan, "holder": holder,
-                "month": card.exp_month, "year": card.exp_year,
-            })),
-            Means::Iban { .. } => None,
-        }
-    }
-    /// The inverse of [`Means::card_secret_json`].
-    pub(crate) fn from_card_secret_json(keyring: &Keyring, v: &Value) -> Option<Means> {
-        let pan = v.get("pan")?.as_str()?.to_string();
-        let card = CardData {
-            brand: card::brand(&pan)?,
-            first_six: pan.get(..6)?.to_string(),
-            last_four: pan.get(pan.len().checked_sub(4)?..)?.to_string(),
-            exp_month: u32::try_from(v.get("month")?.as_u64()?).ok()?,
-            exp_year: i32::try_from(v.get("year")?.as_i64()?).ok()?,
-            pan,
-        };
-        let holder = v.get("holder").and_then(Value::as_str).map(str::to_string);
-        Some(Means::new_card(keyring, card, holder))
-    }
-    /// The masked number shown on the issuer page, e.g. `400000******3220`.
-    pub(crate) fn masked(&self) -> String {
-        match self {
-            Means::Card { card, .. } => card::mask(&card.pan),
-            Means::Iban { iban, .. } => simulator::mask_iban(iban),
-        }
-    }
-    fn secret(&self) -> &str {
-        match self {
-            Means::Card { card, .. } => &card.pan,
-            Means::Iban { iban, .. } => iban,
-        }
-    }
-    fn fingerprint(&self) -> &str {
-        match self {
-            Means::Card { fingerprint, .. } | Means::Iban { fingerprint, .. } => fingerprint,
-        }
-    }
-    fn decide(&self) -> Outcome {
-        match self {
-            Means::Card { card, .. } => simulator::decide_card(&card.pan),
-            Means::Iban { iban, .. } => simulator::decide_iban(iban),
-        }
-    }
-    fn method(&self) -> &'static str {
-        match self {
-            Means::Card { .. } => "card",
-            Means::Iban { .. } => "iban",
-        }
-    }
-    /// `returnData` of the answer: masked, never the number.
-    fn return_data(&self) -> Value {
-        match self {
-            Means::Card {
-                card,
-                holder,
-                fingerprint,
-            } => json!({
-                "_TYPE": "cardData",
-                "type": card.brand,
-                "cardHolder": holder,
-                "expiryMonth": format!("{:02}", card.exp_month),
-                "expiryYear": format!("{:04}", card.exp_year),
-                "firstSixDigits": card.first_six,
-                "lastFourDigits": card.last_four,
-                "fingerprint": fingerprint,
-            }),
-            Means::Iban {
-                iban,
-                bic,
-                mandate_id,
-                ..
-            } => json!({
-                "_TYPE": "ibanData",
-                "iban": simulator::mask_iban(iban),
-                "bic": bic,
-                "mandateId": mandate_id,
-            }),
-        }
-    }
-}
-
-/// Where the means came from.
-pub(crate) enum Source {
-    /// A payment.js token or IBAN data in the request: new to us.
-    Fresh,
-    /// A stored instrument (`pt::` token).
-    Stored(Box<Instrument>),
-    /// A previous transaction of the same merchant (`referenceUuid`).
-    Reference,
-}
-
-pub(crate) struct Ctx<'a> {
-    pub(crate) conn: &'a mut DbConnection,
-    pub(crate) keyring: &'a Keyring,
-    pub(crate) connector: &'a Connector,
-    pub(crate) now: DateTime<Utc>,
-    /// Public URL and page lifetime, for hosted payment pages and 3-D Secure challenges.
-    pub(crate) pages: &'a PageSettings,
-}
-
-/// What the hosted payment page and the 3-D Secure challenge need from the settings.
-#[derive(Debug, Clone)]
-pub struct PageSettings {
-    /// Public base URL, no trailing slash.
-    pub base_url: String,
-    pub minutes: i64,
-}
-
-impl PageSettings {
-    pub fn from_settings(s: &crate::config::Settings) -> PageSettings {
-        PageSettings {
-            base_url: s.public_base(),
-            minutes: s.payment_page_minutes,
-        }
-    }
-}
-
-pub(crate) fn internal<E: Into<anyhow::Error>>(e: E) -> ApiError {
-    ApiError::from(ServiceError::Unexpected(e.into()))
-}
-
-pub(crate) fn db<T>(r: Result<T, diesel::result::Error>) -> Result<T, ApiError> {
-    r.map_err(|e| ApiError::from(ServiceError::Db(e)))
-}
-
-fn fingerprint(keyring: &Keyring, secret: &str) -> String {
-    vault::fingerprint(keyring.mac_key(), secret)
-}
-
-/// Opens a sealed card number or IBAN into `Means` using stored metadata.
-fn means_from_instrument(cx: &mut Ctx<'_>, i: &Instrument) -> Result<Means, ApiError> {
-    let secret = cx
-        .keyring
-        .open_string(cx.conn, &i.vault_record, i.id.as_bytes())
-        .map_err(internal)?;
-    Ok(if i.method == "iban" {
-        Means::Iban {
-            iban: secret,
-            bic: i.bic.clone(),
-            mandate_id: i.mandate_id.clone(),
-            fingerprint: i.fingerprint.clone(),
-        }
-    } else {
-        let pan = secret;
-        Means::Card {
-            card: CardData {
-                brand: card::brand(&pan).unwrap_or("unknown"),
-                first_six: pan.chars().take(6).collect(),
-                last_four: pan
-                    .chars()
-                    .rev()
-                    .take(4)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect(),
-                exp_month: i.exp_month.unwrap_or(1).clamp(1, 12) as u32,
-                exp_year: i.exp_year.unwrap_or(2000),
-                pan,
-            },
-            holder: i.card_holder.clone(),
-            fingerprint: i.fingerprint.clone(),
-        }
-    })
-}
-
-fn token_error() -> ApiError {
-    ApiError::invalid("transactionToken: unknown payment token, or not usable with this connector")
-}
-
-/// Resolves the payment means of a debit, preauthorize or register. Returns the means, where it
-/// came from, and the connector that processes it (a meta-connector routes a stored instrument
-/// to the connector it is tied to).
-pub(crate) fn resolve_means(
-    cx: &mut Ctx<'_>,
-    r: &TxRequest,
-) -> Result<(Means, Source, Connector), ApiError> {
-    let me = cx.connector.clone();
-    if let Some(tok) = r.transaction_token.as_deref() {
-        if tok.starts_with(ids::PAYMENT_TOKEN_PREFIX) {
-            let found = db(profile::instrument_by_token(cx.conn, tok))?;
-            let Some((inst, p)) = found else {
-                return Err(token_error());
-            };
-            // Shared tokens: usable on any connector whose effective container holds the profile.
-            let eff = effective(cx.conn, &me).map_err(ApiError::from)?;
-            if eff.container.as_ref().map(|c| c.id.as_str()) != Some(p.container_id.as_str()) {
-                return Err(token_error());
-            }
-            let processor = if me.adapter == "meta" {
-                let members = db(connector::members(cx.conn, &me.id))?;
-                if !members.contains(&inst.connector_id) {
-                    return Err(ApiError::configuration(
-                        "The meta-connector has no member connector for the connector this instrument is tied to.",
-                    ));
-                }
-                db(connector::find(cx.conn, &inst.connector_id))?.ok_or_else(token_error)?
-            } else {
-                me
-            };
-            let expected = if processor.adapter == "sepa" {
-                "iban"
-            } else {
-                "card"
-            };
-            if inst.method != expected {
-                return Err(ApiError::invalid(
-                    "transactionToken: this instrument cannot be charged on this connector",
-                ));
-            }
-            let means = means_from_instrument(cx, &inst)?;
-            return Ok((means, Source::Stored(Box::new(inst)), processor));
-        }
-        if tok.starts_with(ids::CARD_TOKEN_PREFIX) {
-            if me.adapter != "creditcard" {
-                return Err(ApiError::invalid(
-                    "transactionToken: card tokens can be used only on a Creditcard connector",
-                ));
-            }
-            let c =
-                crate::payments::card_tokens::consume(cx.conn, cx.keyring, &me.id, tok, cx.now)?;
-            let means = Means::Card {
-                fingerprint: c.fingerprint.clone(),
-                holder: c.card_holder.clone(),
-                card: c.card,
-            };
-            return Ok((means, Source::Fresh, me));
-        }
-        return Err(token_error());
-    }
-    if let Some(ib) = r
-        .customer
-        .as_ref()
-        .and_then(|c| c.payment_data.as_ref())
-        .and_then(|p| p.iban_data.as_ref())
-    {
-        if me.adapter != "sepa" {
-            return Err(ApiError::invalid(
-                "customer.paymentData.ibanData: IBAN payments need a SEPA Direct Debit connector",
-            ));
-        }
-        let iban: String = ib
-            .iban
-            .clone()
-            .unwrap_or_default()
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_ascii_uppercase();
-        let fp = fingerprint(cx.keyring, &iban);
-        return Ok((
-            Means::Iban {
-                iban,
-                bic: ib.bic.clone(),
-                mandate_id: ib.mandate_id.clone(),
-                fingerprint: fp,
-            },
-            Source::Fresh,
-            me,
-        ));
-    }
-    if let Some(uuid) = r.reference_uuid.as_deref() {
-        let reference = find_reference(cx, uuid)?;
-        let means = means_of_transaction(cx, &reference)?.ok_or_else(|| {
-            ApiError::invalid(
-                "referenceUuid: the referenced transaction holds no reusable payment instrument",
-            )
-        })?;
-        return Ok((means, Source::Reference, me));
-    }
-    Err(ApiError::invalid(
-        "transactionToken: is required (a payment.js token or a pt:: payment token)",
-    ))
-}
-
-/// A transaction of the same merchant (referenceUuid is never shared across merchants).
-fn find_reference(cx: &mut Ctx<'_>, uuid: &str) -> Result<Transaction, ApiError> {
-    match db(txm::find(cx.conn, uuid))? {
-        Some(t) if t.merchant_id == cx.connector.merchant_id => Ok(t),
-        _ => Err(ApiError::invalid("referenceUuid: transaction not found")),
-    }
-}
-
-/// The card or IBAN a successful earlier transaction used, if it can be reused.
-fn means_of_transaction(cx: &mut Ctx<'_>, t: &Transaction) -> Result<Option<Means>, ApiError> {
-    if t.status != "SUCCESS" {
-        return Ok(None);
-    }
-    if let Some(iid) = &t.instrument_id
-        && let Some(inst) = db(profile::find_instrument(cx.conn, iid))?
-    {
-        return means_from_instrument(cx, &inst).map(Some);
-    }
-    let summary: Value = t
-        .card_summary
-        .as_deref()
-        .and_then(|s| serde_json::from_str(s).ok())
-        .unwrap_or(Value::Null);
-    let Some(sealed) = summary.get("vault").and_then(Value::as_str) else {
-        return Ok(None);
-    };
-    let secret = cx
-        .keyring
-        .open_string(cx.conn, sealed, t.uuid.as_bytes())
-        .map_err(internal)?;
-    let rd = summary.get("returnData").cloned().unwrap_or(Value::Null);
-    let s = |k: &str| rd.get(k).and_then(Value::as_str).map(str::to_string);
-    let fp = fingerprint(cx.keyring, &secret);
-    Ok(Some(if s("_TYPE").as_deref() == Some("ibanData") {
-        Means::Iban {
-            iban: secret,
-            bic: s("bic"),
-            mandate_id: s("mandateId"),
-            fingerprint: fp,
-        }
-    } else {
-        Means::Card {
-            card: CardData {
-                brand: card::brand(&secret).unwrap_or("unknown"),
-                first_six: s("firstSixDigits").unwrap_or_default(),
-                last_four: s("lastFourDigits").unwrap_or_default(),
-                exp_month: s("expiryMonth").and_then(|m| m.parse().ok()).unwrap_or(1),
-                exp_year: s("expiryYear").and_then(|y| y.parse().ok()).unwrap_or(2000),
-                pan: secret,
-            },
-            holder: s("cardHolder"),
-            fingerprint: fp,
-        }
-    }))
-}
 
 // ---------- customer profiles ----------
 
@@ -742,14 +62,14 @@ fn upsert_profile(
     container_id: &str,
     pd: &ProfileDataIn,
     customer: Option<&CustomerIn>,
-) -> Result<Profile, ApiError> {
+) -> Result<Profile, PayError> {
     db(container::lock(cx.conn, container_id))?;
     let at = now();
     let by_guid = match &pd.profile_guid {
         Some(g) => match db(profile::find_by_guid(cx.conn, g))? {
             Some(p) if p.container_id == container_id => Some(p),
             _ => {
-                return Err(ApiError::invalid(
+                return Err(PayError::invalid(
                     "customerProfileData.profileGuid: profile not found",
                 ));
             }
@@ -761,7 +81,7 @@ fn upsert_profile(
             if let Some(ci) = &pd.customer_identification
                 && ci != &p.customer_identification
             {
-                return Err(ApiError::invalid(
+                return Err(PayError::invalid(
                     "customerProfileData: profileGuid and customerIdentification name different profiles",
                 ));
             }
@@ -799,7 +119,7 @@ fn upsert_profile(
         }
         None => {
             let ci = pd.customer_identification.clone().ok_or_else(|| {
-                ApiError::invalid(
+                PayError::invalid(
                     "customerProfileData.customerIdentification: is required to create a profile",
                 )
             })?;
@@ -833,7 +153,7 @@ fn store_instrument(
     means: &Means,
     processor: &Connector,
     mark_preferred: bool,
-) -> Result<Instrument, ApiError> {
+) -> Result<Instrument, PayError> {
     let at = now();
     let mut inst = match db(profile::instrument_by_fingerprint(
         cx.conn,
@@ -925,8 +245,8 @@ fn store_instrument(
 
 // ---------- processing ----------
 
+/// The answer to a Transaction API request (always HTTP 200: a decline is an answer too).
 pub struct Answer {
-    pub status: StatusCode,
     pub body: Value,
 }
 
@@ -972,16 +292,16 @@ pub(crate) fn base_tx(cx: &Ctx<'_>, kind: &str, r: &TxRequest, body_hash: BodyHa
     }
 }
 
-fn insert_tx(cx: &mut Ctx<'_>, t: &Transaction) -> Result<(), ApiError> {
+fn insert_tx(cx: &mut Ctx<'_>, t: &Transaction) -> Result<(), PayError> {
     match txm::insert(cx.conn, t) {
         Err(e) if is_unique_violation(&e) => Err(duplicate(&t.merchant_transaction_id)),
         r => db(r),
     }
 }
 
-fn duplicate(id: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
+fn duplicate(id: &str) -> PayError {
+    PayError::new(
+        Kind::Logical,
         ErrorCode::DuplicateTransactionId,
         format!("The transaction ID '{id}' already exists!"),
     )
@@ -1033,71 +353,17 @@ pub(crate) fn decline_body(
 fn profile_container(
     cx: &mut Ctx<'_>,
     r: &TxRequest,
-) -> Result<Option<container::Container>, ApiError> {
+) -> Result<Option<container::Container>, PayError> {
     match &r.customer_profile_data {
         Some(_) => {
-            let eff = effective(cx.conn, cx.connector).map_err(ApiError::from)?;
+            let eff = effective(cx.conn, cx.connector).map_err(PayError::from)?;
             Ok(Some(eff.container.ok_or_else(|| {
-                ApiError::configuration(
+                PayError::configuration(
                     "customerProfileData: this connector has no customer profile container",
                 )
             })?))
         }
         None => Ok(None),
-    }
-}
-
-/// A payment whose means are known: what is charged, where it came from, and the connector
-/// that processes it.
-pub(crate) struct Charge {
-    pub(crate) means: Means,
-    pub(crate) source: Source,
-    pub(crate) processor: Connector,
-}
-
-/// The result of an approved 3-D Secure challenge, reported in `returnData`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ThreeDsResult {
-    /// `MANDATORY` or `OPTIONAL`: the 3-D Secure mode that applied.
-    pub(crate) mode: &'static str,
-}
-
-impl ThreeDsResult {
-    /// The ECI of a fully authenticated payment: 05 for Visa-style schemes, 02 for Mastercard.
-    fn eci(means: &Means) -> &'static str {
-        match means {
-            Means::Card { card, .. } if card.brand == card::brands::MASTERCARD => "02",
-            _ => "05",
-        }
-    }
-}
-
-/// Whether the simulated issuer demands a 3-D Secure challenge: the 3DS test card always, any
-/// card when the request says `threeDSecureData.3dsecure = MANDATORY`. A card from a payment.js
-/// token or from the hosted page, and a stored instrument (`pt::` token) alike; a charge by
-/// `referenceUuid` (merchant-initiated) is not challenged.
-pub(crate) fn needs_challenge(charge: &Charge, r: &TxRequest) -> Option<&'static str> {
-    let Means::Card { card, .. } = &charge.means else {
-        return None;
-    };
-    if matches!(charge.source, Source::Reference) {
-        return None;
-    }
-    let requested = r
-        .three_d_secure_data
-        .as_ref()
-        .and_then(|m| m.get("3dsecure"))
-        .and_then(Value::as_str);
-    if requested == Some("MANDATORY") {
-        Some("MANDATORY")
-    } else if simulator::needs_3ds(&card.pan) {
-        Some(if requested == Some("OPTIONAL") {
-            "OPTIONAL"
-        } else {
-            "MANDATORY"
-        })
-    } else {
-        None
     }
 }
 
@@ -1108,12 +374,12 @@ fn pay_tx(
     r: &TxRequest,
     body_hash: BodyHash,
     processor: &Connector,
-) -> Result<Transaction, ApiError> {
+) -> Result<Transaction, PayError> {
     let mut t = base_tx(cx, kind, r, body_hash);
     t.payment_method = payment_method(&processor.adapter).into();
     if let (Some(a), Some(c)) = (&r.amount, &r.currency) {
         t.amount = Some(
-            amount::parse_amount(a, c).map_err(|e| ApiError::invalid(format!("amount: {e}")))?,
+            amount::parse_amount(a, c).map_err(|e| PayError::invalid(format!("amount: {e}")))?,
         );
     }
     if processor.id != cx.connector.id {
@@ -1158,20 +424,19 @@ fn pay(
     r: &TxRequest,
     body_hash: BodyHash,
     request: &[u8],
-) -> Result<Answer, ApiError> {
+) -> Result<Answer, PayError> {
     profile_container(cx, r)?;
     if let Some(id) = &r.merchant_transaction_id
         && db(txm::find_by_merchant_tx_id(cx.conn, &cx.connector.id, id))?.is_some()
     {
         return Err(duplicate(id));
     }
-    if crate::payments::checkout::wants_page(cx.connector, r) {
+    if crate::payments::sessions::wants_page(cx.connector, r) {
         let mut t = pay_tx(cx, kind, r, body_hash, cx.connector)?;
         t.status = "PENDING".into();
         insert_tx(cx, &t)?;
-        let url = crate::payments::checkout::open_page(cx, &t, request)?;
+        let url = crate::payments::sessions::open_page(cx, &t, request)?;
         return Ok(Answer {
-            status: StatusCode::OK,
             body: redirect_body(&t, &url),
         });
     }
@@ -1186,19 +451,15 @@ fn pay(
         t.status = "PENDING".into();
         note_means(&mut t, &charge);
         insert_tx(cx, &t)?;
-        let url = crate::payments::checkout::open_challenge(cx, &t, request, &charge)?;
+        let url = crate::payments::sessions::open_challenge(cx, &t, request, &charge)?;
         return Ok(Answer {
-            status: StatusCode::OK,
             body: redirect_body(&t, &url),
         });
     }
     let body = settle(cx, &mut t, r, &charge, None)?;
     insert_tx(cx, &t)?;
     crate::payments::callbacks::enqueue_for(cx.conn, &t)?;
-    Ok(Answer {
-        status: StatusCode::OK,
-        body,
-    })
+    Ok(Answer { body })
 }
 
 /// The second half of a payment, once its means are known: the simulator decides; on approval
@@ -1211,7 +472,7 @@ pub(crate) fn settle(
     r: &TxRequest,
     charge: &Charge,
     three_ds: Option<ThreeDsResult>,
-) -> Result<Value, ApiError> {
+) -> Result<Value, PayError> {
     let Charge {
         means,
         source,
@@ -1288,7 +549,7 @@ pub(crate) fn settle(
 /// (2002) or expired (2005). Writes `t`'s outcome if the row is still PENDING (else the
 /// transaction was finished concurrently: `Ok(false)`, nothing written) and ends its open
 /// payment sessions, dropping any sealed card. Runs inside the caller's write transaction.
-pub(crate) fn finalize(conn: &mut DbConnection, t: &Transaction) -> Result<bool, ApiError> {
+pub(crate) fn finalize(conn: &mut DbConnection, t: &Transaction) -> Result<bool, PayError> {
     if !db(txm::finish_pending(conn, t))? {
         return Ok(false);
     }
@@ -1309,7 +570,7 @@ pub(crate) fn fail_pending(
     conn: &mut DbConnection,
     t: &Transaction,
     code: ErrorCode,
-) -> Result<bool, ApiError> {
+) -> Result<bool, PayError> {
     let mut t = t.clone();
     t.status = "ERROR".into();
     t.error_code = Some(code.code() as i32);
@@ -1324,7 +585,7 @@ fn follow_up(
     kind: &str,
     r: &TxRequest,
     body_hash: BodyHash,
-) -> Result<Answer, ApiError> {
+) -> Result<Answer, PayError> {
     if let Some(id) = &r.merchant_transaction_id
         && db(txm::find_by_merchant_tx_id(cx.conn, &cx.connector.id, id))?.is_some()
     {
@@ -1333,7 +594,7 @@ fn follow_up(
     let reference = find_reference(cx, r.reference_uuid.as_deref().unwrap_or_default())?;
     db(txm::lock(cx.conn, &reference.uuid))?;
     let reference = find_reference(cx, &reference.uuid)?;
-    let logical = |m: &str| ApiError::logical(m.to_string());
+    let logical = |m: &str| PayError::logical(m.to_string());
     if reference.status != "SUCCESS" {
         return Err(logical("The referenced transaction was not successful."));
     }
@@ -1347,7 +608,7 @@ fn follow_up(
             }
             Some(
                 amount::parse_amount(a, c)
-                    .map_err(|e| ApiError::invalid(format!("amount: {e}")))?,
+                    .map_err(|e| PayError::invalid(format!("amount: {e}")))?,
             )
         }
         _ => None,
@@ -1411,13 +672,12 @@ fn follow_up(
     insert_tx(cx, &t)?;
     crate::payments::callbacks::enqueue_for(cx.conn, &t)?;
     Ok(Answer {
-        status: StatusCode::OK,
         body: success_body(&t, None, None),
     })
 }
 
 /// deregister: removes a stored instrument (by its `pt::` token or the registering transaction).
-fn deregister(cx: &mut Ctx<'_>, r: &TxRequest, body_hash: BodyHash) -> Result<Answer, ApiError> {
+fn deregister(cx: &mut Ctx<'_>, r: &TxRequest, body_hash: BodyHash) -> Result<Answer, PayError> {
     let mut t = base_tx(cx, "deregister", r, body_hash);
     let instrument = if let Some(tok) = r
         .transaction_token
@@ -1425,7 +685,7 @@ fn deregister(cx: &mut Ctx<'_>, r: &TxRequest, body_hash: BodyHash) -> Result<An
         .filter(|t| t.starts_with(ids::PAYMENT_TOKEN_PREFIX))
     {
         let (inst, p) = db(profile::instrument_by_token(cx.conn, tok))?.ok_or_else(token_error)?;
-        let eff = effective(cx.conn, cx.connector).map_err(ApiError::from)?;
+        let eff = effective(cx.conn, cx.connector).map_err(PayError::from)?;
         if eff.container.map(|c| c.id) != Some(p.container_id) {
             return Err(token_error());
         }
@@ -1453,7 +713,7 @@ fn deregister(cx: &mut Ctx<'_>, r: &TxRequest, body_hash: BodyHash) -> Result<An
             }
         }
     } else {
-        return Err(ApiError::invalid(
+        return Err(PayError::invalid(
             "referenceUuid or transactionToken: one is required",
         ));
     };
@@ -1481,7 +741,6 @@ fn deregister(cx: &mut Ctx<'_>, r: &TxRequest, body_hash: BodyHash) -> Result<An
     insert_tx(cx, &t)?;
     crate::payments::callbacks::enqueue_for(cx.conn, &t)?;
     Ok(Answer {
-        status: StatusCode::OK,
         body: success_body(&t, None, None),
     })
 }
@@ -1492,19 +751,16 @@ pub fn process(
     keyring: &Keyring,
     pages: &PageSettings,
     connector: &Connector,
-    kind: &str,
-    body: &[u8],
-    body_hash: BodyHash,
-) -> Result<Answer, ApiError> {
-    if !TYPES.contains(&kind) {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            ErrorCode::InvalidRequestData,
-            format!("Unknown transaction type '{kind}'."),
-        ));
-    }
-    let r: TxRequest = crate::api::parse_json(body)?;
-    validate(kind, &r)?;
+    call: Call<'_>,
+) -> Result<Answer, PayError> {
+    let Call {
+        kind,
+        request: r,
+        raw,
+        body_hash,
+    } = call;
+    let kind_name = kind.as_str();
+    validate(kind_name, r)?;
     write_tx(conn, |conn| {
         let mut cx = Ctx {
             conn,
@@ -1514,9 +770,13 @@ pub fn process(
             pages,
         };
         match kind {
-            "debit" | "preauthorize" | "register" => pay(&mut cx, kind, &r, body_hash, body),
-            "capture" | "void" | "refund" => follow_up(&mut cx, kind, &r, body_hash),
-            _ => deregister(&mut cx, &r, body_hash),
+            TxKind::Debit | TxKind::Preauthorize | TxKind::Register => {
+                pay(&mut cx, kind_name, r, body_hash, raw)
+            }
+            TxKind::Capture | TxKind::Void | TxKind::Refund => {
+                follow_up(&mut cx, kind_name, r, body_hash)
+            }
+            TxKind::Deregister => deregister(&mut cx, r, body_hash),
         }
     })
 }

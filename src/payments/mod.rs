@@ -7,3 +7,7 @@ pub mod callbacks;
 pub mod card_tokens;
 pub mod checkout;
 pub mod engine;
+pub mod error;
+pub mod means;
+pub mod request;
+pub mod sessions;

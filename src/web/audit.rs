@@ -5,11 +5,11 @@ use askama::Template;
 use serde_json::Value;
 
 use crate::audit;
-use crate::error::HtmlError;
 use crate::models::audit::AuditEntry;
 use crate::state::AppState;
 use crate::web::auth::guards::CurrentUser;
 use crate::web::ctx::PageCtx;
+use crate::web::error::HtmlError;
 use crate::web::render;
 
 /// One changed field of an audit entry.

@@ -5,13 +5,14 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::error::{HtmlError, ServiceError};
+use crate::error::ServiceError;
 use crate::payments::callbacks::{self, CallbackView};
 use crate::state::AppState;
 use crate::web::auth::csrf::CsrfForm;
 use crate::web::auth::guards::CurrentUser;
 use crate::web::auth::session::TypedSession;
 use crate::web::ctx::PageCtx;
+use crate::web::error::HtmlError;
 use crate::web::see_other;
 
 /// The partial `transactions/callbacks.html` on its own (a transaction page includes the

@@ -16,11 +16,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::error::HtmlError;
 use crate::payments::checkout::{self, ChallengePage, PayForm, PayPage, Step};
-use crate::payments::engine::PageSettings;
+use crate::payments::means::PageSettings;
 use crate::state::AppState;
 use crate::web::auth::csrf::{CHECKOUT_COOKIE, CheckoutCsrf, CheckoutForm};
+use crate::web::error::HtmlError;
 use crate::web::see_other;
 
 #[derive(Template)]

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::console::connectors::{self, ADAPTERS, Keys, adapter_label};
 use crate::console::merchants;
-use crate::error::{HtmlError, ServiceError};
+use crate::error::ServiceError;
 use crate::models::api_user::ApiUser;
 use crate::models::connector::Connector;
 use crate::models::container::Container;
@@ -19,6 +19,7 @@ use crate::web::auth::csrf::CsrfForm;
 use crate::web::auth::guards::CurrentUser;
 use crate::web::auth::session::TypedSession;
 use crate::web::ctx::{FormState, PageCtx};
+use crate::web::error::HtmlError;
 use crate::web::{render, see_other};
 
 #[derive(Template)]

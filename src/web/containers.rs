@@ -11,13 +11,14 @@ use crate::console::containers::{
 };
 use crate::console::tenants;
 use crate::console::transactions_view::{self, Row};
-use crate::error::{HtmlError, ServiceError};
+use crate::error::ServiceError;
 use crate::models::tenant::Tenant;
 use crate::state::AppState;
 use crate::web::auth::csrf::CsrfForm;
 use crate::web::auth::guards::CurrentUser;
 use crate::web::auth::session::TypedSession;
 use crate::web::ctx::{FormState, PageCtx};
+use crate::web::error::HtmlError;
 use crate::web::{render, see_other};
 
 /// A keyset cursor: an id of ours (32 hex), anything else is a bad request.

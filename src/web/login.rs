@@ -5,11 +5,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::console::auth::LoginOutcome;
-use crate::error::HtmlError;
 use crate::state::AppState;
 use crate::web::auth::csrf::CsrfForm;
 use crate::web::auth::guards::CurrentUser;
 use crate::web::auth::session::TypedSession;
+use crate::web::error::HtmlError;
 use crate::web::{render, see_other};
 
 #[derive(Template)]

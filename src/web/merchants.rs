@@ -5,7 +5,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::console::{merchants, tenants, users};
-use crate::error::{HtmlError, ServiceError};
+use crate::error::ServiceError;
 use crate::models::merchant::Merchant;
 use crate::models::user::User;
 use crate::state::AppState;
@@ -13,6 +13,7 @@ use crate::web::auth::csrf::CsrfForm;
 use crate::web::auth::guards::CurrentUser;
 use crate::web::auth::session::TypedSession;
 use crate::web::ctx::{FormState, PageCtx};
+use crate::web::error::HtmlError;
 use crate::web::views::{SelectOption, parse_active, tenant_options};
 use crate::web::{render, see_other};
 

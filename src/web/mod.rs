@@ -7,6 +7,7 @@ pub mod checkout;
 pub mod connectors;
 pub mod containers;
 pub mod ctx;
+pub mod error;
 pub mod health;
 pub mod login;
 pub mod merchants;
@@ -136,7 +137,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn not_found() -> HttpResponse {
-    crate::error::error_page(
+    crate::web::error::error_page(
         StatusCode::NOT_FOUND,
         "Not found",
         "The page or object does not exist.",
@@ -154,7 +155,7 @@ pub fn see_other(to: &str) -> HttpResponse {
 pub fn render<T: askama::Template>(
     status: StatusCode,
     page: &T,
-) -> Result<HttpResponse, crate::error::HtmlError> {
+) -> Result<HttpResponse, crate::web::error::HtmlError> {
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(page.render()?))

@@ -12,7 +12,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 
-use crate::error::HtmlError;
+use crate::web::error::HtmlError;
 
 const MESSAGE: &str = "The address contains a NUL character (%00).";
 

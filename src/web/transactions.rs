@@ -7,10 +7,10 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::console::transactions_view::{self as tv, Detail, ListPage, RawFilters};
-use crate::error::HtmlError;
 use crate::state::AppState;
 use crate::web::auth::guards::CurrentUser;
 use crate::web::ctx::{FormState, PageCtx};
+use crate::web::error::HtmlError;
 use crate::web::render;
 use crate::web::views::{SelectOption, merchant_options};
 

@@ -9,13 +9,14 @@ use serde::Deserialize;
 
 use crate::console::{merchants, tenants, users};
 use crate::domain::{Actor, Role};
-use crate::error::{HtmlError, ServiceError};
+use crate::error::ServiceError;
 use crate::models::user::User;
 use crate::state::AppState;
 use crate::web::auth::csrf::CsrfForm;
 use crate::web::auth::guards::CurrentUser;
 use crate::web::auth::session::TypedSession;
 use crate::web::ctx::{FormState, PageCtx};
+use crate::web::error::HtmlError;
 use crate::web::views::{
     SelectOption, merchant_options, parse_active, role_options, tenant_options,
 };

@@ -1,9 +1,9 @@
 //! Small view helpers shared by console pages: select options and parsing of simple form values.
 
 use crate::domain::Role;
-use crate::error::HtmlError;
 use crate::models::merchant::Merchant;
 use crate::models::tenant::Tenant;
+use crate::web::error::HtmlError;
 
 /// One `<option>` of a `<select>`, with its selected state computed in Rust.
 pub struct SelectOption {

@@ -2,6 +2,7 @@
 //! on disk, payment.js itself, and `coffer rotate-vault-key`.
 
 use chrono::{Duration, Utc};
+use coffer::api::ixopay::error::status_of;
 use coffer::db::schema::{connectors, merchants};
 use coffer::db::{DbConnection, write_tx};
 use coffer::gateway::vault::{self, MasterKey};
@@ -380,7 +381,7 @@ async fn consumed_tokens_are_single_use_and_bound_to_their_connector() {
 
     // Another connector cannot use it, and trying does not burn it.
     let e = card_tokens::consume(&mut conn, &keyring, &outlet, &token, now).expect_err("other");
-    assert_eq!((e.status.as_u16(), e.code.code()), (422, 1002));
+    assert_eq!((status_of(e.kind).as_u16(), e.code.code()), (422, 1002));
     assert_eq!(e.message, INVALID_TOKEN_MESSAGE);
 
     let c = card_tokens::consume(&mut conn, &keyring, &shop, &token, now).expect("consume");

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, ResponseError};
 
 use crate::error::ServiceError;
 use crate::gateway::errors::{ApiErrorBody, ErrorCode};
+use crate::payments::error::{Kind, PayError};
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -69,6 +70,25 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// The HTTP status of each kind of payment error. Exhaustive: a new kind must be given its
+/// status here, it never becomes a server error by default.
+pub fn status_of(kind: Kind) -> StatusCode {
+    match kind {
+        Kind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        Kind::Malformed | Kind::Configuration | Kind::Logical => StatusCode::BAD_REQUEST,
+        Kind::NotFound => StatusCode::NOT_FOUND,
+        Kind::Busy => StatusCode::CONFLICT,
+        Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+        Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<PayError> for ApiError {
+    fn from(e: PayError) -> Self {
+        ApiError::new(status_of(e.kind), e.code, e.message)
+    }
+}
+
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
@@ -77,23 +97,14 @@ impl From<ServiceError> for ApiError {
                 ErrorCode::InvalidRequestData,
                 "Not found.",
             ),
-            ServiceError::Validation(errs) => ApiError::invalid(
-                errs.0
-                    .iter()
-                    .map(|(k, v)| format!("{k}: {v}"))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-            ServiceError::Conflict(m) => ApiError::logical(m),
             ServiceError::Forbidden => ApiError::unauthorized(),
-            other => {
-                tracing::error!(error = ?other, "API request failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    ErrorCode::UnexpectedSystemError,
-                    "Unexpected system error.",
-                )
-            }
+            // Validation, conflicts, throttling and faults read the same on every payment path.
+            e @ (ServiceError::Validation(_)
+            | ServiceError::Conflict(_)
+            | ServiceError::Throttled
+            | ServiceError::Db(_)
+            | ServiceError::Pool(_)
+            | ServiceError::Unexpected(_)) => ApiError::from(PayError::from(e)),
         }
     }
 }

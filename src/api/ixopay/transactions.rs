@@ -1,8 +1,11 @@
 //! Transaction API v3: `POST /api/v3/transaction/{apiKey}/{type}`.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::api::{call, read_body, to_json};
+use crate::api::ixopay::error::ApiError;
+use crate::api::{call, parse_json, read_body, to_json};
+use crate::gateway::errors::ErrorCode;
 use crate::payments::engine;
 use crate::state::AppState;
 
@@ -19,19 +22,25 @@ pub async fn handle(
     };
     let keyring = state.keyring.clone();
     let policy = state.callback_policy;
-    let pages = engine::PageSettings::from_settings(&state.settings);
+    let pages = crate::payments::means::PageSettings::from_settings(&state.settings);
     call(state, req, body, api_key, move |conn, ctx, body| {
+        let Some(kind) = crate::payments::request::TxKind::parse(&kind) else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::InvalidRequestData,
+                format!("Unknown transaction type '{kind}'."),
+            ));
+        };
         crate::payments::callbacks::check_request(body, policy)?;
-        let a = engine::process(
-            conn,
-            &keyring,
-            &pages,
-            &ctx.connector,
-            &kind,
-            body,
-            ctx.body_hash,
-        )?;
-        Ok((a.status, to_json(&a.body)?))
+        let request: crate::payments::request::TxRequest = parse_json(body)?;
+        let call = crate::payments::request::Call {
+            kind,
+            request: &request,
+            raw: body,
+            body_hash: ctx.body_hash,
+        };
+        let a = engine::process(conn, &keyring, &pages, &ctx.connector, call)?;
+        Ok((StatusCode::OK, to_json(&a.body)?))
     })
     .await
 }

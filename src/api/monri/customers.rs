@@ -111,7 +111,11 @@ impl From<ServiceError> for MonriError {
             ),
             ServiceError::Conflict(m) => MonriError::invalid(m),
             ServiceError::Forbidden => MonriError::unauthorized(),
-            other => {
+            ServiceError::Throttled => MonriError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests; retry later.",
+            ),
+            other @ (ServiceError::Db(_) | ServiceError::Pool(_) | ServiceError::Unexpected(_)) => {
                 tracing::error!(error = ?other, "Monri API request failed");
                 MonriError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

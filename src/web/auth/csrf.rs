@@ -10,8 +10,8 @@ use actix_web::{FromRequest, HttpRequest, web};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
-use crate::error::HtmlError;
 use crate::web::auth::session::TypedSession;
+use crate::web::error::HtmlError;
 
 /// Largest form body accepted by the console.
 pub const FORM_LIMIT: usize = 64 * 1024;

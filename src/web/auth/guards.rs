@@ -9,9 +9,9 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::domain::Actor;
-use crate::error::HtmlError;
 use crate::state::AppState;
 use crate::web::auth::session::TypedSession;
+use crate::web::error::HtmlError;
 
 pub struct CurrentUser(pub Actor);
 
