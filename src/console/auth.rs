@@ -92,8 +92,14 @@ pub fn login(
         .as_ref()
         .map_or(password::dummy_hash(), |u| u.password_hash.as_str());
     let ok = password::verify(pw, hash);
+    // Only a user who could act once signed in (say, not a merchant admin of an inactive
+    // merchant); refused with the wrong-password answer, so nothing more is told.
+    let may_sign_in = match &found {
+        Some(u) if ok && u.active => actor_for(conn, u)?.is_some(),
+        _ => false,
+    };
     match found {
-        Some(u) if ok && u.active => {
+        Some(u) if may_sign_in => {
             throttle::clear(conn, &ukey)?;
             user::touch_login(conn, &u.id, at)?;
             Ok(LoginOutcome::Ok(Box::new(u)))
@@ -114,7 +120,8 @@ pub fn logout(conn: &mut DbConnection, user_id: &str) -> Result<(), ServiceError
 }
 
 /// Builds the actor for a session: the user must still exist, be active and have the same
-/// session epoch (a password change or deactivation ends older sessions).
+/// session epoch (a password change or deactivation ends older sessions), and a merchant
+/// admin's merchant must be active (its deactivation ends its admins' sessions).
 pub fn load_actor(
     conn: &mut DbConnection,
     user_id: &str,
@@ -157,6 +164,7 @@ pub fn actor_for(conn: &mut DbConnection, u: &User) -> Result<Option<Actor>, Ser
                 .map(|id| merchant::find(conn, id))
                 .transpose()?
                 .flatten()
+                .filter(|m| m.active)
             else {
                 return Ok(None);
             };

@@ -2,7 +2,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
-use crate::db::schema::{connector_members, connectors};
+use crate::db::schema::{connector_members, connectors, merchants};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = connectors)]
@@ -80,6 +80,37 @@ pub fn find_by_monri_token(conn: &mut DbConnection, token: &str) -> QueryResult<
         .select(Connector::as_select())
         .first(conn)
         .optional()
+}
+
+/// How a caller names the connector it acts as.
+#[derive(Debug, Clone, Copy)]
+pub enum Named<'a> {
+    Id(&'a str),
+    /// The API key of the IXOPAY APIs (Transaction, Customer Profiles, Status).
+    ApiKey(&'a str),
+    /// The public integration key of tokenize.
+    PublicKey(&'a str),
+    /// The Monri authenticity token (WP3-v2.1 header, OAuth `client_id`).
+    MonriToken(&'a str),
+}
+
+/// The connector named `by` if it may act: it is active and so is its merchant (`None`
+/// otherwise, as for an unknown name). The one rule for "may this connector act": every API's
+/// authentication, tokenize and the payment pages load their connector with it.
+pub fn find_acting(conn: &mut DbConnection, by: Named<'_>) -> QueryResult<Option<Connector>> {
+    let q = connectors::table
+        .inner_join(merchants::table)
+        .filter(connectors::active.eq(true))
+        .filter(merchants::active.eq(true))
+        .select(Connector::as_select())
+        .into_boxed();
+    let q = match by {
+        Named::Id(id) => q.filter(connectors::id.eq(id)),
+        Named::ApiKey(k) => q.filter(connectors::api_key.eq(k)),
+        Named::PublicKey(k) => q.filter(connectors::public_key.eq(k)),
+        Named::MonriToken(t) => q.filter(connectors::monri_authenticity_token.eq(t)),
+    };
+    q.first(conn).optional()
 }
 
 pub fn set_monri_credentials(

@@ -25,8 +25,8 @@ use crate::error::ServiceError;
 use crate::gateway::card::{self, CardData};
 use crate::gateway::errors::ErrorCode;
 use crate::gateway::{ids, vault};
+use crate::models::connector;
 use crate::models::transaction::{self as tx_model, CardToken};
-use crate::models::{connector, merchant};
 use crate::payments::error::{Kind, PayError};
 use crate::vault::keyring::Keyring;
 
@@ -231,15 +231,9 @@ pub fn tokenize(
     if public_key.is_empty() || public_key.len() > 128 || public_key.contains('\0') {
         return Err(unknown_key());
     }
-    let conn_row = connector::find_by_public_key(conn, public_key)
+    let conn_row = connector::find_acting(conn, connector::Named::PublicKey(public_key))
         .map_err(db_error)?
         .ok_or_else(unknown_key)?;
-    let merchant_active = merchant::find(conn, &conn_row.merchant_id)
-        .map_err(db_error)?
-        .is_some_and(|m| m.active);
-    if !conn_row.active || !merchant_active {
-        return Err(unknown_key());
-    }
     if conn_row.adapter == "sepa" {
         return Err(PayError::configuration(
             "This connector does not accept card payments.",

@@ -204,7 +204,7 @@ struct Loaded {
 }
 
 /// Finds the session of `kind` named by `token` and what it belongs to; `None` for an unknown
-/// token. Not claimed.
+/// token or a connector that may not act. Not claimed.
 fn load(conn: &mut DbConnection, kind: &str, token: &str) -> Result<Option<Loaded>, ServiceError> {
     if !plausible(token) {
         return Ok(None);
@@ -213,7 +213,12 @@ fn load(conn: &mut DbConnection, kind: &str, token: &str) -> Result<Option<Loade
         return Ok(None);
     };
     let t = txm::find(conn, &session.transaction_uuid)?.ok_or(ServiceError::NotFound)?;
-    let connector = connector::find(conn, &t.connector_id)?.ok_or(ServiceError::NotFound)?;
+    // The page of a connector that may not act (it or its merchant is inactive) is not found,
+    // and nothing is claimed, expired or charged.
+    let Some(connector) = connector::find_acting(conn, connector::Named::Id(&t.connector_id))?
+    else {
+        return Ok(None);
+    };
     let request: TxRequest = serde_json::from_str(&session.request)
         .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("stored request unreadable: {e}")))?;
     Ok(Some(Loaded {

@@ -16,6 +16,7 @@ mod checkout;
 mod console;
 mod containers;
 mod crash;
+mod deactivation;
 mod foundation;
 mod fuzz;
 mod isolation;

@@ -11,7 +11,7 @@ use crate::db::DbConnection;
 use crate::gateway::api_password;
 use crate::gateway::signature::{self, BodyHash};
 use crate::models::api_user;
-use crate::models::connector::{self, Connector};
+use crate::models::connector::{self, Connector, Named};
 use crate::vault::keyring::Keyring;
 
 /// The parts of an HTTP request the checks need, copied out of actix before going to the
@@ -100,7 +100,8 @@ pub fn authenticate(
     {
         return Err(ApiError::unauthorized());
     }
-    let connector = connector::find_by_api_key(conn, api_key)
+    // An inactive connector, or one of an inactive merchant, is not found: 401 like an unknown key.
+    let connector = connector::find_acting(conn, Named::ApiKey(api_key))
         .map_err(internal)?
         .ok_or_else(ApiError::unauthorized)?;
     let user = api_user::find_by_username(conn, &username)
@@ -111,9 +112,6 @@ pub fn authenticate(
         || !api_password::verify(keyring.mac_key(), &password, &user.password_hash)
     {
         return Err(ApiError::unauthorized());
-    }
-    if !connector.active {
-        return Err(ApiError::configuration("The connector is not active."));
     }
     let secret = keyring
         .open_string(conn, &connector.shared_secret, connector.id.as_bytes())

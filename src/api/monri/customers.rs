@@ -34,7 +34,7 @@ use crate::console::connectors;
 use crate::db::{DbConnection, is_unique_violation, write_tx};
 use crate::error::ServiceError;
 use crate::gateway::vault;
-use crate::models::connector::{self, Connector};
+use crate::models::connector::{self, Connector, Named};
 use crate::models::container::{self, Container};
 use crate::models::monri::{self as rows, AccessToken};
 use crate::models::now;
@@ -210,17 +210,6 @@ fn merchant_key(
     Ok(keyring.open_string(conn, sealed, &connectors::monri_key_aad(&k.id))?)
 }
 
-fn active(k: Connector) -> Result<Connector, MonriError> {
-    if k.active {
-        Ok(k)
-    } else {
-        Err(MonriError::new(
-            StatusCode::FORBIDDEN,
-            "The connector is not active.",
-        ))
-    }
-}
-
 /// Authenticates a customer endpoint call by either scheme and returns its connector.
 pub fn authenticate(
     conn: &mut DbConnection,
@@ -282,14 +271,15 @@ fn wp3(
             ),
         ));
     }
-    let k = connector::find_by_monri_token(conn, token)?.ok_or_else(MonriError::unauthorized)?;
+    let k = connector::find_acting(conn, Named::MonriToken(token))?
+        .ok_or_else(MonriError::unauthorized)?;
     let key = merchant_key(conn, keyring, &k)?;
     let expected = wp3_digest(&key, timestamp, token, path, body);
     let given = digest.to_ascii_lowercase();
     if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
         return Err(MonriError::unauthorized());
     }
-    active(k)
+    Ok(k)
 }
 
 fn bearer(
@@ -307,6 +297,9 @@ fn bearer(
     if t.expires_at <= now.naive_utc() {
         return Err(expired());
     }
+    // A token issued before its connector or merchant was deactivated no longer works.
+    let k = connector::find_acting(conn, Named::Id(&t.connector_id))?
+        .ok_or_else(MonriError::unauthorized)?;
     let granted: Vec<&str> = t.scopes.split(' ').collect();
     if let Some(missing) = need.scopes().iter().find(|s| !granted.contains(s)) {
         return Err(MonriError::new(
@@ -314,8 +307,7 @@ fn bearer(
             format!("The access token lacks the scope {missing}."),
         ));
     }
-    let k = connector::find(conn, &t.connector_id)?.ok_or_else(expired)?;
-    active(k)
+    Ok(k)
 }
 
 /// `POST /v2/oauth`: client credentials (authenticity token and merchant key) for a Bearer
@@ -368,15 +360,14 @@ pub fn issue_token(
     if client_id.len() > 64 || client_secret.len() > 1024 || client_id.contains('\0') {
         return Err(MonriError::unauthorized());
     }
-    let k =
-        connector::find_by_monri_token(conn, &client_id)?.ok_or_else(MonriError::unauthorized)?;
+    let k = connector::find_acting(conn, Named::MonriToken(&client_id))?
+        .ok_or_else(MonriError::unauthorized)?;
     let key = merchant_key(conn, keyring, &k)?;
     // Compare digests: constant time, and the lengths of the secrets do not matter.
     let same = Sha256::digest(key.as_bytes()).ct_eq(&Sha256::digest(client_secret.as_bytes()));
     if !bool::from(same) {
         return Err(MonriError::unauthorized());
     }
-    let k = active(k)?;
     let token = crate::ids::random_hex(32);
     let at = now();
     let row = AccessToken {
