@@ -1505,7 +1505,7 @@ pub fn process(
     }
     let r: TxRequest = crate::api::parse_json(body)?;
     validate(kind, &r)?;
-    write_tx(conn, |conn| {
+    let answer = write_tx(conn, |conn| {
         let mut cx = Ctx {
             conn,
             keyring,
@@ -1518,7 +1518,11 @@ pub fn process(
             "capture" | "void" | "refund" => follow_up(&mut cx, kind, &r, body_hash),
             _ => deregister(&mut cx, &r, body_hash),
         }
-    })
+    })?;
+    if kind == "deregister" {
+        crate::db::scrub_after_erasure(conn)?; // the instrument's card data and holder
+    }
+    Ok(answer)
 }
 
 /// The status API's view of a transaction (spec 2.3 fields that apply).

@@ -18,6 +18,7 @@ mod containers;
 mod crash;
 mod foundation;
 mod fuzz;
+mod hygiene;
 mod isolation;
 mod migrations;
 mod multiprocess;
