@@ -75,7 +75,20 @@ pub struct Settings {
     /// Minutes a hosted payment page or 3-D Secure challenge stays payable.
     #[arg(long, env = "COFFER_PAYMENT_PAGE_MINUTES", default_value_t = 30)]
     pub payment_page_minutes: i64,
+    /// Minutes a payment.js card token (the sealed card number and CVV) can be used; expired
+    /// tokens are deleted by the background loop within seconds.
+    #[arg(
+        long,
+        env = "COFFER_CARD_TOKEN_MINUTES",
+        default_value_t = crate::payments::card_tokens::TOKEN_TTL_MINUTES,
+        value_parser = clap::value_parser!(i64).range(1..=CARD_TOKEN_MINUTES_MAX)
+    )]
+    pub card_token_minutes: i64,
 }
+
+/// Longest accepted `COFFER_CARD_TOKEN_MINUTES`: a token holds a CVV, which must not be kept
+/// longer than it takes a customer to finish a checkout.
+pub const CARD_TOKEN_MINUTES_MAX: i64 = 240;
 
 impl Settings {
     /// Settings for tests: a data dir and database URL chosen by the caller, port 0.
@@ -99,6 +112,7 @@ impl Settings {
             callback_allow_private: None,
             public_url: None,
             payment_page_minutes: 30,
+            card_token_minutes: crate::payments::card_tokens::TOKEN_TTL_MINUTES,
         }
     }
 
@@ -133,6 +147,9 @@ impl Settings {
         if self.payment_page_minutes < 1 {
             bail!("COFFER_PAYMENT_PAGE_MINUTES must be at least 1");
         }
+        if !(1..=CARD_TOKEN_MINUTES_MAX).contains(&self.card_token_minutes) {
+            bail!("COFFER_CARD_TOKEN_MINUTES must be between 1 and {CARD_TOKEN_MINUTES_MAX}");
+        }
         Ok(())
     }
 
@@ -140,9 +157,26 @@ impl Settings {
         Backend::from_url(&self.database_url())
     }
 
+    /// Creates the data dir (and missing parents) with mode 0700, or warns when an existing
+    /// one can be read or written by other users ([`data_dir_exposure`]).
     pub fn ensure_data_dir(&self) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&self.data_dir)
-            .with_context(|| format!("cannot create data dir {}", self.data_dir.display()))
+        let dir = &self.data_dir;
+        if dir.is_dir() {
+            if let Some(warning) = data_dir_exposure(dir) {
+                tracing::warn!(data_dir = %dir.display(), "{warning}");
+            }
+            return Ok(());
+        }
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(dir)
+            .with_context(|| format!("cannot create data dir {}", dir.display()))
     }
 
     /// The session key material: from the environment, or (SQLite only) a key file kept in
@@ -162,6 +196,28 @@ impl Settings {
         }
         let hex_key = read_or_create_secret_file(&self.data_dir.join("session.key"), 64)?;
         Ok(hex_key.into_bytes())
+    }
+}
+
+/// A warning when `dir` (an existing data dir) can be read, written or entered by users other
+/// than its owner (its mode allows anything to group or others): the database and keys in it
+/// are for Coffer alone. `None` when it is private (or its mode cannot be read).
+pub fn data_dir_exposure(dir: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "the data dir is readable or writable by other users (mode {mode:04o}): it holds \
+                 the database and the vault's keys; make it private with `chmod 700`"
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
     }
 }
 
@@ -247,6 +303,42 @@ mod tests {
         }
         // No temporary file is left beside it.
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_data_dir_open_to_other_users_is_reported_and_a_private_one_is_not() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let chmod = |mode| {
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode))
+                .expect("chmod")
+        };
+        chmod(0o755);
+        let w = data_dir_exposure(dir.path()).expect("a warning for 0755");
+        assert!(w.contains("mode 0755") && w.contains("chmod 700"), "{w}");
+        for mode in [0o750, 0o701, 0o707, 0o770] {
+            chmod(mode);
+            assert!(data_dir_exposure(dir.path()).is_some(), "{mode:o}");
+        }
+        chmod(0o700);
+        assert_eq!(data_dir_exposure(dir.path()), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_data_dir_coffer_creates_is_0700_with_its_missing_parents() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("a").join("data");
+        Settings::for_tests(&dir, None)
+            .ensure_data_dir()
+            .expect("create");
+        for d in [&dir, &root.path().join("a")] {
+            let mode = std::fs::metadata(d).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{}", d.display());
+        }
+        assert_eq!(data_dir_exposure(&dir), None);
     }
 
     #[test]

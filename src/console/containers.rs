@@ -391,7 +391,7 @@ pub fn delete_profile(
     if v.access != Access::Manage || !actor.can_manage() {
         return Err(ServiceError::Forbidden);
     }
-    crate::db::write_tx(conn, |tx| {
+    let deleted = crate::db::write_tx(conn, |tx| -> Result<Profile, ServiceError> {
         // As the Customer Profiles API's deleteProfile: after any registration into the profile.
         container::lock(tx, &v.container.id)?;
         if profile::delete_with_instruments(tx, &v.profile.id)? == 1 {
@@ -416,7 +416,9 @@ pub fn delete_profile(
             },
         )?;
         Ok(v.profile.clone())
-    })
+    })?;
+    crate::db::scrub_after_erasure(conn)?;
+    Ok(deleted)
 }
 
 pub struct GlobalSettingView {

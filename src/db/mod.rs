@@ -69,6 +69,7 @@ impl ManageConnection for Manager {
             }
             Backend::Sqlite => {
                 let path = self.url.strip_prefix("sqlite://").unwrap_or(&self.url);
+                create_private_file(path);
                 diesel::SqliteConnection::establish(path).map(DbConnection::Sqlite)
             }
         };
@@ -81,6 +82,29 @@ impl ManageConnection for Manager {
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
         conn.is_broken()
+    }
+}
+
+/// Creates the SQLite database file, empty and with mode 0600, when it does not exist yet:
+/// SQLite itself would create it 0644 (less the umask), and it creates `-wal` and `-shm` with
+/// the mode of the database file, so all three are private. An existing file is left alone; if
+/// the file cannot be created here, SQLite's own open reports why.
+fn create_private_file(path: &str) {
+    if path.is_empty() || path == ":memory:" || path.starts_with("file:") {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        if created.is_ok() {
+            // Exactly 0600 whatever the umask (which may take away the owner's write bit).
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
     }
 }
 
@@ -278,6 +302,77 @@ where
     } else {
         conn.transaction(f)
     }
+}
+
+/// Checkpoint attempts of [`scrub_after_erasure`], and the busy timeout of each, in ms.
+const SCRUB_ATTEMPTS: u32 = 3;
+const SCRUB_BUSY_TIMEOUT_MS: u32 = 2000;
+
+#[derive(diesel::QueryableByName)]
+struct Checkpoint {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    busy: i32,
+}
+
+/// Call after an erasure has committed (a customer's data, a profile, an instrument), on the
+/// connection that made it, outside any transaction. On SQLite the WAL still holds the page
+/// images from before the erasure (`secure_delete` zeroes the erased bytes in the new images
+/// only): this copies every frame into the database file and truncates the WAL to zero bytes
+/// (`wal_checkpoint(TRUNCATE)`), so that once the erasure answers no byte of the erased data
+/// is readable in `coffer.db`, `-wal` or `-shm`. A no-op on PostgreSQL.
+///
+/// The checkpoint cannot finish while another connection reads an older snapshot: it waits
+/// for such readers through the busy handler (at most 2 s per attempt, 3 attempts), holding
+/// this process's writer mutex so that no writer of the process queues behind it in SQLite's
+/// polling busy handler. A checkpoint is ~1 ms after a small write, more after bulk writes (it
+/// copies what the WAL holds). If readers still block it, it logs a warning and returns `Ok`:
+/// the erasure has committed, and the next erasure's scrub (or SQLite's own checkpoints and
+/// WAL reuse) removes the old images later.
+pub fn scrub_after_erasure(conn: &mut DbConnection) -> Result<(), ServiceError> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let DbConnection::Sqlite(c) = conn else {
+        return Ok(());
+    };
+    if AnsiTransactionManager::transaction_manager_status_mut(c)
+        .transaction_depth()?
+        .is_some()
+    {
+        return Err(ServiceError::Unexpected(anyhow::anyhow!(
+            "scrub_after_erasure called inside a transaction"
+        )));
+    }
+    let started = std::time::Instant::now();
+    let _writer = SQLITE_WRITER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    c.batch_execute(&format!("PRAGMA busy_timeout = {SCRUB_BUSY_TIMEOUT_MS};"))?;
+    let mut done = Ok(false);
+    for attempt in 1..=SCRUB_ATTEMPTS {
+        done = diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .get_result::<Checkpoint>(c)
+            .map(|row| row.busy == 0);
+        if !matches!(done, Ok(false)) {
+            break;
+        }
+        if attempt < SCRUB_ATTEMPTS {
+            std::thread::sleep(std::time::Duration::from_millis(20 * u64::from(attempt)));
+        }
+    }
+    // Back to the connection's own settings (busy timeout) whatever happened.
+    let restored = c.batch_execute(SQLITE_PRAGMAS);
+    let done = done?;
+    restored?;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if done {
+        tracing::debug!(ms, "WAL checkpointed and truncated after an erasure");
+    } else {
+        tracing::warn!(
+            ms,
+            "after an erasure the WAL could not be truncated: other connections kept reading; \
+             erased data may stay readable in coffer.db-wal until the next checkpoint"
+        );
+    }
+    Ok(())
 }
 
 /// True when the error is a unique-constraint violation (mapped to a conflict in services).

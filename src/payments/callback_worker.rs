@@ -1,7 +1,8 @@
 //! Delivers the callback outbox. One task per process polls for due callbacks, claims a batch
 //! with a lease (so that with several processes on one PostgreSQL each attempt is made by one
 //! process), sends each outside any database transaction, and records the attempt. The same
-//! loop expires hosted payment pages and 3-D Secure challenges that are past their time.
+//! loop expires hosted payment pages and 3-D Secure challenges that are past their time, and
+//! deletes expired card tokens.
 //!
 //! At least once: a process killed while sending leaves the lease to expire, and another
 //! process (or the same one, restarted) makes the next attempt.
@@ -141,7 +142,7 @@ struct Outcome {
     error: Option<String>,
 }
 
-/// How often each process looks for expired payment pages and challenges.
+/// How often each process looks for expired payment pages, challenges and card tokens.
 const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(5);
 
 struct Worker {
@@ -173,6 +174,16 @@ impl Worker {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(sessions = n, "expired payment pages and challenges"),
                     Err(e) => tracing::warn!(error = %e, "payment page expiry failed"),
+                }
+                // And deletes expired card tokens (sealed card number and CVV) within seconds.
+                let purged = me
+                    .db
+                    .run(|conn| crate::payments::card_tokens::purge_expired(conn, Utc::now()))
+                    .await;
+                match purged {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(tokens = n, "deleted expired card tokens"),
+                    Err(e) => tracing::warn!(error = %e, "card token purge failed"),
                 }
             }
             match me.claim().await {

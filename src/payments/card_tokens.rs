@@ -4,7 +4,8 @@
 //!
 //! * The card number and CVV are sealed together (AAD: the token) and live only in the
 //!   `card_tokens` row. The CVV is never stored anywhere else: it disappears with the token,
-//!   which is single-use and expires after [`TOKEN_TTL_MINUTES`] minutes.
+//!   which is single-use and expires after `COFFER_CARD_TOKEN_MINUTES` (default
+//!   [`TOKEN_TTL_MINUTES`]) minutes; the background loop deletes expired ones ([`purge_expired`]).
 //! * No error message, `Debug` output or log line carries the number or the CVV: request
 //!   parsing names fields only (serde's messages are not used, since they quote values).
 //! * Errors of the public endpoint:
@@ -30,7 +31,7 @@ use crate::models::transaction::{self as tx_model, CardToken};
 use crate::payments::error::{Kind, PayError};
 use crate::vault::keyring::Keyring;
 
-/// How long a card token can be used.
+/// How long a card token can be used, by default (`COFFER_CARD_TOKEN_MINUTES`).
 pub const TOKEN_TTL_MINUTES: i64 = 30;
 /// Longest accepted `cardHolder`, in characters.
 pub const CARD_HOLDER_MAX: usize = 100;
@@ -219,14 +220,16 @@ impl From<PayError> for TxError {
     }
 }
 
-/// Validates the card of `req` and stores it as a new token for the connector whose public
-/// integration key is `public_key`. Expired tokens are purged on the way.
+/// Validates the card of `req` and stores it as a new token, usable for `lifetime_minutes`, for
+/// the connector whose public integration key is `public_key`. Expired tokens are purged on the
+/// way.
 pub fn tokenize(
     conn: &mut DbConnection,
     keyring: &Keyring,
     public_key: &str,
     req: TokenizeRequest,
     now: DateTime<Utc>,
+    lifetime_minutes: i64,
 ) -> Result<TokenizeAnswer, PayError> {
     if public_key.is_empty() || public_key.len() > 128 || public_key.contains('\0') {
         return Err(unknown_key());
@@ -273,7 +276,7 @@ pub fn tokenize(
     let plaintext = sealed_plaintext(&card.pan, &req.cvv).map_err(unexpected)?;
     let fingerprint = vault::fingerprint(keyring.mac_key(), &card.pan);
     let created_at = now.naive_utc();
-    let expires_at = created_at + Duration::minutes(TOKEN_TTL_MINUTES);
+    let expires_at = created_at + Duration::minutes(lifetime_minutes);
 
     write_tx(conn, |conn| -> Result<TokenizeAnswer, TxError> {
         tx_model::purge_expired_card_tokens(conn, created_at)?;
@@ -313,6 +316,14 @@ pub fn tokenize(
         Err(unexpected(anyhow::anyhow!("could not allocate a unique card token")).into())
     })
     .map_err(|TxError(e)| e)
+}
+
+/// Deletes the tokens expired at `now`, with their sealed card numbers and CVVs (each
+/// process's background loop calls it every few seconds). Returns how many went.
+pub fn purge_expired(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, ServiceError> {
+    write_tx(conn, |tx| {
+        Ok(tx_model::purge_expired_card_tokens(tx, now.naive_utc())?)
+    })
 }
 
 /// Uses up `token` for a transaction of `connector_id`: the token must exist, be unexpired and

@@ -761,7 +761,7 @@ pub fn process(
     } = call;
     let kind_name = kind.as_str();
     validate(kind_name, r)?;
-    write_tx(conn, |conn| {
+    let answer = write_tx(conn, |conn| {
         let mut cx = Ctx {
             conn,
             keyring,
@@ -778,7 +778,11 @@ pub fn process(
             }
             TxKind::Deregister => deregister(&mut cx, r, body_hash),
         }
-    })
+    })?;
+    if kind == TxKind::Deregister {
+        crate::db::scrub_after_erasure(conn)?; // the instrument's card data and holder
+    }
+    Ok(answer)
 }
 
 /// The status API's view of a transaction (spec 2.3 fields that apply).

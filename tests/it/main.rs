@@ -19,6 +19,7 @@ mod crash;
 mod deactivation;
 mod foundation;
 mod fuzz;
+mod hygiene;
 mod isolation;
 mod migrations;
 mod multiprocess;

@@ -1,4 +1,4 @@
-//! payment.js tokenization: the public endpoint, `services::card_tokens::consume`, what lands
+//! payment.js tokenization: the public endpoint, `payments::card_tokens::consume`, what lands
 //! on disk, payment.js itself, and `coffer rotate-vault-key`.
 
 use chrono::{Duration, Utc};
@@ -448,33 +448,37 @@ async fn expired_tokens_cannot_be_consumed_and_are_purged() {
         year: "2099".into(),
     };
     let issued_at = Utc::now() - Duration::minutes(31);
-    let old = card_tokens::tokenize(&mut conn, &keyring, SHOP_KEY, req(), issued_at)
+    let old = card_tokens::tokenize(&mut conn, &keyring, SHOP_KEY, req(), issued_at, 30)
         .expect("tokenize in the past");
     let e = card_tokens::consume(&mut conn, &keyring, &shop, &old.token, Utc::now())
         .expect_err("expired");
     assert_eq!(e.message, INVALID_TOKEN_MESSAGE);
-    // Still usable one second before expiry (judged by the `now` passed in).
-    let fresh =
-        card_tokens::tokenize(&mut conn, &keyring, SHOP_KEY, req(), issued_at).expect("tokenize");
+    // Still usable one second before expiry (judged by the `now` passed in). Issued now, as
+    // a token that has expired by the clock may be deleted by the background loop any time.
+    let issued_at = Utc::now();
+    let fresh = card_tokens::tokenize(&mut conn, &keyring, SHOP_KEY, req(), issued_at, 30)
+        .expect("tokenize");
     let just_before = issued_at + Duration::minutes(30) - Duration::seconds(1);
     card_tokens::consume(&mut conn, &keyring, &shop, &fresh.token, just_before)
         .expect("valid until expiry");
 
-    // Expired tokens are purged by the next tokenize.
-    let stale =
-        card_tokens::tokenize(&mut conn, &keyring, SHOP_KEY, req(), issued_at).expect("tokenize");
+    // Expired tokens are purged by the next tokenize (here one made 31 minutes later).
+    let stale = card_tokens::tokenize(&mut conn, &keyring, SHOP_KEY, req(), issued_at, 30)
+        .expect("tokenize");
     assert!(
         coffer::models::transaction::find_card_token(&mut conn, &stale.token)
             .expect("query")
             .is_some()
     );
-    token_for(&app, SHOP_KEY, "5555555555554444", "321").await;
+    let later = issued_at + Duration::minutes(31);
+    card_tokens::tokenize(&mut conn, &keyring, SHOP_KEY, req(), later, 30).expect("tokenize");
     assert!(
         coffer::models::transaction::find_card_token(&mut conn, &stale.token)
             .expect("query")
             .is_none(),
         "purged"
     );
+    // (The background loop purges them too, without any tokenize: tests/it/hygiene.rs.)
 }
 
 #[tokio::test]

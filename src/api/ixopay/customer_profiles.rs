@@ -750,6 +750,7 @@ pub fn delete_profile(
         .map_err(|e| TxError::Api(ApiError::from(e)))?;
         Ok(())
     })?;
+    crate::db::scrub_after_erasure(conn)?;
     Ok(())
 }
 

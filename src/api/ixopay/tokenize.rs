@@ -29,6 +29,7 @@ pub async fn tokenize(
 ) -> HttpResponse {
     let public_key = path.into_inner();
     let keyring = state.keyring.clone();
+    let lifetime = state.settings.card_token_minutes;
     let result = match read_body_limited(payload, TOKENIZE_BODY_LIMIT).await {
         Err(e) => Err(e),
         Ok(body) => state
@@ -36,7 +37,8 @@ pub async fn tokenize(
             .run(move |conn| {
                 Ok(TokenizeRequest::from_json(&body)
                     .and_then(|req| {
-                        card_tokens::tokenize(conn, &keyring, &public_key, req, chrono::Utc::now())
+                        let now = chrono::Utc::now();
+                        card_tokens::tokenize(conn, &keyring, &public_key, req, now, lifetime)
                     })
                     .map_err(ApiError::from))
             })

@@ -1017,6 +1017,7 @@ pub fn delete(conn: &mut DbConnection, k: &Connector, uuid: &str) -> Result<Answ
         }
         Ok(())
     })?;
+    crate::db::scrub_after_erasure(conn)?;
     Ok((
         StatusCode::OK,
         json!({ "status": "approved", "id": uuid, "deleted": true }),
