@@ -11,7 +11,7 @@ use crate::models::connector::{self, BaseData, Connector};
 use crate::models::merchant::Merchant;
 use crate::models::{merchant, now};
 use crate::vault::keyring::Keyring;
-use crate::vault::sharing::{self, Effective};
+use crate::vault::sharing;
 
 pub const ADAPTERS: [(&str, &str); 3] = [
     ("creditcard", "Creditcard (simulator)"),
@@ -26,13 +26,7 @@ pub fn adapter_label(a: &str) -> &'static str {
         .map_or("unknown", |(_, l)| l)
 }
 
-/// The payment method name the APIs report for an adapter.
-pub fn payment_method(a: &str) -> &'static str {
-    match a {
-        "sepa" => "DirectDebit",
-        _ => "Creditcard",
-    }
-}
+pub use crate::payments::means::payment_method;
 
 pub fn get(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Connector, ServiceError> {
     let k = connector::find(conn, id)?.ok_or(ServiceError::NotFound)?;
@@ -61,14 +55,7 @@ pub fn list(
     Ok(out)
 }
 
-pub fn effective(conn: &mut DbConnection, k: &Connector) -> Result<Effective, ServiceError> {
-    sharing::effective_for(
-        conn,
-        &k.tenant_id,
-        k.container_id.as_deref(),
-        k.ignore_global,
-    )
-}
+pub use crate::vault::sharing::effective;
 
 /// Explicit keys for demo data; generated otherwise.
 pub struct Keys {

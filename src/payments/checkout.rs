@@ -9,7 +9,6 @@ use chrono::NaiveDateTime;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::console::connectors::effective;
 use crate::db::{DbConnection, write_tx};
 use crate::error::{FieldErrors, ServiceError};
 use crate::gateway::amount;
@@ -29,6 +28,7 @@ use crate::payments::means::{
 use crate::payments::request::TxRequest;
 use crate::payments::sessions::{plausible, token_hash};
 use crate::vault::keyring::Keyring;
+use crate::vault::sharing::effective;
 
 // ---------- what the pages show ----------
 

@@ -6,7 +6,6 @@
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
-use crate::console::connectors::{effective, payment_method};
 use crate::db::{DbConnection, is_unique_violation, write_tx};
 use crate::gateway::amount;
 use crate::gateway::errors::ErrorCode;
@@ -19,9 +18,11 @@ use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile};
 use crate::models::transaction::{self as txm, Transaction};
 use crate::payments::error::{Kind, PayError};
+use crate::payments::means::payment_method;
 use crate::payments::means::*;
 use crate::payments::request::*;
 use crate::vault::keyring::Keyring;
+use crate::vault::sharing;
 
 // ---------- customer profiles ----------
 
@@ -356,7 +357,7 @@ fn profile_container(
 ) -> Result<Option<container::Container>, PayError> {
     match &r.customer_profile_data {
         Some(_) => {
-            let eff = effective(cx.conn, cx.connector).map_err(PayError::from)?;
+            let eff = sharing::effective(cx.conn, cx.connector)?;
             Ok(Some(eff.container.ok_or_else(|| {
                 PayError::configuration(
                     "customerProfileData: this connector has no customer profile container",
@@ -685,8 +686,7 @@ fn deregister(cx: &mut Ctx<'_>, r: &TxRequest, body_hash: BodyHash) -> Result<An
         .filter(|t| t.starts_with(ids::PAYMENT_TOKEN_PREFIX))
     {
         let (inst, p) = db(profile::instrument_by_token(cx.conn, tok))?.ok_or_else(token_error)?;
-        let eff = effective(cx.conn, cx.connector).map_err(PayError::from)?;
-        if eff.container.map(|c| c.id) != Some(p.container_id) {
+        if !sharing::may_reach(cx.conn, cx.connector, &p.container_id)? {
             return Err(token_error());
         }
         Some(inst)
@@ -694,7 +694,13 @@ fn deregister(cx: &mut Ctx<'_>, r: &TxRequest, body_hash: BodyHash) -> Result<An
         let reference = find_reference(cx, uuid)?;
         t.reference_uuid = Some(reference.uuid.clone());
         match &reference.instrument_id {
-            Some(iid) => db(profile::find_instrument(cx.conn, iid))?,
+            Some(iid) => match db(profile::find_instrument(cx.conn, iid))? {
+                Some(inst) => {
+                    reachable_instrument(cx, &inst)?;
+                    Some(inst)
+                }
+                None => None,
+            },
             None => {
                 let mut summary: Value = reference
                     .card_summary

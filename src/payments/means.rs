@@ -2,7 +2,6 @@
 //! earlier transaction), a payment.js card token, or IBAN data; and the request context the
 //! engine, the payment pages and 3-D Secure share.
 
-use crate::console::connectors::effective;
 use crate::db::DbConnection;
 use crate::error::ServiceError;
 use crate::gateway::card::{self, CardData};
@@ -15,6 +14,7 @@ use crate::models::transaction::{self as txm, Transaction};
 use crate::payments::error::PayError;
 use crate::payments::request::*;
 use crate::vault::keyring::Keyring;
+use crate::vault::sharing;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -244,8 +244,7 @@ pub(crate) fn resolve_means(
                 return Err(token_error());
             };
             // Shared tokens: usable on any connector whose effective container holds the profile.
-            let eff = effective(cx.conn, &me).map_err(PayError::from)?;
-            if eff.container.as_ref().map(|c| c.id.as_str()) != Some(p.container_id.as_str()) {
+            if !sharing::may_reach(cx.conn, &me, &p.container_id)? {
                 return Err(token_error());
             }
             let processor = if me.adapter == "meta" {
@@ -342,6 +341,18 @@ pub(crate) fn find_reference(cx: &mut Ctx<'_>, uuid: &str) -> Result<Transaction
     }
 }
 
+/// Refuses a stored instrument that the connector may not reach under the sharing rules now
+/// (its container is not the connector's effective container), whichever way it was named.
+pub(crate) fn reachable_instrument(cx: &mut Ctx<'_>, inst: &Instrument) -> Result<(), PayError> {
+    let container_id = db(profile::container_id_of(cx.conn, &inst.profile_id))?;
+    match container_id {
+        Some(c) if sharing::may_reach(cx.conn, cx.connector, &c)? => Ok(()),
+        _ => Err(PayError::invalid(
+            "referenceUuid: the referenced payment instrument is not usable with this connector",
+        )),
+    }
+}
+
 /// The card or IBAN a successful earlier transaction used, if it can be reused.
 pub(crate) fn means_of_transaction(
     cx: &mut Ctx<'_>,
@@ -353,6 +364,8 @@ pub(crate) fn means_of_transaction(
     if let Some(iid) = &t.instrument_id
         && let Some(inst) = db(profile::find_instrument(cx.conn, iid))?
     {
+        // The instrument is stored in a container: the sharing rules decide, as for its token.
+        reachable_instrument(cx, &inst)?;
         return means_from_instrument(cx, &inst).map(Some);
     }
     let summary: Value = t
@@ -444,5 +457,14 @@ pub(crate) fn needs_challenge(charge: &Charge, r: &TxRequest) -> Option<&'static
         })
     } else {
         None
+    }
+}
+
+/// The payment method name the APIs report for an adapter.
+/// IXOPAY's `paymentMethod` of a connector's adapter.
+pub fn payment_method(a: &str) -> &'static str {
+    match a {
+        "sepa" => "DirectDebit",
+        _ => "Creditcard",
     }
 }

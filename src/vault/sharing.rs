@@ -12,6 +12,7 @@
 
 use crate::db::DbConnection;
 use crate::error::ServiceError;
+use crate::models::connector::Connector;
 use crate::models::container::{self, Container};
 use crate::models::tenant::{self, Tenant};
 
@@ -152,6 +153,38 @@ pub fn lineage_of(
 ) -> Result<Vec<TenantFacts>, ServiceError> {
     let t = tenant::find(conn, tenant_id)?.ok_or(ServiceError::NotFound)?;
     lineage(conn, &t)
+}
+
+/// The effective container of connector `k`: the one entry point every path asks (both IXOPAY
+/// APIs, Monri, the payment pages, the console, the seeder).
+pub fn effective(conn: &mut DbConnection, k: &Connector) -> Result<Effective, ServiceError> {
+    effective_for(
+        conn,
+        &k.tenant_id,
+        k.container_id.as_deref(),
+        k.ignore_global,
+    )
+}
+
+/// May connector `k` reach a stored instrument (or profile) kept in container `container_id`?
+/// Only when that container is the connector's effective container now. Every way to a stored
+/// instrument asks this: a `pt::` token, a `referenceUuid` of an earlier transaction, the hosted
+/// page's stored cards, the 3-D Secure continuation and deregistration; a refusal changes
+/// nothing, since it comes before any write.
+pub fn may_reach(
+    conn: &mut DbConnection,
+    k: &Connector,
+    container_id: &str,
+) -> Result<bool, ServiceError> {
+    Ok(reaches(&effective(conn, k)?, container_id))
+}
+
+/// The pure half of [`may_reach`].
+pub fn reaches(effective: &Effective, container_id: &str) -> bool {
+    effective
+        .container
+        .as_ref()
+        .is_some_and(|c| c.id == container_id)
 }
 
 /// The connector's effective container, computed now from the current rows.

@@ -24,5 +24,6 @@ mod isolation;
 mod migrations;
 mod multiprocess;
 mod routes;
+mod sharing_paths;
 mod tokenize;
 mod tx_console;
