@@ -80,7 +80,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "COFFER_CARD_TOKEN_MINUTES",
-        default_value_t = crate::payments::card_tokens::TOKEN_TTL_MINUTES,
+        default_value_t = CARD_TOKEN_MINUTES_DEFAULT,
         value_parser = clap::value_parser!(i64).range(1..=CARD_TOKEN_MINUTES_MAX)
     )]
     pub card_token_minutes: i64,
@@ -88,6 +88,8 @@ pub struct Settings {
 
 /// Longest accepted `COFFER_CARD_TOKEN_MINUTES`: a token holds a CVV, which must not be kept
 /// longer than it takes a customer to finish a checkout.
+/// How long a payment.js card token can be used unless `COFFER_CARD_TOKEN_MINUTES` says otherwise.
+pub const CARD_TOKEN_MINUTES_DEFAULT: i64 = 30;
 pub const CARD_TOKEN_MINUTES_MAX: i64 = 240;
 
 impl Settings {
@@ -112,7 +114,7 @@ impl Settings {
             callback_allow_private: None,
             public_url: None,
             payment_page_minutes: 30,
-            card_token_minutes: crate::payments::card_tokens::TOKEN_TTL_MINUTES,
+            card_token_minutes: CARD_TOKEN_MINUTES_DEFAULT,
         }
     }
 

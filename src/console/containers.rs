@@ -11,6 +11,7 @@ use crate::models::container::{self, Container};
 use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile, Search};
 use crate::models::tenant::{self, Tenant};
+use crate::vault::profiles;
 use crate::vault::sharing;
 
 /// What the actor may do with a container.
@@ -393,10 +394,8 @@ pub fn delete_profile(
     }
     let deleted = crate::db::write_tx(conn, |tx| -> Result<Profile, ServiceError> {
         // As the Customer Profiles API's deleteProfile: after any registration into the profile.
-        container::lock(tx, &v.container.id)?;
-        if profile::delete_with_instruments(tx, &v.profile.id)? == 1 {
-            container::add_to_count(tx, &v.container.id, -1)?;
-        }
+        profiles::lock(tx, &v.container.id)?;
+        profiles::delete(tx, &v.container.id, &v.profile.id)?;
         audit::record(
             tx,
             actor,

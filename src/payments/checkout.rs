@@ -28,6 +28,7 @@ use crate::payments::means::{
 use crate::payments::request::TxRequest;
 use crate::payments::sessions::{plausible, token_hash};
 use crate::vault::keyring::Keyring;
+use crate::vault::profiles::{self, Key};
 use crate::vault::sharing::effective;
 
 // ---------- what the pages show ----------
@@ -275,12 +276,12 @@ fn named_profile(
     let Some(container) = effective(conn, connector)?.container else {
         return Ok(None);
     };
-    let p = match (&pd.profile_guid, &pd.customer_identification) {
-        (Some(g), _) => profile::find_by_guid(conn, g)?,
-        (None, Some(ci)) => profile::find_by_identification(conn, &container.id, ci)?,
-        _ => None,
+    let key = match (&pd.profile_guid, &pd.customer_identification) {
+        (Some(g), _) => Key::Guid(g),
+        (None, Some(ci)) => Key::Identification(ci),
+        _ => return Ok(None),
     };
-    Ok(p.filter(|p| p.container_id == container.id && p.deleted_at.is_none()))
+    Ok(profiles::find_in(conn, &container.id, key)?)
 }
 
 fn saved_cards(

@@ -21,6 +21,7 @@ mod foundation;
 mod fuzz;
 mod hygiene;
 mod isolation;
+mod layering;
 mod migrations;
 mod multiprocess;
 mod routes;
