@@ -193,13 +193,9 @@ pub fn create(
         updated_at: at,
     };
     crate::db::write_tx(conn, |tx| {
+        check_name_free(tx, &t.id, &c.name, None)?;
         match container::insert(tx, &c) {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(ServiceError::invalid(
-                    "name",
-                    "This tenant already has a container with this name.",
-                ));
-            }
+            Err(e) if is_unique_violation(&e) => return Err(name_taken()),
             r => r?,
         }
         audit::record(
@@ -221,6 +217,29 @@ pub fn create(
     })
 }
 
+fn name_taken() -> ServiceError {
+    ServiceError::invalid(
+        "name",
+        "This tenant already has a container with this name.",
+    )
+}
+
+/// Container names are one name whatever their case, within a tenant (`except`: the container
+/// being renamed). The unique index on (tenant_id, lower(name)) backs this up for writes that
+/// race past it; its violation answers the same form error.
+fn check_name_free(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    name: &str,
+    except: Option<&str>,
+) -> Result<(), ServiceError> {
+    let wanted = name.to_lowercase();
+    let taken = container::owned_by_any(conn, &[tenant_id])?
+        .iter()
+        .any(|c| Some(c.id.as_str()) != except && c.name.to_lowercase() == wanted);
+    if taken { Err(name_taken()) } else { Ok(()) }
+}
+
 fn managed(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Container, ServiceError> {
     let (c, access) = access(conn, actor, id)?;
     if access != Access::Manage || !actor.can_manage() {
@@ -240,13 +259,9 @@ pub fn rename(
     let c = managed(conn, actor, id)?;
     errors.into_result()?;
     crate::db::write_tx(conn, |tx| {
+        check_name_free(tx, &c.tenant_id, &name, Some(&c.id))?;
         match container::rename(tx, &c.id, &name, now()) {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(ServiceError::invalid(
-                    "name",
-                    "This tenant already has a container with this name.",
-                ));
-            }
+            Err(e) if is_unique_violation(&e) => return Err(name_taken()),
             r => r?,
         };
         audit::record(

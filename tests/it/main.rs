@@ -22,5 +22,6 @@ mod isolation;
 mod migrations;
 mod multiprocess;
 mod routes;
+mod rules_console;
 mod tokenize;
 mod tx_console;
