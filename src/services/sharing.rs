@@ -78,6 +78,18 @@ impl std::fmt::Display for Source {
     }
 }
 
+impl Source {
+    /// Why a container assigned to the connector does not count now, if that is the case: the
+    /// assignment is suspended (kept as stored, never overwritten by a form that cannot show it).
+    pub fn suspension(&self) -> Option<String> {
+        match self {
+            Source::DisabledBy(t) => Some(format!("disabled by {t}")),
+            Source::NotAllowed(_) => Some("no longer available to this tenant".into()),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Effective {
     pub container: Option<Container>,
@@ -295,6 +307,28 @@ mod tests {
         assert_eq!(e.source, Source::None);
         let e = decide(&l, None, false, None);
         assert_eq!(e.source.to_string(), "none");
+    }
+
+    #[test]
+    fn an_assignment_the_rules_no_longer_allow_is_suspended_with_the_reason() {
+        let after = vec![t("a", true), t("b", false)];
+        let e = decide(&after, Some(Ok(c("x", "a"))), false, None);
+        assert_eq!(e.source.suspension().as_deref(), Some("disabled by T-a"));
+        let before = vec![t("a", false), t("b", false)];
+        let e = decide(&before, Some(Ok(c("y", "zz"))), false, None);
+        assert_eq!(
+            e.source.suspension().as_deref(),
+            Some("no longer available to this tenant")
+        );
+        let e = decide(&before, Some(Err("gone".into())), false, None);
+        assert!(e.source.suspension().is_some());
+        for counted in [
+            decide(&before, Some(Ok(c("x", "a"))), false, None),
+            decide(&before, None, false, Some(c("g", "b"))),
+            decide(&before, None, false, None),
+        ] {
+            assert_eq!(counted.source.suspension(), None, "{:?}", counted.source);
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::models::api_user::ApiUser;
 use crate::models::connector::Connector;
 use crate::models::container::Container;
 use crate::models::merchant::Merchant;
-use crate::services::connectors::{self, ADAPTERS, Keys, adapter_label};
+use crate::services::connectors::{self, ADAPTERS, Keys, Suspended, adapter_label};
 use crate::services::merchants;
 use crate::services::sharing::{self, Effective};
 use crate::startup::AppState;
@@ -164,6 +164,7 @@ struct ShowPage {
     k: Connector,
     merchant: Merchant,
     effective: Effective,
+    suspended: Option<Suspended>,
     options: Vec<Container>,
     disabled_by: Option<String>,
     siblings: Vec<Connector>,
@@ -199,6 +200,7 @@ struct ShowData {
     k: Connector,
     merchant: Merchant,
     effective: Effective,
+    suspended: Option<Suspended>,
     options: Vec<Container>,
     disabled_by: Option<String>,
     siblings: Vec<Connector>,
@@ -218,6 +220,7 @@ async fn load(
             let merchant =
                 crate::models::merchant::find(c, &k.merchant_id)?.ok_or(ServiceError::NotFound)?;
             let effective = connectors::effective(c, &k)?;
+            let suspended = connectors::suspended(c, &k, &effective)?;
             let lineage = sharing::lineage_of(c, &k.tenant_id)?;
             let disabled_by = sharing::disabled_by(&lineage).map(|t| t.name.clone());
             let options = sharing::usable_containers(c, &k.tenant_id)?;
@@ -230,6 +233,7 @@ async fn load(
                 k,
                 merchant,
                 effective,
+                suspended,
                 options,
                 disabled_by,
                 siblings,
@@ -258,6 +262,7 @@ fn page_from(
         k: d.k,
         merchant: d.merchant,
         effective: d.effective,
+        suspended: d.suspended,
         options: d.options,
         disabled_by: d.disabled_by,
         siblings: d.siblings,
