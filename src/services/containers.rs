@@ -434,13 +434,31 @@ pub fn delete_profile(
     })
 }
 
+/// A connector with its effective container and why, as the sharing rules decide it now.
+pub struct ConnectorRow {
+    pub connector: Connector,
+    pub effective: sharing::Effective,
+}
+
 pub struct GlobalSettingView {
     pub tenant: Tenant,
     pub disabled_by: Option<String>,
     pub current: Option<Container>,
     pub options: Vec<Container>,
-    pub affected: Vec<Connector>,
-    pub ignoring: Vec<Connector>,
+    /// The connectors of the tenant's own merchants: the setting can reach these.
+    pub own: Vec<ConnectorRow>,
+    /// The connectors of merchants of its sub-tenants, which the setting does not reach.
+    pub sub_tenants: Vec<ConnectorRow>,
+}
+
+impl GlobalSettingView {
+    /// How many connectors use the container through the Global Setting.
+    pub fn reached(&self) -> usize {
+        self.own
+            .iter()
+            .filter(|r| matches!(r.effective.source, sharing::Source::GlobalSetting(_)))
+            .count()
+    }
 }
 
 pub fn global_setting(
@@ -453,16 +471,27 @@ pub fn global_setting(
     let disabled_by = sharing::disabled_by(&lineage).map(|x| x.name.clone());
     let current = container::global_setting(conn, &t.id)?;
     let options = sharing::usable_containers(conn, &t.id)?;
-    let (ignoring, affected): (Vec<_>, Vec<_>) = connector::for_tenant(conn, &t.id)?
-        .into_iter()
-        .partition(|k| k.ignore_global);
+    let mut own = vec![];
+    let mut sub_tenants = vec![];
+    for k in connector::under(conn, Some(&t.path))? {
+        let effective = crate::services::connectors::effective(conn, &k)?;
+        let row = ConnectorRow {
+            connector: k,
+            effective,
+        };
+        if row.connector.tenant_id == t.id {
+            own.push(row);
+        } else {
+            sub_tenants.push(row);
+        }
+    }
     Ok(GlobalSettingView {
         tenant: t,
         disabled_by,
         current,
         options,
-        affected,
-        ignoring,
+        own,
+        sub_tenants,
     })
 }
 

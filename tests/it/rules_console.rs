@@ -301,6 +301,7 @@ fn tables(html: &str) -> Vec<(Vec<String>, Vec<Vec<String>>)> {
         let cells = |row: &str, tag: &str| -> Vec<String> {
             row.split(&format!("<{tag}"))
                 .skip(1)
+                .filter(|c| c.starts_with([' ', '>']))
                 .map(|c| {
                     let c = &c[c.find('>').map_or(0, |i| i + 1)..];
                     text_of(c.split(&format!("</{tag}>")).next().unwrap_or(""))
