@@ -2,13 +2,14 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::csrf::CsrfForm;
 use crate::auth::guards::CurrentUser;
-use crate::auth::session::TypedSession;
+use crate::auth::session::{Flash, TypedSession};
 use crate::error::{HtmlError, ServiceError};
 use crate::models::api_user::ApiUser;
 use crate::models::connector::Connector;
@@ -20,6 +21,24 @@ use crate::services::sharing::{self, Effective};
 use crate::startup::AppState;
 use crate::web::ctx::{FormState, PageCtx};
 use crate::web::{render, see_other};
+
+/// A message shown on the page being rendered now (not queued in the session cookie).
+fn notice(level: &str, message: String) -> Flash {
+    Flash {
+        level: level.into(),
+        message,
+    }
+}
+
+/// Renders the page a secret-issuing POST answers with: the secret is in this response only,
+/// never in the session or flash cookie (a replayed older cookie must not show it again), and
+/// the page must not be cached.
+fn shown_once<T: Template>(page: &T) -> Result<HttpResponse, HtmlError> {
+    let mut resp = render(StatusCode::OK, page)?;
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
 
 #[derive(Template)]
 #[template(path = "connectors/index.html")]
@@ -122,23 +141,26 @@ pub async fn create(
         .await
     {
         Ok((k, issued)) => {
-            let typed = TypedSession(&session);
-            typed.flash("success", format!("Connector {} created.", k.name));
-            typed.flash(
-                "secret",
-                format!(
-                    "Shared secret (shown only now, store it safely): {}",
-                    issued.shared_secret
+            let d = load(&state, &user, k.id.clone()).await?;
+            let mut page = page_from(&session, &user, d, FormState::default(), None);
+            page.ctx.flashes.extend([
+                notice("success", format!("Connector {} created.", k.name)),
+                notice(
+                    "secret",
+                    format!(
+                        "Shared secret (shown only now, store it safely): {}",
+                        issued.shared_secret
+                    ),
                 ),
-            );
-            typed.flash(
-                "secret",
-                format!(
-                    "Monri merchant key (shown only now, store it safely): {}",
-                    issued.monri_merchant_key
+                notice(
+                    "secret",
+                    format!(
+                        "Monri merchant key (shown only now, store it safely): {}",
+                        issued.monri_merchant_key
+                    ),
                 ),
-            );
-            Ok(see_other(&format!("/connectors/{}", k.id)))
+            ]);
+            shown_once(&page)
         }
         Err(ServiceError::Validation(errors)) => {
             let page = index_page(
@@ -362,19 +384,22 @@ pub async fn rotate_secret(
         .db
         .run(move |c| connectors::rotate_secret(c, &keyring, &actor, &id))
         .await?;
-    let typed = TypedSession(&session);
-    typed.flash(
-        "success",
-        format!(
-            "Shared secret of {} rotated; the old one no longer works.",
-            k.name
+    let d = load(&state, &user, k.id.clone()).await?;
+    let mut page = page_from(&session, &user, d, FormState::default(), None);
+    page.ctx.flashes.extend([
+        notice(
+            "success",
+            format!(
+                "Shared secret of {} rotated; the old one no longer works.",
+                k.name
+            ),
         ),
-    );
-    typed.flash(
-        "secret",
-        format!("New shared secret (shown only now, store it safely): {secret}"),
-    );
-    Ok(see_other(&format!("/connectors/{}", k.id)))
+        notice(
+            "secret",
+            format!("New shared secret (shown only now, store it safely): {secret}"),
+        ),
+    ]);
+    shown_once(&page)
 }
 
 pub async fn rotate_monri_key(
@@ -391,8 +416,9 @@ pub async fn rotate_monri_key(
         .db
         .run(move |c| connectors::rotate_monri_key(c, &keyring, &actor, &id))
         .await?;
-    let typed = TypedSession(&session);
-    typed.flash(
+    let d = load(&state, &user, k.id.clone()).await?;
+    let mut page = page_from(&session, &user, d, FormState::default(), None);
+    page.ctx.flashes.push(notice(
         "success",
         if k.monri_merchant_key.is_some() {
             format!(
@@ -402,12 +428,12 @@ pub async fn rotate_monri_key(
         } else {
             format!("Monri merchant key of {} issued.", k.name)
         },
-    );
-    typed.flash(
+    ));
+    page.ctx.flashes.push(notice(
         "secret",
         format!("New Monri merchant key (shown only now, store it safely): {key}"),
-    );
-    Ok(see_other(&format!("/connectors/{}", k.id)))
+    ));
+    shown_once(&page)
 }
 
 // ---- API users ----
@@ -494,13 +520,23 @@ pub async fn create_api_user(
         .await
     {
         Ok((u, pw)) => {
-            let typed = TypedSession(&session);
-            typed.flash("success", format!("API user {} created.", u.username));
-            typed.flash(
-                "secret",
-                format!("Password of {} (shown only now): {pw}", u.username),
-            );
-            Ok(see_other(&format!("/api-users?merchant={}", u.merchant_id)))
+            let mut page = api_users_page(
+                &state,
+                &session,
+                &user,
+                u.merchant_id.clone(),
+                FormState::default(),
+                String::new(),
+            )
+            .await?;
+            page.ctx.flashes.extend([
+                notice("success", format!("API user {} created.", u.username)),
+                notice(
+                    "secret",
+                    format!("Password of {} (shown only now): {pw}", u.username),
+                ),
+            ]);
+            shown_once(&page)
         }
         Err(ServiceError::Validation(errors)) if errors.get("merchant_id").is_none() => {
             let page = api_users_page(
@@ -564,9 +600,18 @@ pub async fn reset_api_user(
         .db
         .run(move |c| connectors::reset_api_user(c, &keyring, &actor, &id))
         .await?;
-    TypedSession(&session).flash(
+    let mut page = api_users_page(
+        &state,
+        &session,
+        &user,
+        u.merchant_id.clone(),
+        FormState::default(),
+        String::new(),
+    )
+    .await?;
+    page.ctx.flashes.push(notice(
         "secret",
         format!("New password of {} (shown only now): {pw}", u.username),
-    );
-    Ok(see_other(&format!("/api-users?merchant={}", u.merchant_id)))
+    ));
+    shown_once(&page)
 }
