@@ -291,6 +291,56 @@ async fn a_suspended_assignment_is_shown_with_its_reason_and_still_refused_when_
     assert!(!page.contains("suspended-assignment"));
 }
 
+fn stored_container(app: &TestApp, connector: &str) -> Option<String> {
+    use coffer::db::schema::connectors;
+    use diesel::prelude::*;
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    connectors::table
+        .filter(connectors::name.eq(connector))
+        .select(connectors::container_id)
+        .first(&mut *c)
+        .expect("connector")
+}
+
+#[tokio::test]
+async fn an_assignment_the_tenant_can_no_longer_use_is_kept_until_another_is_chosen() {
+    use coffer::db::schema::connectors;
+    use diesel::prelude::*;
+    let app = TestApp::demo().await;
+    app.login_ok("manager", "manager-demo").await;
+    // A container outside the connector's tree (no console path leads there; the rules must
+    // still not let a save wipe it silently).
+    let globex = container_id(&app, "Globex Profiles");
+    let shop = connector_id(&app, "Acme Shop Cards");
+    {
+        let db = app.db();
+        let mut c = db.get().expect("conn");
+        diesel::update(connectors::table.find(&shop))
+            .set(connectors::container_id.eq(Some(&globex)))
+            .execute(&mut *c)
+            .expect("update");
+    }
+    let action = format!("/connectors/{shop}");
+    let (_, page) = app.get_html(&action).await;
+    assert_eq!(
+        element_text(&page, "suspended-assignment", "p").as_deref(),
+        Some("Assigned container: Globex Profiles (suspended: no longer available to this tenant)")
+    );
+    let r = submit(&app, &page, &action, &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(stored_container(&app, "Acme Shop Cards"), Some(globex));
+    // Choosing a usable container replaces it.
+    let shared = container_id(&app, "Acme Shared Profiles");
+    let (_, page) = app.get_html(&action).await;
+    let r = submit(&app, &page, &action, &[("container_id", &shared)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        effective(&app, "Acme Shop Cards").await,
+        "Acme Shared Profiles (assigned)"
+    );
+}
+
 // ---- 3. Global Settings: one row per connector, with the effective container and why ----
 
 /// (headers, rows) of every table in `html`, cells as text.
