@@ -25,6 +25,7 @@ mod layering;
 mod migrations;
 mod multiprocess;
 mod routes;
+mod rules_console;
 mod sharing_paths;
 mod tokenize;
 mod tx_console;
