@@ -10,6 +10,7 @@ pub mod api_password;
 pub mod card;
 pub mod errors;
 pub mod ids;
+pub mod pan_scan;
 pub mod password;
 pub mod signature;
 pub mod simulator;

@@ -24,7 +24,9 @@ pub struct PaymentSession {
     /// [`OPEN`], [`FINISHED`] or [`EXPIRED`].
     pub status: String,
     pub expires_at: NaiveDateTime,
-    /// The API request as received (JSON, no card data).
+    /// The known request fields finishing the payment needs (JSON of
+    /// `payments::session_request::SessionRequest`, never the request body); empty once the
+    /// session has ended.
     pub request: String,
     /// JSON: what the next step needs besides the request (no card data).
     pub state: String,
@@ -68,7 +70,8 @@ pub fn claim(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResul
     .map(|n| n == 1)
 }
 
-/// Ends every open session of a transaction with `status`, dropping any sealed card.
+/// Ends every open session of a transaction with `status`, dropping any sealed card and what it
+/// kept of the request (customer data included).
 pub fn close_all(
     conn: &mut DbConnection,
     transaction_uuid: &str,
@@ -83,6 +86,7 @@ pub fn close_all(
     .set((
         payment_sessions::status.eq(status),
         payment_sessions::sealed_card.eq(None::<String>),
+        payment_sessions::request.eq(""),
         payment_sessions::updated_at.eq(at),
     ))
     .execute(conn)

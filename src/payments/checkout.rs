@@ -25,6 +25,7 @@ use crate::models::{merchant, now};
 use crate::payments::engine::{
     self as tx, Charge, Ctx, Means, PageSettings, Source, ThreeDsResult, TxRequest,
 };
+use crate::payments::session_request::SessionRequest;
 use crate::vault::keyring::Keyring;
 
 // ---------- opening sessions (inside the API request's write transaction) ----------
@@ -93,13 +94,14 @@ fn open_session(
     Ok(format!("{}/{path}/{token}", cx.pages.base_url))
 }
 
-/// Opens the hosted payment page of the PENDING transaction `t`; returns its URL.
+/// Opens the hosted payment page of the PENDING transaction `t` requested by `r`; returns its
+/// URL. The session keeps only what finishing needs of `r` ([`SessionRequest`]).
 pub(crate) fn open_page(
     cx: &mut Ctx<'_>,
     t: &Transaction,
-    request: &[u8],
+    r: &TxRequest,
 ) -> Result<String, ApiError> {
-    let request = String::from_utf8_lossy(request);
+    let request = SessionRequest::of(r).to_json();
     open_session(cx, t, ps::KIND_PAGE, &request, json!({}), None)
 }
 
@@ -109,10 +111,10 @@ pub(crate) fn open_page(
 pub(crate) fn open_challenge(
     cx: &mut Ctx<'_>,
     t: &Transaction,
-    request: &[u8],
+    r: &TxRequest,
     charge: &Charge,
 ) -> Result<String, ApiError> {
-    let request = String::from_utf8_lossy(request);
+    let request = SessionRequest::of(r).to_json();
     let mut state = json!({ "processorId": charge.processor.id });
     let card = match &charge.source {
         Source::Stored(i) => {
@@ -199,6 +201,8 @@ fn extra_url(t: &Transaction, key: &str) -> Option<String> {
         .ok()?
         .get(key)?
         .as_str()
+        // A URL stored before URLs were checked as strictly is not followed.
+        .filter(|u| tx::is_url(u))
         .map(str::to_string)
 }
 
@@ -308,8 +312,9 @@ fn load(conn: &mut DbConnection, kind: &str, token: &str) -> Result<Option<Loade
     };
     let t = txm::find(conn, &session.transaction_uuid)?.ok_or(ServiceError::NotFound)?;
     let connector = connector::find(conn, &t.connector_id)?.ok_or(ServiceError::NotFound)?;
-    let request: TxRequest = serde_json::from_str(&session.request)
-        .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("stored request unreadable: {e}")))?;
+    let request = SessionRequest::from_json(&session.request)
+        .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("stored request unreadable: {e}")))?
+        .to_request();
     Ok(Some(Loaded {
         session,
         t,
@@ -548,7 +553,7 @@ fn charge_or_challenge(
 ) -> Result<Step, ServiceError> {
     if tx::needs_challenge(charge, &l.request).is_some() {
         ps::close_all(cx.conn, &l.t.uuid, ps::FINISHED, now())?;
-        let url = open_challenge(cx, &l.t, l.session.request.as_bytes(), charge).map_err(svc)?;
+        let url = open_challenge(cx, &l.t, &l.request, charge).map_err(svc)?;
         return Ok(Step::Redirect(url));
     }
     settle_and_finish(cx, l, charge, None)

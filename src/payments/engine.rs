@@ -164,10 +164,13 @@ fn is_date(s: &str) -> bool {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() && s.len() == 10
 }
 
-fn is_url(s: &str) -> bool {
+/// The rule for successUrl, cancelUrl, errorUrl and callbackUrl: http(s), at most 4096 bytes,
+/// no whitespace and no control character (C0, DEL, C1): a URL the browser is sent to in a
+/// `Location` header must be one that header can carry.
+pub(crate) fn is_url(s: &str) -> bool {
     (s.starts_with("https://") || s.starts_with("http://"))
         && s.len() <= 4096
-        && !s.chars().any(char::is_whitespace)
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// Field rules of the Transaction API (spec 2.2). Answers every problem at once.
@@ -197,7 +200,7 @@ fn validate(kind: &str, r: &TxRequest) -> Result<(), ApiError> {
             f,
             v,
             is_url,
-            "must be an http(s) URL of at most 4096 characters",
+            "must be an http(s) URL of at most 4096 characters, without spaces or control characters",
         );
     }
     c.pattern(
@@ -1157,7 +1160,6 @@ fn pay(
     kind: &str,
     r: &TxRequest,
     body_hash: BodyHash,
-    request: &[u8],
 ) -> Result<Answer, ApiError> {
     profile_container(cx, r)?;
     if let Some(id) = &r.merchant_transaction_id
@@ -1169,7 +1171,7 @@ fn pay(
         let mut t = pay_tx(cx, kind, r, body_hash, cx.connector)?;
         t.status = "PENDING".into();
         insert_tx(cx, &t)?;
-        let url = crate::payments::checkout::open_page(cx, &t, request)?;
+        let url = crate::payments::checkout::open_page(cx, &t, r)?;
         return Ok(Answer {
             status: StatusCode::OK,
             body: redirect_body(&t, &url),
@@ -1186,7 +1188,7 @@ fn pay(
         t.status = "PENDING".into();
         note_means(&mut t, &charge);
         insert_tx(cx, &t)?;
-        let url = crate::payments::checkout::open_challenge(cx, &t, request, &charge)?;
+        let url = crate::payments::checkout::open_challenge(cx, &t, r, &charge)?;
         return Ok(Answer {
             status: StatusCode::OK,
             body: redirect_body(&t, &url),
@@ -1514,7 +1516,7 @@ pub fn process(
             pages,
         };
         match kind {
-            "debit" | "preauthorize" | "register" => pay(&mut cx, kind, &r, body_hash, body),
+            "debit" | "preauthorize" | "register" => pay(&mut cx, kind, &r, body_hash),
             "capture" | "void" | "refund" => follow_up(&mut cx, kind, &r, body_hash),
             _ => deregister(&mut cx, &r, body_hash),
         }

@@ -7,3 +7,4 @@ pub mod callbacks;
 pub mod card_tokens;
 pub mod checkout;
 pub mod engine;
+pub mod session_request;

@@ -34,9 +34,11 @@ pub async fn tokenize(
         Ok(body) => state
             .db
             .run(move |conn| {
-                Ok(TokenizeRequest::from_json(&body).and_then(|req| {
-                    card_tokens::tokenize(conn, &keyring, &public_key, req, chrono::Utc::now())
-                }))
+                Ok(crate::api::refuse_card_numbers(&body, &["number"])
+                    .and_then(|()| TokenizeRequest::from_json(&body))
+                    .and_then(|req| {
+                        card_tokens::tokenize(conn, &keyring, &public_key, req, chrono::Utc::now())
+                    }))
             })
             .await
             .unwrap_or_else(|e| Err(ApiError::from(e))),
