@@ -34,8 +34,12 @@ pub async fn tokenize(
         Ok(body) => state
             .db
             .run(move |conn| {
-                Ok(crate::api::refuse_card_numbers(&body, &["number"])
-                    .and_then(|()| TokenizeRequest::from_json(&body))
+                // The shape first (a body that is not an object is a 400 as before), then no
+                // card number outside `number`.
+                Ok(TokenizeRequest::from_json(&body)
+                    .and_then(|req| {
+                        crate::api::refuse_card_numbers(&body, &["number"]).map(|()| req)
+                    })
                     .and_then(|req| {
                         card_tokens::tokenize(conn, &keyring, &public_key, req, chrono::Utc::now())
                     }))
