@@ -110,3 +110,27 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<PaymentSess
         .first(conn)
         .optional()
 }
+
+/// Open sessions whose kept request holds customer data: `(id, transaction_uuid, request)`.
+pub fn open_with_customer(conn: &mut DbConnection) -> QueryResult<Vec<(String, String, String)>> {
+    payment_sessions::table
+        .filter(payment_sessions::status.eq(OPEN))
+        .filter(payment_sessions::request.like("%\"customer\"%"))
+        .select((
+            payment_sessions::id,
+            payment_sessions::transaction_uuid,
+            payment_sessions::request,
+        ))
+        .load(conn)
+}
+
+/// Replaces what a session keeps of its request, if it is still open; returns 1 if it was.
+pub fn set_open_request(conn: &mut DbConnection, id: &str, request: &str) -> QueryResult<usize> {
+    diesel::update(
+        payment_sessions::table
+            .filter(payment_sessions::id.eq(id))
+            .filter(payment_sessions::status.eq(OPEN)),
+    )
+    .set(payment_sessions::request.eq(request))
+    .execute(conn)
+}

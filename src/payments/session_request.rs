@@ -8,6 +8,9 @@
 //! `customerProfileData` and, only with `customerProfileData`, the `customer` fields copied into
 //! the profile. Amount, currency, the merchant's URLs and the ids are on the transaction row.
 //!
+//! Deleting a profile makes open sessions that would register into it forget its customer data
+//! ([`forget_customer`]).
+//!
 //! The JSON uses the request's own names and shape, so a session stored by an older version
 //! (the whole request body) is read the same way; its other fields are ignored.
 
@@ -16,6 +19,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::console::connectors::effective;
+use crate::db::{DbConnection, write_tx};
+use crate::error::ServiceError;
+use crate::models::connector;
+use crate::models::payment_session as ps;
+use crate::models::profile::Profile;
+use crate::models::transaction as txm;
 use crate::payments::engine::{CustomerIn, ProfileDataIn, TxRequest};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -187,6 +197,58 @@ impl SessionRequest {
             ..TxRequest::default()
         }
     }
+}
+
+/// A profile is being deleted: open sessions that would register into it (by its profileGuid
+/// or its customerIdentification, on a connector whose effective container is
+/// `container_id`) forget the customer data they hold for it. Their payments can still finish;
+/// a registration then makes a new profile without that data. Returns how many sessions changed.
+///
+/// Call it after the deletion committed: it runs in a write transaction of its own and takes no
+/// container lock, so it never waits for a session while holding the container a payment
+/// finishing on that session waits for (a deadlock on PostgreSQL).
+pub fn forget_customer(
+    conn: &mut DbConnection,
+    container_id: &str,
+    profile: &Profile,
+) -> Result<usize, ServiceError> {
+    write_tx(conn, |conn| {
+        forget_customer_now(conn, container_id, profile)
+    })
+}
+
+fn forget_customer_now(
+    conn: &mut DbConnection,
+    container_id: &str,
+    profile: &Profile,
+) -> Result<usize, ServiceError> {
+    let mut changed = 0;
+    for (id, transaction_uuid, stored) in ps::open_with_customer(conn)? {
+        let Ok(mut kept) = SessionRequest::from_json(&stored) else {
+            continue;
+        };
+        let names_it = kept.customer_profile_data.as_ref().is_some_and(|pd| {
+            pd.profile_guid.as_deref() == Some(profile.profile_guid.as_str())
+                || pd.customer_identification.as_deref()
+                    == Some(profile.customer_identification.as_str())
+        });
+        if !names_it || kept.customer.is_none() {
+            continue;
+        }
+        let Some(t) = txm::find(conn, &transaction_uuid)? else {
+            continue;
+        };
+        let Some(k) = connector::find(conn, &t.connector_id)? else {
+            continue;
+        };
+        if effective(conn, &k)?.container.map(|c| c.id).as_deref() != Some(container_id) {
+            continue;
+        }
+        kept.customer = None;
+        // Not if it ended meanwhile (an ended session keeps nothing).
+        changed += ps::set_open_request(conn, &id, &kept.to_json())?;
+    }
+    Ok(changed)
 }
 
 #[cfg(test)]

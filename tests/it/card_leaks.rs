@@ -398,7 +398,43 @@ async fn ended_payment_sessions_hold_no_customer_data() {
         assert!(found.is_empty(), "{found:?}");
     }
 
-    // 3. Cancelled and 3-D Secure sessions end empty too.
+    // 3. Deleting a profile drops the customer data an open session holds for it; the payment
+    //    still finishes (into a new profile without that data).
+    registered_profile(&app, "leak-open", json!({"firstName": "Opal"})).await;
+    let email3 = "open.session.leak@example.org";
+    let r = transaction(
+        &app,
+        "debit",
+        &page_body(json!({"withRegister": true, "customer": {"email": email3},
+            "customerProfileData": {"customerIdentification": "leak-open"}})),
+    )
+    .await;
+    let path = redirect_path(&app, &r);
+    assert_eq!(sessions_mentioning(&app, email3), 1);
+    let r = profiles(
+        &app,
+        "deleteProfile",
+        &json!({"customerIdentification": "leak-open"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        sessions_mentioning(&app, email3),
+        0,
+        "deleteProfile forgets it"
+    );
+    let r = submit(&b, &app, &path, &path, &new_card("4111111111111111")).await;
+    assert_eq!(location(&r), SUCCESS);
+    let got = profiles(
+        &app,
+        "getProfile",
+        &json!({"customerIdentification": "leak-open"}),
+    )
+    .await;
+    assert_eq!(got.json["profileExists"], true, "{}", got.text);
+    assert!(got.json["customer"]["email"].is_null(), "{}", got.text);
+
+    // 4. Cancelled and 3-D Secure sessions end empty too.
     let r = transaction(
         &app,
         "debit",
@@ -546,6 +582,21 @@ async fn monri_create_and_update_with_a_card_number_are_refused() {
     assert!(r.json["metadata"].get("memo").is_none(), "{}", r.text);
     let found = found_in_database(&app, &[STRAY, STRAY_SPACED]);
     assert!(found.is_empty(), "{found:?}");
+
+    // Erasing the customer drops what an open payment session holds for it.
+    let email = "monri.open.leak@example.org";
+    let r = transaction(
+        &app,
+        "debit",
+        &page_body(json!({"withRegister": true, "customer": {"email": email},
+            "customerProfileData": {"customerIdentification": "leak-monri"}})),
+    )
+    .await;
+    redirect_path(&app, &r);
+    assert_eq!(sessions_mentioning(&app, email), 1);
+    let r = monri(&app, reqwest::Method::DELETE, &path, "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(sessions_mentioning(&app, email), 0);
 }
 
 #[tokio::test]

@@ -996,7 +996,7 @@ pub fn delete(conn: &mut DbConnection, k: &Connector, uuid: &str) -> Result<Answ
         return Err(MonriError::not_found());
     }
     let c = container_of(conn, k)?;
-    write_tx(conn, |tx| -> Result<(), MonriError> {
+    let p = write_tx(conn, |tx| -> Result<Profile, MonriError> {
         // The container lock registrations take: none can add a card to the customer while it is
         // erased (PostgreSQL; SQLite serializes writers anyway).
         container::lock(tx, &c.id)?;
@@ -1020,8 +1020,10 @@ pub fn delete(conn: &mut DbConnection, k: &Connector, uuid: &str) -> Result<Answ
                 ),
             )?;
         }
-        Ok(())
+        Ok(p)
     })?;
+    // Open payment sessions that would register into it forget its customer data.
+    crate::payments::session_request::forget_customer(conn, &c.id, &p)?;
     Ok((
         StatusCode::OK,
         json!({ "status": "approved", "id": uuid, "deleted": true }),
