@@ -155,7 +155,7 @@ pub fn refuse_card_numbers(body: &[u8], skip: &[&str]) -> Result<(), ApiError> {
     };
     match crate::gateway::pan_scan::find_card_number(&v, skip) {
         Some(path) => Err(ApiError::invalid(format!(
-            "{path}: looks like a card number; card numbers are accepted only by the tokenize endpoint (payment.js)"
+            "{path}: looks like a card number; card numbers are accepted only in the number field of the tokenize endpoint (payment.js)"
         ))),
         None => Ok(()),
     }
