@@ -399,7 +399,6 @@ fn pay(
     kind: &str,
     r: &TxRequest,
     body_hash: BodyHash,
-    request: &[u8],
 ) -> Result<Answer, PayError> {
     profile_container(cx, r)?;
     if let Some(id) = &r.merchant_transaction_id
@@ -411,7 +410,7 @@ fn pay(
         let mut t = pay_tx(cx, kind, r, body_hash, cx.connector)?;
         t.status = "PENDING".into();
         insert_tx(cx, &t)?;
-        let url = crate::payments::sessions::open_page(cx, &t, request)?;
+        let url = crate::payments::sessions::open_page(cx, &t, r)?;
         return Ok(Answer {
             body: redirect_body(&t, &url),
         });
@@ -427,7 +426,7 @@ fn pay(
         t.status = "PENDING".into();
         note_means(&mut t, &charge);
         insert_tx(cx, &t)?;
-        let url = crate::payments::sessions::open_challenge(cx, &t, request, &charge)?;
+        let url = crate::payments::sessions::open_challenge(cx, &t, r, &charge)?;
         return Ok(Answer {
             body: redirect_body(&t, &url),
         });
@@ -737,7 +736,6 @@ pub fn process(
     let Call {
         kind,
         request: r,
-        raw,
         body_hash,
     } = call;
     let kind_name = kind.as_str();
@@ -752,7 +750,7 @@ pub fn process(
         };
         match kind {
             TxKind::Debit | TxKind::Preauthorize | TxKind::Register => {
-                pay(&mut cx, kind_name, r, body_hash, raw)
+                pay(&mut cx, kind_name, r, body_hash)
             }
             TxKind::Capture | TxKind::Void | TxKind::Refund => {
                 follow_up(&mut cx, kind_name, r, body_hash)

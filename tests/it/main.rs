@@ -12,6 +12,7 @@ mod browser;
 mod browser_checkout;
 mod browser_console;
 mod callbacks;
+mod card_leaks;
 mod checkout;
 mod console;
 mod containers;

@@ -663,7 +663,7 @@ pub fn delete_profile(
     key: &ProfileKey,
 ) -> Result<(), ApiError> {
     let c = container_of(conn, connector)?;
-    write_tx(conn, |tx| -> Result<(), TxError> {
+    let p = write_tx(conn, |tx| -> Result<Profile, TxError> {
         // Registrations into this container take the same lock: a registration never adds an
         // instrument to a profile that is being deleted (a foreign-key failure on PostgreSQL).
         profiles::lock(tx, &c.id)?;
@@ -685,8 +685,10 @@ pub fn delete_profile(
             ),
         )
         .map_err(|e| TxError::Api(ApiError::from(e)))?;
-        Ok(())
+        Ok(p)
     })?;
+    // Open payment sessions that would register into it forget its customer data.
+    crate::payments::session_request::forget_customer(conn, &c.id, &p)?;
     crate::db::scrub_after_erasure(conn)?;
     Ok(())
 }

@@ -974,7 +974,7 @@ pub fn delete(conn: &mut DbConnection, k: &Connector, uuid: &str) -> Result<Answ
         return Err(MonriError::not_found());
     }
     let c = container_of(conn, k)?;
-    write_tx(conn, |tx| -> Result<(), MonriError> {
+    let p = write_tx(conn, |tx| -> Result<Profile, MonriError> {
         // The container lock registrations take: none can add a card to the customer while it is
         // erased (PostgreSQL; SQLite serializes writers anyway).
         profiles::lock(tx, &c.id)?;
@@ -998,8 +998,10 @@ pub fn delete(conn: &mut DbConnection, k: &Connector, uuid: &str) -> Result<Answ
                 ),
             )?;
         }
-        Ok(())
+        Ok(p)
     })?;
+    // Open payment sessions that would register into it forget its customer data.
+    crate::payments::session_request::forget_customer(conn, &c.id, &p)?;
     crate::db::scrub_after_erasure(conn)?;
     Ok((
         StatusCode::OK,
