@@ -13,6 +13,7 @@ mod browser_checkout;
 mod browser_console;
 mod callbacks;
 mod checkout;
+mod compat;
 mod console;
 mod containers;
 mod crash;
