@@ -58,6 +58,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/v2/merchants/customers/{merchant_customer_id}",
         web::get().to(monri::by_merchant_id),
+    )
+    .route(
+        "/v2/payment-methods",
+        web::get().to(monri::merchant_payment_methods),
     );
 }
 

@@ -792,7 +792,8 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
             format!("/api/v3/status/demo-globex-cards/{op}/{id}"),
             None,
             Api,
-            NOT_FOUND,
+            // The Status API's not found: HTTP 200 with success false and 8001.
+            &[200],
             "Acme's transaction is not Globex's connector's",
         ));
     }
@@ -947,6 +948,14 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
             Monri,
             NOT_FOUND,
             "foreign customer",
+        ),
+        case(
+            ("GET", "/v2/payment-methods"),
+            "/v2/payment-methods?limit=100",
+            None,
+            Monri,
+            &[200],
+            "Globex's own customers' cards only",
         ),
     ]);
     v

@@ -14,6 +14,7 @@ mod browser_console;
 mod callbacks;
 mod card_leaks;
 mod checkout;
+mod compat;
 mod console;
 mod containers;
 mod crash;

@@ -1053,6 +1053,28 @@ pub fn payment_methods(
     ))
 }
 
+/// `GET /v2/payment-methods?limit=&offset=`: the cards of every live customer of the
+/// connector's effective container, newest first, in one query; the items and the paging are
+/// those of [`payment_methods`].
+pub fn merchant_payment_methods(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    k: &Connector,
+    query: &str,
+) -> Result<Answer, MonriError> {
+    let (limit, offset) = parse_paging(query)?;
+    let c = container_of(conn, k)?;
+    let today = Utc::now().date_naive();
+    let data: Vec<Value> = rows::container_cards_page(conn, &c.id, limit, offset)?
+        .iter()
+        .map(|(i, customer_uuid)| payment_method_json(keyring, i, customer_uuid, today))
+        .collect();
+    Ok((
+        StatusCode::OK,
+        json!({ "status": "approved", "data": data }),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -248,6 +248,22 @@ pub async fn payment_methods(
     .await
 }
 
+/// `GET /v2/payment-methods`: the merchant-wide list.
+pub async fn merchant_payment_methods(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    call(
+        state,
+        req,
+        payload,
+        Need::PaymentMethods,
+        |c, keyring, k, _, q| customers::merchant_payment_methods(c, keyring, k, q),
+    )
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::percent_decode;
