@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::console::{connectors, containers, merchants};
 use crate::db::DbConnection;
+use crate::domain::TxStatus;
 use crate::domain::{Actor, Scope};
 use crate::error::{FieldErrors, ServiceError};
 use crate::gateway::amount::format_amount;
@@ -36,7 +37,11 @@ pub const TYPES: [&str; 7] = [
     "DEREGISTER",
     "REFUND",
 ];
-pub const STATUSES: [&str; 3] = ["SUCCESS", "ERROR", "PENDING"];
+pub const STATUSES: [&str; 3] = [
+    TxStatus::Success.as_str(),
+    TxStatus::Error.as_str(),
+    TxStatus::Pending.as_str(),
+];
 
 /// The list's query parameters as they came (empty = not given).
 #[derive(Debug, Clone, Default)]
@@ -402,7 +407,7 @@ fn amounts(t: &Transaction) -> Vec<Fact> {
         return vec![];
     };
     let mut out = vec![("Amount".to_string(), money(amount, cur))];
-    if t.status != "SUCCESS" {
+    if t.status() != TxStatus::Success {
         return out;
     }
     match t.transaction_type.as_str() {

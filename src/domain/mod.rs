@@ -2,6 +2,92 @@
 
 use crate::error::FieldErrors;
 
+/// The seven transaction types of the Transaction API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxKind {
+    Debit,
+    Preauthorize,
+    Capture,
+    Void,
+    Register,
+    Deregister,
+    Refund,
+}
+
+impl TxKind {
+    pub const ALL: [TxKind; 7] = [
+        TxKind::Debit,
+        TxKind::Preauthorize,
+        TxKind::Capture,
+        TxKind::Void,
+        TxKind::Register,
+        TxKind::Deregister,
+        TxKind::Refund,
+    ];
+
+    /// The name in the API's URL (`debit`, `preauthorize`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TxKind::Debit => "debit",
+            TxKind::Preauthorize => "preauthorize",
+            TxKind::Capture => "capture",
+            TxKind::Void => "void",
+            TxKind::Register => "register",
+            TxKind::Deregister => "deregister",
+            TxKind::Refund => "refund",
+        }
+    }
+
+    /// The stored and reported `transactionType` (`DEBIT`, `PREAUTHORIZE`, …).
+    pub const fn stored(self) -> &'static str {
+        match self {
+            TxKind::Debit => "DEBIT",
+            TxKind::Preauthorize => "PREAUTHORIZE",
+            TxKind::Capture => "CAPTURE",
+            TxKind::Void => "VOID",
+            TxKind::Register => "REGISTER",
+            TxKind::Deregister => "DEREGISTER",
+            TxKind::Refund => "REFUND",
+        }
+    }
+
+    /// From the API's URL name.
+    pub fn parse(s: &str) -> Option<TxKind> {
+        TxKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// From the stored `transactionType`.
+    pub fn from_stored(s: &str) -> Option<TxKind> {
+        TxKind::ALL.into_iter().find(|k| k.stored() == s)
+    }
+}
+
+/// A transaction's status: final (`Success`, `Error`) or waiting for the customer (`Pending`:
+/// a hosted payment page or a 3-D Secure challenge is open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxStatus {
+    Success,
+    Error,
+    Pending,
+}
+
+impl TxStatus {
+    pub const ALL: [TxStatus; 3] = [TxStatus::Success, TxStatus::Error, TxStatus::Pending];
+
+    /// As stored and reported (`transactionStatus`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TxStatus::Success => "SUCCESS",
+            TxStatus::Error => "ERROR",
+            TxStatus::Pending => "PENDING",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TxStatus> {
+        TxStatus::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
     MerchantAdmin,
@@ -167,6 +253,22 @@ pub fn check_new_password(errors: &mut FieldErrors, field: &str, pw: &str) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn transaction_kinds_and_statuses_round_trip_and_refuse_strangers() {
+        for k in TxKind::ALL {
+            assert_eq!(TxKind::parse(k.as_str()), Some(k));
+            assert_eq!(TxKind::from_stored(k.stored()), Some(k));
+            assert_eq!(k.stored(), k.as_str().to_ascii_uppercase());
+        }
+        assert_eq!(TxKind::parse("DEBIT"), None);
+        assert_eq!(TxKind::parse("payout"), None);
+        for st in TxStatus::ALL {
+            assert_eq!(TxStatus::parse(st.as_str()), Some(st));
+        }
+        assert_eq!(TxStatus::parse("success"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -3,6 +3,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::{card_tokens, transactions};
+use crate::domain::{TxKind, TxStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = transactions)]
@@ -40,6 +41,20 @@ pub struct Transaction {
     pub extra: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+impl Transaction {
+    /// The typed status; a value no version of Coffer writes reads as `Error`.
+    pub fn status(&self) -> TxStatus {
+        TxStatus::parse(&self.status).unwrap_or(TxStatus::Error)
+    }
+    pub fn set_status(&mut self, s: TxStatus) {
+        self.status = s.as_str().to_string();
+    }
+    /// The typed transaction type (`None` only for a row no version of Coffer writes).
+    pub fn kind(&self) -> Option<TxKind> {
+        TxKind::from_stored(&self.transaction_type)
+    }
 }
 
 pub fn insert(conn: &mut DbConnection, t: &Transaction) -> QueryResult<()> {
@@ -175,7 +190,7 @@ pub fn finish_pending(conn: &mut DbConnection, t: &Transaction) -> QueryResult<b
     diesel::update(
         transactions::table
             .filter(transactions::uuid.eq(&t.uuid))
-            .filter(transactions::status.eq("PENDING")),
+            .filter(transactions::status.eq(TxStatus::Pending.as_str())),
     )
     .set((
         transactions::status.eq(&t.status),

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::audit::{self, Change, Place};
 use crate::db::{DbConnection, write_tx};
 use crate::domain::Actor;
+use crate::domain::TxStatus;
 use crate::error::ServiceError;
 use crate::gateway::amount;
 use crate::gateway::target::{self, AllowPrivate};
@@ -37,7 +38,7 @@ pub fn body_for(conn: &mut DbConnection, t: &Transaction) -> Result<Value, Servi
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or(Value::Null);
-    let ok = t.status == "SUCCESS";
+    let ok = t.status() == TxStatus::Success;
     let mut b = Map::new();
     b.insert("result".into(), json!(if ok { "OK" } else { "ERROR" }));
     b.insert("uuid".into(), json!(t.uuid));
@@ -103,7 +104,7 @@ pub fn body_for(conn: &mut DbConnection, t: &Transaction) -> Result<Value, Servi
 /// inside the write transaction that stores the transaction: the callback commits with the
 /// payment or not at all. PENDING transactions get theirs when they become final.
 pub fn enqueue_for(conn: &mut DbConnection, t: &Transaction) -> Result<(), ServiceError> {
-    if t.status == "PENDING" {
+    if t.status() == TxStatus::Pending {
         return Ok(());
     }
     let Some(url) = callback_url(t) else {

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::db::{DbConnection, write_tx};
+use crate::domain::TxStatus;
 use crate::error::{FieldErrors, ServiceError};
 use crate::gateway::amount;
 use crate::gateway::card;
@@ -115,8 +116,8 @@ fn extra_url(t: &Transaction, key: &str) -> Option<String> {
 /// Where the browser goes once `t` is final: successUrl, cancelUrl (2002) or errorUrl; or
 /// Coffer's own result page when the merchant gave none.
 fn result_step(t: &Transaction) -> Step {
-    let (key, title, message) = match (t.status.as_str(), t.error_code) {
-        ("SUCCESS", _) => (
+    let (key, title, message) = match (t.status(), t.error_code) {
+        (TxStatus::Success, _) => (
             "successUrl",
             "Payment approved",
             "Thank you: the payment was approved.",
@@ -163,7 +164,7 @@ fn gone(t: &Transaction) -> Step {
             "This payment has already been completed or cancelled; it cannot be paid again."
         },
         link: extra_url(t, if expired { "errorUrl" } else { "successUrl" })
-            .filter(|_| t.status == "SUCCESS" || expired),
+            .filter(|_| t.status() == TxStatus::Success || expired),
     }
 }
 
@@ -256,8 +257,8 @@ fn claim(
         let t = txm::find(conn, &l.t.uuid)?.unwrap_or(l.t);
         return Ok(Err(gone(&t)));
     }
-    if l.session.expires_at <= at || l.t.status != "PENDING" {
-        let t = if l.t.status == "PENDING" {
+    if l.session.expires_at <= at || l.t.status() != TxStatus::Pending {
+        let t = if l.t.status() == TxStatus::Pending {
             expire(conn, &l)?
         } else {
             l.t.clone()
@@ -678,7 +679,7 @@ pub fn expire_due(conn: &mut DbConnection, at: NaiveDateTime) -> Result<usize, S
                 };
                 ps::close_all(conn, &s.transaction_uuid, ps::EXPIRED, at)?;
                 if let Some(t) = txm::find(conn, &s.transaction_uuid)?
-                    && t.status == "PENDING"
+                    && t.status() == TxStatus::Pending
                 {
                     tx::fail_pending(conn, &t, ErrorCode::TransactionExpired).map_err(svc)?;
                 }

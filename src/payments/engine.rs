@@ -7,6 +7,7 @@ use chrono::Utc;
 use serde_json::{Map, Value, json};
 
 use crate::db::{DbConnection, is_unique_violation, write_tx};
+use crate::domain::{TxKind, TxStatus};
 use crate::gateway::amount;
 use crate::gateway::errors::ErrorCode;
 use crate::gateway::ids;
@@ -226,7 +227,12 @@ pub struct Answer {
     pub body: Value,
 }
 
-pub(crate) fn base_tx(cx: &Ctx<'_>, kind: &str, r: &TxRequest, body_hash: BodyHash) -> Transaction {
+pub(crate) fn base_tx(
+    cx: &Ctx<'_>,
+    kind: TxKind,
+    r: &TxRequest,
+    body_hash: BodyHash,
+) -> Transaction {
     let uuid = ids::transaction_uuid();
     let at = now();
     let extra = json!({
@@ -243,8 +249,8 @@ pub(crate) fn base_tx(cx: &Ctx<'_>, kind: &str, r: &TxRequest, body_hash: BodyHa
         merchant_id: cx.connector.merchant_id.clone(),
         tenant_path: cx.connector.tenant_path.clone(),
         merchant_transaction_id: r.merchant_transaction_id.clone().unwrap_or_default(),
-        transaction_type: kind.to_ascii_uppercase(),
-        status: "SUCCESS".into(),
+        transaction_type: kind.stored().into(),
+        status: TxStatus::Success.as_str().into(),
         payment_method: payment_method(&cx.connector.adapter).into(),
         amount: None,
         currency: r.currency.clone(),
@@ -346,7 +352,7 @@ fn profile_container(
 /// A new debit/preauthorize/register transaction for `processor` (status SUCCESS until decided).
 fn pay_tx(
     cx: &Ctx<'_>,
-    kind: &str,
+    kind: TxKind,
     r: &TxRequest,
     body_hash: BodyHash,
     processor: &Connector,
@@ -396,7 +402,7 @@ pub(crate) fn redirect_body(t: &Transaction, url: &str) -> Value {
 /// and answer REDIRECT; [`settle`] and [`finalize`] finish it later.
 fn pay(
     cx: &mut Ctx<'_>,
-    kind: &str,
+    kind: TxKind,
     r: &TxRequest,
     body_hash: BodyHash,
 ) -> Result<Answer, PayError> {
@@ -408,7 +414,7 @@ fn pay(
     }
     if crate::payments::sessions::wants_page(cx.connector, r) {
         let mut t = pay_tx(cx, kind, r, body_hash, cx.connector)?;
-        t.status = "PENDING".into();
+        t.set_status(TxStatus::Pending);
         insert_tx(cx, &t)?;
         let url = crate::payments::sessions::open_page(cx, &t, r)?;
         return Ok(Answer {
@@ -423,7 +429,7 @@ fn pay(
         processor,
     };
     if needs_challenge(&charge, r).is_some() {
-        t.status = "PENDING".into();
+        t.set_status(TxStatus::Pending);
         note_means(&mut t, &charge);
         insert_tx(cx, &t)?;
         let url = crate::payments::sessions::open_challenge(cx, &t, r, &charge)?;
@@ -453,7 +459,7 @@ pub(crate) fn settle(
         source,
         processor,
     } = charge;
-    let registering = t.transaction_type == "REGISTER" || r.with_register == Some(true);
+    let registering = t.kind() == Some(TxKind::Register) || r.with_register == Some(true);
     let container = profile_container(cx, r)?;
     note_means(t, charge);
     t.updated_at = now();
@@ -464,14 +470,14 @@ pub(crate) fn settle(
     }
     match means.decide() {
         Outcome::Declined { code, message } => {
-            t.status = "ERROR".into();
+            t.set_status(TxStatus::Error);
             t.error_code = Some(code as i32);
             t.error_message = Some(message.into());
             t.card_summary = Some(json!({ "returnData": return_data }).to_string());
             Ok(decline_body(t, code, message, Some(return_data)))
         }
         Outcome::Approved => {
-            t.status = "SUCCESS".into();
+            t.set_status(TxStatus::Success);
             let mut profile_data = None;
             let mut summary = json!({ "returnData": return_data });
             if let (Some(pd), Some(c)) = (&r.customer_profile_data, &container) {
@@ -547,7 +553,7 @@ pub(crate) fn fail_pending(
     code: ErrorCode,
 ) -> Result<bool, PayError> {
     let mut t = t.clone();
-    t.status = "ERROR".into();
+    t.set_status(TxStatus::Error);
     t.error_code = Some(code.code() as i32);
     t.error_message = Some(code.message().into());
     t.updated_at = now();
@@ -557,7 +563,7 @@ pub(crate) fn fail_pending(
 /// capture, void and refund: the referenced transaction's type, state and remaining amount.
 fn follow_up(
     cx: &mut Ctx<'_>,
-    kind: &str,
+    kind: TxKind,
     r: &TxRequest,
     body_hash: BodyHash,
 ) -> Result<Answer, PayError> {
@@ -570,7 +576,7 @@ fn follow_up(
     db(txm::lock(cx.conn, &reference.uuid))?;
     let reference = find_reference(cx, &reference.uuid)?;
     let logical = |m: &str| PayError::logical(m.to_string());
-    if reference.status != "SUCCESS" {
+    if reference.status() != TxStatus::Success {
         return Err(logical("The referenced transaction was not successful."));
     }
     let cur = reference.currency.clone().unwrap_or_default();
@@ -596,8 +602,8 @@ fn follow_up(
     t.profile_id = reference.profile_id.clone();
     let at = now();
     match kind {
-        "capture" => {
-            if reference.transaction_type != "PREAUTHORIZE" {
+        TxKind::Capture => {
+            if reference.kind() != Some(TxKind::Preauthorize) {
                 return Err(logical("Only a preauthorization can be captured."));
             }
             if reference.voided {
@@ -614,8 +620,8 @@ fn follow_up(
             t.amount = Some(amt);
             db(txm::add_captured(cx.conn, &reference.uuid, amt, at))?;
         }
-        "void" => {
-            if reference.transaction_type != "PREAUTHORIZE" {
+        TxKind::Void => {
+            if reference.kind() != Some(TxKind::Preauthorize) {
                 return Err(logical("Only a preauthorization can be voided."));
             }
             if reference.voided || reference.captured_amount > 0 {
@@ -627,9 +633,8 @@ fn follow_up(
             db(txm::set_voided(cx.conn, &reference.uuid, at))?;
         }
         _ => {
-            let base = match reference.transaction_type.as_str() {
-                "DEBIT" => original,
-                "CAPTURE" => original,
+            let base = match reference.kind() {
+                Some(TxKind::Debit | TxKind::Capture) => original,
                 _ => return Err(logical("Only a debit or a capture can be refunded.")),
             };
             let amt = requested.unwrap_or(0);
@@ -653,7 +658,7 @@ fn follow_up(
 
 /// deregister: removes a stored instrument (by its `pt::` token or the registering transaction).
 fn deregister(cx: &mut Ctx<'_>, r: &TxRequest, body_hash: BodyHash) -> Result<Answer, PayError> {
-    let mut t = base_tx(cx, "deregister", r, body_hash);
+    let mut t = base_tx(cx, TxKind::Deregister, r, body_hash);
     let instrument = if let Some(tok) = r
         .transaction_token
         .as_deref()
@@ -738,8 +743,7 @@ pub fn process(
         request: r,
         body_hash,
     } = call;
-    let kind_name = kind.as_str();
-    validate(kind_name, r)?;
+    validate(kind, r)?;
     let answer = write_tx(conn, |conn| {
         let mut cx = Ctx {
             conn,
@@ -750,10 +754,10 @@ pub fn process(
         };
         match kind {
             TxKind::Debit | TxKind::Preauthorize | TxKind::Register => {
-                pay(&mut cx, kind_name, r, body_hash)
+                pay(&mut cx, kind, r, body_hash)
             }
             TxKind::Capture | TxKind::Void | TxKind::Refund => {
-                follow_up(&mut cx, kind_name, r, body_hash)
+                follow_up(&mut cx, kind, r, body_hash)
             }
             TxKind::Deregister => deregister(&mut cx, r, body_hash),
         }

@@ -3,6 +3,7 @@
 //! engine, the payment pages and 3-D Secure share.
 
 use crate::db::DbConnection;
+use crate::domain::TxStatus;
 use crate::error::ServiceError;
 use crate::gateway::card::{self, CardData};
 use crate::gateway::ids;
@@ -358,7 +359,7 @@ pub(crate) fn means_of_transaction(
     cx: &mut Ctx<'_>,
     t: &Transaction,
 ) -> Result<Option<Means>, PayError> {
-    if t.status != "SUCCESS" {
+    if t.status() != TxStatus::Success {
         return Ok(None);
     }
     if let Some(iid) = &t.instrument_id

@@ -9,46 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// The seven transaction types of the Transaction API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxKind {
-    Debit,
-    Preauthorize,
-    Capture,
-    Void,
-    Register,
-    Deregister,
-    Refund,
-}
-
-impl TxKind {
-    pub const ALL: [TxKind; 7] = [
-        TxKind::Debit,
-        TxKind::Preauthorize,
-        TxKind::Capture,
-        TxKind::Void,
-        TxKind::Register,
-        TxKind::Deregister,
-        TxKind::Refund,
-    ];
-
-    /// The name in the API's URL (`debit`, `preauthorize`, …).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            TxKind::Debit => "debit",
-            TxKind::Preauthorize => "preauthorize",
-            TxKind::Capture => "capture",
-            TxKind::Void => "void",
-            TxKind::Register => "register",
-            TxKind::Deregister => "deregister",
-            TxKind::Refund => "refund",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<TxKind> {
-        TxKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
+pub use crate::domain::TxKind;
 
 /// One Transaction API request, parsed by the protocol layer.
 pub struct Call<'a> {
@@ -193,7 +154,7 @@ pub(crate) fn is_url(s: &str) -> bool {
 }
 
 /// Field rules of the Transaction API (spec 2.2). Answers every problem at once.
-pub(crate) fn validate(kind: &str, r: &TxRequest) -> Result<(), PayError> {
+pub(crate) fn validate(kind: TxKind, r: &TxRequest) -> Result<(), PayError> {
     let mut c = Check(vec![]);
     if r.merchant_transaction_id
         .as_deref()
@@ -239,7 +200,10 @@ pub(crate) fn validate(kind: &str, r: &TxRequest) -> Result<(), PayError> {
         },
         "unknown value",
     );
-    let needs_amount = matches!(kind, "debit" | "preauthorize" | "capture" | "refund");
+    let needs_amount = matches!(
+        kind,
+        TxKind::Debit | TxKind::Preauthorize | TxKind::Capture | TxKind::Refund
+    );
     if needs_amount && r.amount.is_none() {
         c.0.push("amount: is required".into());
     }
@@ -253,7 +217,8 @@ pub(crate) fn validate(kind: &str, r: &TxRequest) -> Result<(), PayError> {
             Err(e) => c.0.push(format!("amount/currency: {e}")),
         }
     }
-    if matches!(kind, "capture" | "void" | "refund") && r.reference_uuid.is_none() {
+    if matches!(kind, TxKind::Capture | TxKind::Void | TxKind::Refund) && r.reference_uuid.is_none()
+    {
         c.0.push("referenceUuid: is required".into());
     }
     if let Some(cu) = &r.customer {
