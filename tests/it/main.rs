@@ -20,6 +20,7 @@ mod deactivation;
 mod foundation;
 mod fuzz;
 mod hygiene;
+mod identity;
 mod isolation;
 mod migrations;
 mod multiprocess;
