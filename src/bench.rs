@@ -26,12 +26,12 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use crate::config::Settings;
-use crate::db::schema::{card_tokens, instruments, profiles};
+use crate::db::schema::card_tokens;
 use crate::db::{DbConnection, DbPool, write_tx};
 use crate::gateway::{ids, vault};
+use crate::models::connector;
 use crate::models::profile::{Instrument, Profile};
 use crate::models::transaction::CardToken;
-use crate::models::{connector, container};
 use crate::vault::keyring::{Keyring, master_key};
 
 /// Rows per multi-row INSERT (instruments have 19 columns: 19 000 bind parameters, under
@@ -165,17 +165,10 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
             ps.push(p);
             is.push(i);
         }
-        let count = ps.len() as i64;
         write_tx(conn, |tx| -> anyhow::Result<()> {
             for (ps, is) in ps.chunks(BATCH).zip(is.chunks(BATCH)) {
-                on_inner!(tx, |c| diesel::insert_into(profiles::table)
-                    .values(ps)
-                    .execute(c))?;
-                on_inner!(tx, |c| diesel::insert_into(instruments::table)
-                    .values(is)
-                    .execute(c))?;
+                crate::vault::profiles::import(tx, &container.id, ps, is)?;
             }
-            container::add_to_count(tx, &container.id, count)?;
             Ok(())
         })?;
         next = end;

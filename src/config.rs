@@ -80,7 +80,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "COFFER_CARD_TOKEN_MINUTES",
-        default_value_t = crate::payments::card_tokens::TOKEN_TTL_MINUTES,
+        default_value_t = CARD_TOKEN_MINUTES_DEFAULT,
         value_parser = clap::value_parser!(i64).range(1..=CARD_TOKEN_MINUTES_MAX)
     )]
     pub card_token_minutes: i64,
@@ -107,6 +107,8 @@ pub const LOCKOUT_MINUTES_MAX: i64 = 7 * 24 * 60;
 
 /// Longest accepted `COFFER_CARD_TOKEN_MINUTES`: a token holds a CVV, which must not be kept
 /// longer than it takes a customer to finish a checkout.
+/// How long a payment.js card token can be used unless `COFFER_CARD_TOKEN_MINUTES` says otherwise.
+pub const CARD_TOKEN_MINUTES_DEFAULT: i64 = 30;
 pub const CARD_TOKEN_MINUTES_MAX: i64 = 240;
 
 impl Settings {
@@ -131,7 +133,7 @@ impl Settings {
             callback_allow_private: None,
             public_url: None,
             payment_page_minutes: 30,
-            card_token_minutes: crate::payments::card_tokens::TOKEN_TTL_MINUTES,
+            card_token_minutes: CARD_TOKEN_MINUTES_DEFAULT,
             lockout_minutes: crate::console::auth::LOCK_MINUTES,
             require_2fa: false,
         }

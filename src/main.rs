@@ -1,4 +1,4 @@
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use coffer::config::Settings;
 use coffer::domain::Role;
 use coffer::startup::{Application, open_database};
@@ -14,6 +14,16 @@ struct Cli {
     settings: Settings,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+impl Cli {
+    /// Parses the command line with every setting global, so that it may come before or after
+    /// the subcommand (`coffer --bind X serve` and `coffer serve --bind X`); the environment
+    /// variables work as before. Settings are the only arguments of `Cli` itself.
+    fn parse_global() -> Cli {
+        let matches = Cli::command().mut_args(|a| a.global(true)).get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
 }
 
 #[derive(Subcommand)]
@@ -74,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let cli = Cli::parse();
+    let cli = Cli::parse_global();
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => {
             let app = Application::build(cli.settings, demo)?;

@@ -58,6 +58,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/v2/merchants/customers/{merchant_customer_id}",
         web::get().to(monri::by_merchant_id),
+    )
+    .route(
+        "/v2/payment-methods",
+        web::get().to(monri::merchant_payment_methods),
     );
 }
 
@@ -86,8 +90,8 @@ pub async fn read_body_limited(
     Ok(buf.freeze())
 }
 
-/// Authenticates the call to `api_key` and runs `f` on a blocking thread with a connection;
-/// the answer (or the error, once authenticated) is signed with the connector's secret.
+/// Authenticates the call to `api_key` and runs `f` on a blocking thread with a connection
+/// (after [`refuse_card_numbers`]); the answer (or the error, once authenticated) is signed with the connector's secret.
 pub async fn call<F>(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -111,7 +115,7 @@ where
                 Ok(ctx) => ctx,
                 Err(e) => return Ok(Err(e)),
             };
-            let result = f(conn, &ctx, &body);
+            let result = refuse_card_numbers(&body, &[]).and_then(|()| f(conn, &ctx, &body));
             Ok(Ok((ctx, result)))
         })
         .await;
@@ -126,6 +130,26 @@ where
 /// Parses a JSON body into `T`, mapping every failure (syntax, types, unknown shapes) to 1002.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     crate::gateway::json::parse(body).map_err(ApiError::invalid)
+}
+
+/// Refuses a JSON request that carries a card number (see [`pan_scan`]) anywhere but at the
+/// `skip` paths: 1002, HTTP 422, the message naming the field by its JSON path and never its
+/// value, so nothing of the request is written. Card numbers go to the tokenize endpoint only.
+/// A body that is not JSON passes: its own parser answers that. Every JSON API calls this
+/// before its service: [`call`] (Transaction and Customer Profiles APIs), the Monri handlers and
+/// tokenize (which skips its `number`).
+///
+/// [`pan_scan`]: crate::gateway::pan_scan
+pub fn refuse_card_numbers(body: &[u8], skip: &[&str]) -> Result<(), ApiError> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Ok(());
+    };
+    match crate::gateway::pan_scan::find_card_number(&v, skip) {
+        Some(path) => Err(ApiError::invalid(format!(
+            "{path}: looks like a card number; card numbers are accepted only in the number field of the tokenize endpoint (payment.js)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 pub use crate::gateway::json::{NUL_MESSAGE, has_nul as json_has_nul};

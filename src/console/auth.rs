@@ -171,62 +171,37 @@ pub fn login(
     let Some(u) = found.filter(|_| may_sign_in) else {
         return Ok(LoginOutcome::Invalid);
     };
-    if crate::console::two_factor::is_enabled(conn, &u.id)? {
+    if crate::models::two_factor::is_enabled(conn, &u.id)? {
         attempt.passed_step(conn)?;
         return Ok(LoginOutcome::CodeRequired(Box::new(u)));
     }
     attempt.succeeded(conn)?;
     user::touch_login(conn, &u.id, now())?;
-    if crate::console::two_factor::is_required(conn, &u, policy.require_two_factor)? {
+    if is_required(conn, &u, policy.require_two_factor)? {
         Ok(LoginOutcome::MustEnroll(Box::new(u)))
     } else {
         Ok(LoginOutcome::Ok(Box::new(u)))
     }
 }
 
-/// The answer to a two-factor code at sign-in.
-#[derive(Debug)]
-pub enum CodeOutcome {
-    /// Signed in.
-    Ok(Box<User>),
-    Invalid,
-    Locked,
-    /// The pending sign-in no longer holds (the user was deactivated, changed their password
-    /// or lost two-factor meanwhile): start again with the password.
-    Expired,
-}
-
-/// The second sign-in step of a user with two-factor on, after [`LoginOutcome::CodeRequired`]:
-/// a current TOTP code (each accepted once) or an unused recovery code. Wrong codes count
-/// toward the same lock as wrong passwords.
-pub fn second_step(
+/// Whether the user must have two-factor: the platform requires it, or (for users of a tenant
+/// or merchant) their tenant or one of its ancestors does.
+pub fn is_required(
     conn: &mut DbConnection,
-    keyring: &crate::vault::keyring::Keyring,
-    user_id: &str,
-    epoch: i32,
-    code: &str,
-    source: &str,
-    policy: &Policy,
-) -> Result<CodeOutcome, ServiceError> {
-    let Some(u) = user::find(conn, user_id)? else {
-        return Ok(CodeOutcome::Expired);
-    };
-    if !u.active
-        || u.session_epoch != epoch
-        || actor_for(conn, &u)?.is_none()
-        || !crate::console::two_factor::is_enabled(conn, &u.id)?
-    {
-        return Ok(CodeOutcome::Expired);
+    u: &User,
+    platform_requires: bool,
+) -> Result<bool, ServiceError> {
+    if platform_requires {
+        return Ok(true);
     }
-    let Some(attempt) = begin_attempt(conn, &u.username, source, policy.lock_minutes)? else {
-        return Ok(CodeOutcome::Locked);
-    };
-    if !crate::console::two_factor::check_code(conn, keyring, &u, code)? {
-        return Ok(CodeOutcome::Invalid);
+    if Role::parse(&u.role) == Some(Role::PlatformAdmin) {
+        return Ok(false);
     }
-    attempt.succeeded(conn)?;
-    user::touch_login(conn, &u.id, now())?;
-    Ok(CodeOutcome::Ok(Box::new(u)))
+    let Some(path) = u.scope_path.as_deref() else {
+        return Ok(false);
+    };
+    let lineage: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    Ok(tenant::any_requires_two_factor(conn, &lineage)?)
 }
 
 /// Ends every console session of the user (the cookie store is stateless, so a copied cookie

@@ -11,7 +11,7 @@ use crate::models::connector::{self, BaseData, Connector};
 use crate::models::merchant::Merchant;
 use crate::models::{merchant, now};
 use crate::vault::keyring::Keyring;
-use crate::vault::sharing;
+use crate::vault::sharing::{self, Effective};
 
 pub const ADAPTERS: [(&str, &str); 3] = [
     ("creditcard", "Creditcard (simulator)"),
@@ -56,6 +56,27 @@ pub fn list(
 }
 
 pub use crate::vault::sharing::effective;
+
+/// A container assignment the rules suspend now (see [`sharing::Source::suspension`]).
+pub struct Suspended {
+    /// The assigned container's name (its id when it no longer exists).
+    pub container: String,
+    pub reason: String,
+}
+
+/// The connector's assignment if it is suspended, given its effective container.
+pub fn suspended(
+    conn: &mut DbConnection,
+    k: &Connector,
+    e: &Effective,
+) -> Result<Option<Suspended>, ServiceError> {
+    let (Some(cid), Some(reason)) = (&k.container_id, e.source.suspension()) else {
+        return Ok(None);
+    };
+    let container =
+        crate::models::container::find(conn, cid)?.map_or_else(|| cid.clone(), |c| c.name);
+    Ok(Some(Suspended { container, reason }))
+}
 
 /// Explicit keys for demo data; generated otherwise.
 pub struct Keys {
@@ -205,7 +226,8 @@ pub struct BaseDataInput {
 }
 
 /// Saves the Connector Base Data. The container is re-checked against the sharing rules here,
-/// whatever the form offered.
+/// whatever the form offered. A suspended assignment (which the form cannot offer) is kept when
+/// no container is submitted.
 pub fn update(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -218,6 +240,9 @@ pub fn update(
     let old = get(conn, actor, id)?;
     let mut errors = FieldErrors::new();
     let name = clean_name(&mut errors, "name", &input.name, 100);
+    let keep_suspended = input.container_id.trim().is_empty()
+        && old.container_id.is_some()
+        && effective(conn, &old)?.source.suspension().is_some();
     let container = match input.container_id.trim() {
         "" => None,
         cid => match sharing::check_assignable(conn, &old.tenant_id, cid, "container_id") {
@@ -247,7 +272,11 @@ pub fn update(
     errors.into_result()?;
     let data = BaseData {
         name,
-        container_id: container.as_ref().map(|c| c.id.clone()),
+        container_id: if keep_suspended {
+            old.container_id.clone()
+        } else {
+            container.as_ref().map(|c| c.id.clone())
+        },
         ignore_global: input.ignore_global,
         signing: input.signing,
         active: input.active,
@@ -276,7 +305,11 @@ pub fn update(
                     (
                         "customer_profile_container",
                         old_container.clone(),
-                        container.as_ref().map(|c| c.name.clone()),
+                        if keep_suspended {
+                            old_container.clone()
+                        } else {
+                            container.as_ref().map(|c| c.name.clone())
+                        },
                     ),
                     (
                         "ignore_global_connector_settings",

@@ -11,6 +11,7 @@ use crate::models::container::{self, Container};
 use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile, Search};
 use crate::models::tenant::{self, Tenant};
+use crate::vault::profiles;
 use crate::vault::sharing;
 
 /// What the actor may do with a container.
@@ -193,13 +194,9 @@ pub fn create(
         updated_at: at,
     };
     crate::db::write_tx(conn, |tx| {
+        check_name_free(tx, &t.id, &c.name, None)?;
         match container::insert(tx, &c) {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(ServiceError::invalid(
-                    "name",
-                    "This tenant already has a container with this name.",
-                ));
-            }
+            Err(e) if is_unique_violation(&e) => return Err(name_taken()),
             r => r?,
         }
         audit::record(
@@ -221,6 +218,29 @@ pub fn create(
     })
 }
 
+fn name_taken() -> ServiceError {
+    ServiceError::invalid(
+        "name",
+        "This tenant already has a container with this name.",
+    )
+}
+
+/// Container names are one name whatever their case, within a tenant (`except`: the container
+/// being renamed). The unique index on (tenant_id, lower(name)) backs this up for writes that
+/// race past it; its violation answers the same form error.
+fn check_name_free(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    name: &str,
+    except: Option<&str>,
+) -> Result<(), ServiceError> {
+    let wanted = name.to_lowercase();
+    let taken = container::owned_by_any(conn, &[tenant_id])?
+        .iter()
+        .any(|c| Some(c.id.as_str()) != except && c.name.to_lowercase() == wanted);
+    if taken { Err(name_taken()) } else { Ok(()) }
+}
+
 fn managed(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Container, ServiceError> {
     let (c, access) = access(conn, actor, id)?;
     if access != Access::Manage || !actor.can_manage() {
@@ -240,13 +260,9 @@ pub fn rename(
     let c = managed(conn, actor, id)?;
     errors.into_result()?;
     crate::db::write_tx(conn, |tx| {
+        check_name_free(tx, &c.tenant_id, &name, Some(&c.id))?;
         match container::rename(tx, &c.id, &name, now()) {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(ServiceError::invalid(
-                    "name",
-                    "This tenant already has a container with this name.",
-                ));
-            }
+            Err(e) if is_unique_violation(&e) => return Err(name_taken()),
             r => r?,
         };
         audit::record(
@@ -393,10 +409,8 @@ pub fn delete_profile(
     }
     let deleted = crate::db::write_tx(conn, |tx| -> Result<Profile, ServiceError> {
         // As the Customer Profiles API's deleteProfile: after any registration into the profile.
-        container::lock(tx, &v.container.id)?;
-        if profile::delete_with_instruments(tx, &v.profile.id)? == 1 {
-            container::add_to_count(tx, &v.container.id, -1)?;
-        }
+        profiles::lock(tx, &v.container.id)?;
+        profiles::delete(tx, &v.container.id, &v.profile.id)?;
         audit::record(
             tx,
             actor,
@@ -421,13 +435,31 @@ pub fn delete_profile(
     Ok(deleted)
 }
 
+/// A connector with its effective container and why, as the sharing rules decide it now.
+pub struct ConnectorRow {
+    pub connector: Connector,
+    pub effective: sharing::Effective,
+}
+
 pub struct GlobalSettingView {
     pub tenant: Tenant,
     pub disabled_by: Option<String>,
     pub current: Option<Container>,
     pub options: Vec<Container>,
-    pub affected: Vec<Connector>,
-    pub ignoring: Vec<Connector>,
+    /// The connectors of the tenant's own merchants: the setting can reach these.
+    pub own: Vec<ConnectorRow>,
+    /// The connectors of merchants of its sub-tenants, which the setting does not reach.
+    pub sub_tenants: Vec<ConnectorRow>,
+}
+
+impl GlobalSettingView {
+    /// How many connectors use the container through the Global Setting.
+    pub fn reached(&self) -> usize {
+        self.own
+            .iter()
+            .filter(|r| matches!(r.effective.source, sharing::Source::GlobalSetting(_)))
+            .count()
+    }
 }
 
 pub fn global_setting(
@@ -440,16 +472,27 @@ pub fn global_setting(
     let disabled_by = sharing::disabled_by(&lineage).map(|x| x.name.clone());
     let current = container::global_setting(conn, &t.id)?;
     let options = sharing::usable_containers(conn, &t.id)?;
-    let (ignoring, affected): (Vec<_>, Vec<_>) = connector::for_tenant(conn, &t.id)?
-        .into_iter()
-        .partition(|k| k.ignore_global);
+    let mut own = vec![];
+    let mut sub_tenants = vec![];
+    for k in connector::under(conn, Some(&t.path))? {
+        let effective = crate::vault::sharing::effective(conn, &k)?;
+        let row = ConnectorRow {
+            connector: k,
+            effective,
+        };
+        if row.connector.tenant_id == t.id {
+            own.push(row);
+        } else {
+            sub_tenants.push(row);
+        }
+    }
     Ok(GlobalSettingView {
         tenant: t,
         disabled_by,
         current,
         options,
-        affected,
-        ignoring,
+        own,
+        sub_tenants,
     })
 }
 

@@ -4,7 +4,9 @@
 //! recovery codes (stored as keyed hashes, shown once). A tenant can require it of its users
 //! and of its sub-tenants' (`tenants.require_two_factor`), `COFFER_REQUIRE_2FA` of everyone.
 //! A platform admin, or a manager of a strict ancestor tenant, can reset another user's;
-//! switching one's own off takes a current code.
+//! switching one's own off takes a current code. The second sign-in step lives here
+//! ([`second_step`]); who must have two-factor is decided by `auth::is_required`, which the
+//! password step asks.
 
 use crate::audit::{self, Change};
 use crate::console::auth::{self, Policy};
@@ -13,38 +15,13 @@ use crate::db::DbConnection;
 use crate::domain::{Actor, Role, Scope};
 use crate::error::ServiceError;
 use crate::gateway::totp;
+use crate::models::now;
 use crate::models::two_factor::{self as tf, RecoveryCode, TwoFactor};
 use crate::models::user::{self, User};
-use crate::models::{now, tenant};
 use crate::vault::keyring::Keyring;
 
 /// Longest input taken as a code (anything longer is wrong without a look).
 const CODE_MAX: usize = 64;
-
-/// Whether the user has two-factor on (a pending setup does not count).
-pub fn is_enabled(conn: &mut DbConnection, user_id: &str) -> Result<bool, ServiceError> {
-    Ok(tf::find(conn, user_id)?.is_some_and(|t| t.enabled))
-}
-
-/// Whether the user must have two-factor: the platform requires it, or (for users of a tenant
-/// or merchant) their tenant or one of its ancestors does.
-pub fn is_required(
-    conn: &mut DbConnection,
-    u: &User,
-    platform_requires: bool,
-) -> Result<bool, ServiceError> {
-    if platform_requires {
-        return Ok(true);
-    }
-    if Role::parse(&u.role) == Some(Role::PlatformAdmin) {
-        return Ok(false);
-    }
-    let Some(path) = u.scope_path.as_deref() else {
-        return Ok(false);
-    };
-    let lineage: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    Ok(tenant::any_requires_two_factor(conn, &lineage)?)
-}
 
 /// A secret being set up, as the page shows it.
 pub struct Enrollment {
@@ -103,7 +80,7 @@ pub fn state(
     };
     Ok(State {
         enabled: row.as_ref().is_some_and(|r| r.enabled),
-        required: is_required(conn, &u, policy.require_two_factor)?,
+        required: auth::is_required(conn, &u, policy.require_two_factor)?,
         pending,
         recovery_codes_left: tf::unused_codes(conn, &u.id)?,
     })
@@ -126,7 +103,7 @@ pub fn start(
         enabled_at: None,
     };
     crate::db::write_tx(conn, |c| {
-        if is_enabled(c, &u.id)? {
+        if tf::is_enabled(c, &u.id)? {
             return Err(ServiceError::Conflict(
                 "Two-factor authentication is on already. Switch it off first to set it up again."
                     .into(),
@@ -262,6 +239,51 @@ pub fn check_code(
     })
 }
 
+/// The answer to a two-factor code at sign-in.
+#[derive(Debug)]
+pub enum CodeOutcome {
+    /// Signed in.
+    Ok(Box<User>),
+    Invalid,
+    Locked,
+    /// The pending sign-in no longer holds (the user was deactivated, changed their password
+    /// or lost two-factor meanwhile): start again with the password.
+    Expired,
+}
+
+/// The second sign-in step of a user with two-factor on, after [`auth::LoginOutcome::CodeRequired`]:
+/// a current TOTP code (each accepted once) or an unused recovery code. Wrong codes count
+/// toward the same lock as wrong passwords.
+pub fn second_step(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    user_id: &str,
+    epoch: i32,
+    code: &str,
+    source: &str,
+    policy: &Policy,
+) -> Result<CodeOutcome, ServiceError> {
+    let Some(u) = user::find(conn, user_id)? else {
+        return Ok(CodeOutcome::Expired);
+    };
+    if !u.active
+        || u.session_epoch != epoch
+        || auth::actor_for(conn, &u)?.is_none()
+        || !tf::is_enabled(conn, &u.id)?
+    {
+        return Ok(CodeOutcome::Expired);
+    }
+    let Some(attempt) = auth::begin_attempt(conn, &u.username, source, policy.lock_minutes)? else {
+        return Ok(CodeOutcome::Locked);
+    };
+    if !check_code(conn, keyring, &u, code)? {
+        return Ok(CodeOutcome::Invalid);
+    }
+    attempt.succeeded(conn)?;
+    user::touch_login(conn, &u.id, now())?;
+    Ok(CodeOutcome::Ok(Box::new(u)))
+}
+
 /// Switches the actor's own two-factor off, with a current code (counted like a password).
 pub fn disable(
     conn: &mut DbConnection,
@@ -272,12 +294,12 @@ pub fn disable(
     policy: &Policy,
 ) -> Result<(), ServiceError> {
     let u = me(conn, actor)?;
-    if !is_enabled(conn, &u.id)? {
+    if !tf::is_enabled(conn, &u.id)? {
         return Err(ServiceError::Conflict(
             "Two-factor authentication is not on.".into(),
         ));
     }
-    if is_required(conn, &u, policy.require_two_factor)? {
+    if auth::is_required(conn, &u, policy.require_two_factor)? {
         return Err(ServiceError::Conflict(
             "Two-factor authentication is required for your account: it cannot be switched off."
                 .into(),

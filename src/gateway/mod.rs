@@ -11,6 +11,7 @@ pub mod card;
 pub mod errors;
 pub mod ids;
 pub mod json;
+pub mod pan_scan;
 pub mod password;
 pub mod signature;
 pub mod simulator;

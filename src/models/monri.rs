@@ -110,6 +110,26 @@ pub fn cards_page(
         .load(conn)
 }
 
+/// One page of the card instruments of every live profile of a container, newest first (one
+/// query), each with its profile's Monri uuid.
+pub fn container_cards_page(
+    conn: &mut DbConnection,
+    container_id: &str,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<Vec<(Instrument, String)>> {
+    instruments::table
+        .inner_join(profiles::table)
+        .filter(profiles::container_id.eq(container_id))
+        .filter(profiles::deleted_at.is_null())
+        .filter(instruments::method.eq("card"))
+        .order((instruments::created_at.desc(), instruments::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .select((Instrument::as_select(), profiles::uuid))
+        .load(conn)
+}
+
 /// Turns a profile into a tombstone: its instruments (and so their sealed card data) are
 /// deleted, and the customer data, email and customerIdentification are overwritten. The
 /// identification becomes `deleted:<uuid>`, longer than IXOPAY's 36 characters, so it frees

@@ -24,7 +24,9 @@ pub struct PaymentSession {
     /// [`OPEN`], [`FINISHED`] or [`EXPIRED`].
     pub status: String,
     pub expires_at: NaiveDateTime,
-    /// The API request as received (JSON, no card data).
+    /// The known request fields finishing the payment needs (JSON of
+    /// `payments::session_request::SessionRequest`, never the request body); empty once the
+    /// session has ended.
     pub request: String,
     /// JSON: what the next step needs besides the request (no card data).
     pub state: String,
@@ -68,7 +70,8 @@ pub fn claim(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResul
     .map(|n| n == 1)
 }
 
-/// Ends every open session of a transaction with `status`, dropping any sealed card.
+/// Ends every open session of a transaction with `status`, dropping any sealed card and what it
+/// kept of the request (customer data included).
 pub fn close_all(
     conn: &mut DbConnection,
     transaction_uuid: &str,
@@ -83,6 +86,7 @@ pub fn close_all(
     .set((
         payment_sessions::status.eq(status),
         payment_sessions::sealed_card.eq(None::<String>),
+        payment_sessions::request.eq(""),
         payment_sessions::updated_at.eq(at),
     ))
     .execute(conn)
@@ -105,4 +109,28 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<PaymentSess
         .select(PaymentSession::as_select())
         .first(conn)
         .optional()
+}
+
+/// Open sessions whose kept request holds customer data: `(id, transaction_uuid, request)`.
+pub fn open_with_customer(conn: &mut DbConnection) -> QueryResult<Vec<(String, String, String)>> {
+    payment_sessions::table
+        .filter(payment_sessions::status.eq(OPEN))
+        .filter(payment_sessions::request.like("%\"customer\"%"))
+        .select((
+            payment_sessions::id,
+            payment_sessions::transaction_uuid,
+            payment_sessions::request,
+        ))
+        .load(conn)
+}
+
+/// Replaces what a session keeps of its request, if it is still open; returns 1 if it was.
+pub fn set_open_request(conn: &mut DbConnection, id: &str, request: &str) -> QueryResult<usize> {
+    diesel::update(
+        payment_sessions::table
+            .filter(payment_sessions::id.eq(id))
+            .filter(payment_sessions::status.eq(OPEN)),
+    )
+    .set(payment_sessions::request.eq(request))
+    .execute(conn)
 }

@@ -310,6 +310,34 @@ pub fn update_customer(
         .execute(conn)
 }
 
+/// Replaces the customer data only if it is still `expected`: the number of rows changed.
+pub fn replace_customer_if(
+    conn: &mut DbConnection,
+    id: &str,
+    expected: &str,
+    customer: &str,
+    email: Option<&str>,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        profiles::table
+            .filter(profiles::id.eq(id))
+            .filter(profiles::customer.eq(expected)),
+    )
+    .set((
+        profiles::customer.eq(customer),
+        profiles::email.eq(email),
+        profiles::updated_at.eq(at),
+    ))
+    .execute(conn)
+}
+
+pub fn touch(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(profiles::table.find(id))
+        .set(profiles::updated_at.eq(at))
+        .execute(conn)
+}
+
 /// Deletes an instrument; if it was the preferred one, the oldest remaining becomes preferred.
 /// `i` must have been read with the profile's container locked (`container::lock`), as every
 /// change of a profile's instruments does: otherwise `is_preferred` may be stale and a
@@ -325,6 +353,26 @@ pub fn delete_instrument(conn: &mut DbConnection, i: &Instrument) -> QueryResult
             .optional()?;
         if let Some(n) = next {
             set_preferred(conn, &i.profile_id, &n)?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts many profiles and instruments with multi-row statements (bulk import). Run on the
+/// concrete connection: `MultiConnection` cannot build a multi-row insert.
+pub fn insert_many(conn: &mut DbConnection, ps: &[Profile], is: &[Instrument]) -> QueryResult<()> {
+    match conn {
+        DbConnection::Sqlite(c) => {
+            diesel::insert_into(profiles::table).values(ps).execute(c)?;
+            diesel::insert_into(instruments::table)
+                .values(is)
+                .execute(c)?;
+        }
+        DbConnection::Postgresql(c) => {
+            diesel::insert_into(profiles::table).values(ps).execute(c)?;
+            diesel::insert_into(instruments::table)
+                .values(is)
+                .execute(c)?;
         }
     }
     Ok(())

@@ -36,6 +36,11 @@ pub fn find(conn: &mut DbConnection, user_id: &str) -> QueryResult<Option<TwoFac
         .optional()
 }
 
+/// Whether the user has two-factor on (a pending setup does not count).
+pub fn is_enabled(conn: &mut DbConnection, user_id: &str) -> QueryResult<bool> {
+    Ok(find(conn, user_id)?.is_some_and(|t| t.enabled))
+}
+
 /// Replaces the user's row (a new pending secret). Runs inside the caller's transaction.
 pub fn put_pending(conn: &mut DbConnection, row: &TwoFactor) -> QueryResult<()> {
     diesel::delete(user_two_factor::table.find(&row.user_id)).execute(conn)?;

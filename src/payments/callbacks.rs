@@ -81,10 +81,15 @@ pub fn body_for(conn: &mut DbConnection, t: &Transaction) -> Result<Value, Servi
     if !ok {
         let code = t.error_code.unwrap_or(1003);
         let msg = t.error_message.clone().unwrap_or_default();
-        b.insert(
-            "errors".into(),
-            json!([{"message": msg, "code": code, "adapterMessage": msg, "adapterCode": code.to_string()}]),
-        );
+        let mut first = Map::new();
+        first.insert("message".into(), json!(msg));
+        first.insert("code".into(), json!(code));
+        first.insert("adapterMessage".into(), json!(msg));
+        first.insert("adapterCode".into(), json!(code.to_string()));
+        // Clients read only the top-level fields (the PHP client's parseCallback): they carry
+        // the first error, with the same names and types as in `errors[]`.
+        b.extend(first.clone());
+        b.insert("errors".into(), json!([first]));
     }
     for key in ["extraData", "merchantMetaData"] {
         if let Some(v) = extra.get(key).filter(|v| !v.is_null()) {

@@ -32,7 +32,7 @@ use crate::payments::error::{Kind, PayError};
 use crate::vault::keyring::Keyring;
 
 /// How long a card token can be used, by default (`COFFER_CARD_TOKEN_MINUTES`).
-pub const TOKEN_TTL_MINUTES: i64 = 30;
+pub const TOKEN_TTL_MINUTES: i64 = crate::config::CARD_TOKEN_MINUTES_DEFAULT;
 /// Longest accepted `cardHolder`, in characters.
 pub const CARD_HOLDER_MAX: usize = 100;
 /// The one answer for a token that cannot be used, whatever the reason.

@@ -26,8 +26,10 @@ use crate::payments::means::{
     resolve_means,
 };
 use crate::payments::request::TxRequest;
+use crate::payments::session_request::SessionRequest;
 use crate::payments::sessions::{plausible, token_hash};
 use crate::vault::keyring::Keyring;
+use crate::vault::profiles::{self, Key};
 use crate::vault::sharing::effective;
 
 // ---------- what the pages show ----------
@@ -105,6 +107,8 @@ fn extra_url(t: &Transaction, key: &str) -> Option<String> {
         .ok()?
         .get(key)?
         .as_str()
+        // A URL stored before URLs were checked as strictly is not followed.
+        .filter(|u| crate::payments::request::is_url(u))
         .map(str::to_string)
 }
 
@@ -219,8 +223,9 @@ fn load(conn: &mut DbConnection, kind: &str, token: &str) -> Result<Option<Loade
     else {
         return Ok(None);
     };
-    let request: TxRequest = serde_json::from_str(&session.request)
-        .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("stored request unreadable: {e}")))?;
+    let request = SessionRequest::from_json(&session.request)
+        .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("stored request unreadable: {e}")))?
+        .to_request();
     Ok(Some(Loaded {
         session,
         t,
@@ -275,12 +280,12 @@ fn named_profile(
     let Some(container) = effective(conn, connector)?.container else {
         return Ok(None);
     };
-    let p = match (&pd.profile_guid, &pd.customer_identification) {
-        (Some(g), _) => profile::find_by_guid(conn, g)?,
-        (None, Some(ci)) => profile::find_by_identification(conn, &container.id, ci)?,
-        _ => None,
+    let key = match (&pd.profile_guid, &pd.customer_identification) {
+        (Some(g), _) => Key::Guid(g),
+        (None, Some(ci)) => Key::Identification(ci),
+        _ => return Ok(None),
     };
-    Ok(p.filter(|p| p.container_id == container.id && p.deleted_at.is_none()))
+    Ok(profiles::find_in(conn, &container.id, key)?)
 }
 
 fn saved_cards(
@@ -459,13 +464,8 @@ fn charge_or_challenge(
 ) -> Result<Step, ServiceError> {
     if needs_challenge(charge, &l.request).is_some() {
         ps::close_all(cx.conn, &l.t.uuid, ps::FINISHED, now())?;
-        let url = crate::payments::sessions::open_challenge(
-            cx,
-            &l.t,
-            l.session.request.as_bytes(),
-            charge,
-        )
-        .map_err(svc)?;
+        let url =
+            crate::payments::sessions::open_challenge(cx, &l.t, &l.request, charge).map_err(svc)?;
         return Ok(Step::Redirect(url));
     }
     settle_and_finish(cx, l, charge, None)

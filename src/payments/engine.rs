@@ -22,6 +22,7 @@ use crate::payments::means::payment_method;
 use crate::payments::means::*;
 use crate::payments::request::*;
 use crate::vault::keyring::Keyring;
+use crate::vault::profiles::{self, Key};
 use crate::vault::sharing;
 
 // ---------- customer profiles ----------
@@ -64,12 +65,12 @@ fn upsert_profile(
     pd: &ProfileDataIn,
     customer: Option<&CustomerIn>,
 ) -> Result<Profile, PayError> {
-    db(container::lock(cx.conn, container_id))?;
+    db(profiles::lock(cx.conn, container_id))?;
     let at = now();
     let by_guid = match &pd.profile_guid {
-        Some(g) => match db(profile::find_by_guid(cx.conn, g))? {
-            Some(p) if p.container_id == container_id => Some(p),
-            _ => {
+        Some(g) => match db(profiles::find_in(cx.conn, container_id, Key::Guid(g)))? {
+            Some(p) => Some(p),
+            None => {
                 return Err(PayError::invalid(
                     "customerProfileData.profileGuid: profile not found",
                 ));
@@ -89,34 +90,20 @@ fn upsert_profile(
             Some(p)
         }
         None => match &pd.customer_identification {
-            Some(ci) => db(profile::find_by_identification(cx.conn, container_id, ci))?,
+            Some(ci) => db(profiles::find_in(
+                cx.conn,
+                container_id,
+                Key::Identification(ci),
+            ))?,
             None => None,
         },
     };
     let incoming = customer.map(customer_data).unwrap_or_default();
     match existing {
-        Some(mut p) => {
-            if !incoming.is_empty() {
-                let mut data: Map<String, Value> =
-                    serde_json::from_str(&p.customer).unwrap_or_default();
-                for (k, v) in incoming {
-                    data.insert(k, v);
-                }
-                p.email = data
-                    .get("email")
-                    .and_then(Value::as_str)
-                    .map(str::to_lowercase);
-                p.customer = Value::Object(data).to_string();
-                p.updated_at = at;
-                db(profile::update_customer(
-                    cx.conn,
-                    &p.id,
-                    &p.customer,
-                    p.email.as_deref(),
-                    at,
-                ))?;
-            }
-            Ok(p)
+        Some(p) if incoming.is_empty() => Ok(p),
+        Some(p) => {
+            let changes = incoming.into_iter().map(|(k, v)| (k, Some(v)));
+            Ok(db(profiles::update_customer(cx.conn, p, changes, at))?)
         }
         None => {
             let ci = pd.customer_identification.clone().ok_or_else(|| {
@@ -124,23 +111,15 @@ fn upsert_profile(
                     "customerProfileData.customerIdentification: is required to create a profile",
                 )
             })?;
-            let p = Profile {
-                id: crate::ids::new_id(),
-                container_id: container_id.to_string(),
-                profile_guid: ids::profile_guid(),
-                customer_identification: ci,
-                email: incoming
-                    .get("email")
-                    .and_then(Value::as_str)
-                    .map(str::to_lowercase),
-                customer: Value::Object(incoming).to_string(),
-                created_at: at,
-                updated_at: at,
-                uuid: profile::new_uuid(),
-                deleted_at: None,
-            };
-            db(profile::insert(cx.conn, &p))?;
-            db(container::add_to_count(cx.conn, container_id, 1))?;
+            let p = profiles::new_profile(container_id, ci, incoming, at);
+            profiles::create(cx.conn, &p).map_err(|e| match e {
+                // Found nothing above with the container locked: only a tombstone's freed
+                // identification could clash, and erasure renames those.
+                profiles::Refusal::Duplicate => PayError::invalid(
+                    "customerProfileData.customerIdentification: already taken in this container",
+                ),
+                profiles::Refusal::Db(e) => PayError::from(e),
+            })?;
             Ok(p)
         }
     }
@@ -156,7 +135,7 @@ fn store_instrument(
     mark_preferred: bool,
 ) -> Result<Instrument, PayError> {
     let at = now();
-    let mut inst = match db(profile::instrument_by_fingerprint(
+    let mut inst = match db(profiles::same_instrument(
         cx.conn,
         &p.id,
         means.fingerprint(),
@@ -232,15 +211,11 @@ fn store_instrument(
                 created_at: at,
                 updated_at: at,
             };
-            db(profile::insert_instrument(cx.conn, &i))?;
+            db(profiles::add_instrument(cx.conn, &i))?;
             i
         }
     };
-    let has_preferred = db(profile::has_preferred(cx.conn, &p.id))?;
-    if mark_preferred || !has_preferred {
-        db(profile::set_preferred(cx.conn, &p.id, &inst.id))?;
-        inst.is_preferred = true;
-    }
+    db(profiles::keep_preferred(cx.conn, &mut inst, mark_preferred))?;
     Ok(inst)
 }
 
@@ -424,7 +399,6 @@ fn pay(
     kind: &str,
     r: &TxRequest,
     body_hash: BodyHash,
-    request: &[u8],
 ) -> Result<Answer, PayError> {
     profile_container(cx, r)?;
     if let Some(id) = &r.merchant_transaction_id
@@ -436,7 +410,7 @@ fn pay(
         let mut t = pay_tx(cx, kind, r, body_hash, cx.connector)?;
         t.status = "PENDING".into();
         insert_tx(cx, &t)?;
-        let url = crate::payments::sessions::open_page(cx, &t, request)?;
+        let url = crate::payments::sessions::open_page(cx, &t, r)?;
         return Ok(Answer {
             body: redirect_body(&t, &url),
         });
@@ -452,7 +426,7 @@ fn pay(
         t.status = "PENDING".into();
         note_means(&mut t, &charge);
         insert_tx(cx, &t)?;
-        let url = crate::payments::sessions::open_challenge(cx, &t, request, &charge)?;
+        let url = crate::payments::sessions::open_challenge(cx, &t, r, &charge)?;
         return Ok(Answer {
             body: redirect_body(&t, &url),
         });
@@ -522,7 +496,7 @@ pub(crate) fn settle(
                         && pd.mark_as_preferred == Some(true)
                         && i.profile_id == p.id
                     {
-                        db(profile::set_preferred(cx.conn, &p.id, &i.id))?;
+                        db(profiles::make_preferred(cx.conn, &p.id, &i.id))?;
                     }
                     t.instrument_id = Some(inst.id.clone());
                     t.payment_token = Some(inst.payment_token.clone());
@@ -728,7 +702,7 @@ fn deregister(cx: &mut Ctx<'_>, r: &TxRequest, body_hash: BodyHash) -> Result<An
     let instrument = match instrument {
         Some(i) => {
             if let Some(container_id) = db(profile::container_id_of(cx.conn, &i.profile_id))? {
-                db(container::lock(cx.conn, &container_id))?;
+                db(profiles::lock(cx.conn, &container_id))?;
             }
             match db(profile::find_instrument(cx.conn, &i.id))? {
                 Some(current) => Some(current),
@@ -742,7 +716,7 @@ fn deregister(cx: &mut Ctx<'_>, r: &TxRequest, body_hash: BodyHash) -> Result<An
     if let Some(i) = instrument {
         t.payment_token = Some(i.payment_token.clone());
         t.profile_id = Some(i.profile_id.clone());
-        db(profile::delete_instrument(cx.conn, &i))?;
+        db(profiles::remove_instrument(cx.conn, &i))?;
     }
     insert_tx(cx, &t)?;
     crate::payments::callbacks::enqueue_for(cx.conn, &t)?;
@@ -762,7 +736,6 @@ pub fn process(
     let Call {
         kind,
         request: r,
-        raw,
         body_hash,
     } = call;
     let kind_name = kind.as_str();
@@ -777,7 +750,7 @@ pub fn process(
         };
         match kind {
             TxKind::Debit | TxKind::Preauthorize | TxKind::Register => {
-                pay(&mut cx, kind_name, r, body_hash, raw)
+                pay(&mut cx, kind_name, r, body_hash)
             }
             TxKind::Capture | TxKind::Void | TxKind::Refund => {
                 follow_up(&mut cx, kind_name, r, body_hash)

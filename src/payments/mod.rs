@@ -10,4 +10,5 @@ pub mod engine;
 pub mod error;
 pub mod means;
 pub mod request;
+pub mod session_request;
 pub mod sessions;

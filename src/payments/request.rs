@@ -54,8 +54,6 @@ impl TxKind {
 pub struct Call<'a> {
     pub kind: TxKind,
     pub request: &'a TxRequest,
-    /// The body as received, for the payment page's session until it stores parsed fields.
-    pub raw: &'a [u8],
     pub body_hash: BodyHash,
 }
 
@@ -185,10 +183,13 @@ pub(crate) fn is_date(s: &str) -> bool {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() && s.len() == 10
 }
 
+/// The rule for successUrl, cancelUrl, errorUrl and callbackUrl: http(s), at most 4096 bytes,
+/// no whitespace and no control character (C0, DEL, C1): a URL the browser is sent to in a
+/// `Location` header must be one that header can carry.
 pub(crate) fn is_url(s: &str) -> bool {
     (s.starts_with("https://") || s.starts_with("http://"))
         && s.len() <= 4096
-        && !s.chars().any(char::is_whitespace)
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// Field rules of the Transaction API (spec 2.2). Answers every problem at once.
@@ -218,7 +219,7 @@ pub(crate) fn validate(kind: &str, r: &TxRequest) -> Result<(), PayError> {
             f,
             v,
             is_url,
-            "must be an http(s) URL of at most 4096 characters",
+            "must be an http(s) URL of at most 4096 characters, without spaces or control characters",
         );
     }
     c.pattern(

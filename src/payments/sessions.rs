@@ -13,6 +13,7 @@ use crate::models::transaction::Transaction;
 use crate::payments::error::PayError;
 use crate::payments::means::{Charge, Ctx, Means, Source, db, internal};
 use crate::payments::request::TxRequest;
+use crate::payments::session_request::SessionRequest;
 
 // ---------- opening sessions (inside the API request's write transaction) ----------
 
@@ -80,13 +81,14 @@ fn open_session(
     Ok(format!("{}/{path}/{token}", cx.pages.base_url))
 }
 
-/// Opens the hosted payment page of the PENDING transaction `t`; returns its URL.
+/// Opens the hosted payment page of the PENDING transaction `t` requested by `r`; returns its
+/// URL. The session keeps only what finishing needs of `r` ([`SessionRequest`]).
 pub(crate) fn open_page(
     cx: &mut Ctx<'_>,
     t: &Transaction,
-    request: &[u8],
+    r: &TxRequest,
 ) -> Result<String, PayError> {
-    let request = String::from_utf8_lossy(request);
+    let request = SessionRequest::of(r).to_json();
     open_session(cx, t, ps::KIND_PAGE, &request, json!({}), None)
 }
 
@@ -96,10 +98,10 @@ pub(crate) fn open_page(
 pub(crate) fn open_challenge(
     cx: &mut Ctx<'_>,
     t: &Transaction,
-    request: &[u8],
+    r: &TxRequest,
     charge: &Charge,
 ) -> Result<String, PayError> {
-    let request = String::from_utf8_lossy(request);
+    let request = SessionRequest::of(r).to_json();
     let mut state = json!({ "processorId": charge.processor.id });
     let card = match &charge.source {
         Source::Stored(i) => {

@@ -4,4 +4,5 @@
 //! the console and the seeder call these functions.
 
 pub mod keyring;
+pub mod profiles;
 pub mod sharing;

@@ -8,7 +8,9 @@
 //! - A Global Setting of tenant X applies to the connectors of X's merchants (unless a connector
 //!   ignores global settings); it is not passed down to sub-tenants.
 //! - Effective container: own assignment, else the tenant's global setting (unless ignored), else
-//!   none; none as well when the rules no longer allow it. Computed on use, never cached.
+//!   none; none as well when the rules no longer allow it. Computed on use, never cached. The
+//!   reason (`Source`) is what the console shows next to it, on connector pages and Global
+//!   Settings alike.
 
 use crate::db::DbConnection;
 use crate::error::ServiceError;
@@ -62,6 +64,8 @@ pub enum Source {
     DisabledBy(String),
     /// The connector is assigned a container the rules no longer allow (named).
     NotAllowed(String),
+    /// No assignment, and the connector ignores Global Connector Settings.
+    IgnoresGlobal,
     None,
 }
 
@@ -74,7 +78,20 @@ impl std::fmt::Display for Source {
             Source::NotAllowed(c) => {
                 write!(f, "none (assigned container {c} is no longer allowed)")
             }
+            Source::IgnoresGlobal => write!(f, "ignores global settings"),
             Source::None => write!(f, "none"),
+        }
+    }
+}
+
+impl Source {
+    /// Why a container assigned to the connector does not count now, if that is the case: the
+    /// assignment is suspended (kept as stored, never overwritten by a form that cannot show it).
+    pub fn suspension(&self) -> Option<String> {
+        match self {
+            Source::DisabledBy(t) => Some(format!("disabled by {t}")),
+            Source::NotAllowed(_) => Some("no longer available to this tenant".into()),
+            _ => None,
         }
     }
 }
@@ -113,8 +130,12 @@ pub fn decide(
             container: None,
             source: Source::NotAllowed(id),
         },
+        None if ignore_global => Effective {
+            container: None,
+            source: Source::IgnoresGlobal,
+        },
         None => match global {
-            Some(g) if !ignore_global && usable(lineage, &g.tenant_id) => {
+            Some(g) if usable(lineage, &g.tenant_id) => {
                 let own = lineage.last().map(|t| t.name.clone()).unwrap_or_default();
                 Effective {
                     container: Some(g),
@@ -325,9 +346,55 @@ mod tests {
         assert_eq!(e.source.to_string(), "global setting of T-b");
         let e = decide(&l, None, true, Some(c("glob", "a")));
         assert!(e.container.is_none(), "ignore flag");
-        assert_eq!(e.source, Source::None);
+        assert_eq!(e.source, Source::IgnoresGlobal);
+        assert_eq!(e.source.to_string(), "ignores global settings");
+        let e = decide(&l, None, true, None);
+        assert_eq!(
+            e.source,
+            Source::IgnoresGlobal,
+            "whether or not the tenant has a global setting"
+        );
+        let e = decide(&l, Some(Ok(c("own", "b"))), true, Some(c("glob", "b")));
+        assert_eq!(
+            e.source,
+            Source::Assigned,
+            "the flag leaves an assignment alone"
+        );
+        let e = decide(
+            &[t("a", true), t("b", false)],
+            None,
+            true,
+            Some(c("glob", "b")),
+        );
+        assert_eq!(
+            e.source.to_string(),
+            "disabled by T-a",
+            "disabled comes first"
+        );
         let e = decide(&l, None, false, None);
         assert_eq!(e.source.to_string(), "none");
+    }
+
+    #[test]
+    fn an_assignment_the_rules_no_longer_allow_is_suspended_with_the_reason() {
+        let after = vec![t("a", true), t("b", false)];
+        let e = decide(&after, Some(Ok(c("x", "a"))), false, None);
+        assert_eq!(e.source.suspension().as_deref(), Some("disabled by T-a"));
+        let before = vec![t("a", false), t("b", false)];
+        let e = decide(&before, Some(Ok(c("y", "zz"))), false, None);
+        assert_eq!(
+            e.source.suspension().as_deref(),
+            Some("no longer available to this tenant")
+        );
+        let e = decide(&before, Some(Err("gone".into())), false, None);
+        assert!(e.source.suspension().is_some());
+        for counted in [
+            decide(&before, Some(Ok(c("x", "a"))), false, None),
+            decide(&before, None, false, Some(c("g", "b"))),
+            decide(&before, None, false, None),
+        ] {
+            assert_eq!(counted.source.suspension(), None, "{:?}", counted.source);
+        }
     }
 
     #[test]

@@ -2,11 +2,12 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::console::connectors::{self, ADAPTERS, Keys, adapter_label};
+use crate::console::connectors::{self, ADAPTERS, Keys, Suspended, adapter_label};
 use crate::console::merchants;
 use crate::error::ServiceError;
 use crate::models::api_user::ApiUser;
@@ -17,10 +18,28 @@ use crate::state::AppState;
 use crate::vault::sharing::{self, Effective};
 use crate::web::auth::csrf::CsrfForm;
 use crate::web::auth::guards::CurrentUser;
-use crate::web::auth::session::TypedSession;
+use crate::web::auth::session::{Flash, TypedSession};
 use crate::web::ctx::{FormState, PageCtx};
 use crate::web::error::HtmlError;
 use crate::web::{render, see_other};
+
+/// A message shown on the page being rendered now (not queued in the session cookie).
+fn notice(level: &str, message: String) -> Flash {
+    Flash {
+        level: level.into(),
+        message,
+    }
+}
+
+/// Renders the page a secret-issuing POST answers with: the secret is in this response only,
+/// never in the session or flash cookie (a replayed older cookie must not show it again), and
+/// the page must not be cached.
+fn shown_once<T: Template>(page: &T) -> Result<HttpResponse, HtmlError> {
+    let mut resp = render(StatusCode::OK, page)?;
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
 
 #[derive(Template)]
 #[template(path = "connectors/index.html")]
@@ -123,23 +142,26 @@ pub async fn create(
         .await
     {
         Ok((k, issued)) => {
-            let typed = TypedSession(&session);
-            typed.flash("success", format!("Connector {} created.", k.name));
-            typed.flash(
-                "secret",
-                format!(
-                    "Shared secret (shown only now, store it safely): {}",
-                    issued.shared_secret
+            let d = load(&state, &user, k.id.clone()).await?;
+            let mut page = page_from(&session, &user, d, FormState::default(), None);
+            page.ctx.flashes.extend([
+                notice("success", format!("Connector {} created.", k.name)),
+                notice(
+                    "secret",
+                    format!(
+                        "Shared secret (shown only now, store it safely): {}",
+                        issued.shared_secret
+                    ),
                 ),
-            );
-            typed.flash(
-                "secret",
-                format!(
-                    "Monri merchant key (shown only now, store it safely): {}",
-                    issued.monri_merchant_key
+                notice(
+                    "secret",
+                    format!(
+                        "Monri merchant key (shown only now, store it safely): {}",
+                        issued.monri_merchant_key
+                    ),
                 ),
-            );
-            Ok(see_other(&format!("/connectors/{}", k.id)))
+            ]);
+            shown_once(&page)
         }
         Err(ServiceError::Validation(errors)) => {
             let page = index_page(
@@ -165,6 +187,7 @@ struct ShowPage {
     k: Connector,
     merchant: Merchant,
     effective: Effective,
+    suspended: Option<Suspended>,
     options: Vec<Container>,
     disabled_by: Option<String>,
     siblings: Vec<Connector>,
@@ -200,6 +223,7 @@ struct ShowData {
     k: Connector,
     merchant: Merchant,
     effective: Effective,
+    suspended: Option<Suspended>,
     options: Vec<Container>,
     disabled_by: Option<String>,
     siblings: Vec<Connector>,
@@ -219,6 +243,7 @@ async fn load(
             let merchant =
                 crate::models::merchant::find(c, &k.merchant_id)?.ok_or(ServiceError::NotFound)?;
             let effective = connectors::effective(c, &k)?;
+            let suspended = connectors::suspended(c, &k, &effective)?;
             let lineage = sharing::lineage_of(c, &k.tenant_id)?;
             let disabled_by = sharing::disabled_by(&lineage).map(|t| t.name.clone());
             let options = sharing::usable_containers(c, &k.tenant_id)?;
@@ -231,6 +256,7 @@ async fn load(
                 k,
                 merchant,
                 effective,
+                suspended,
                 options,
                 disabled_by,
                 siblings,
@@ -259,6 +285,7 @@ fn page_from(
         k: d.k,
         merchant: d.merchant,
         effective: d.effective,
+        suspended: d.suspended,
         options: d.options,
         disabled_by: d.disabled_by,
         siblings: d.siblings,
@@ -358,19 +385,22 @@ pub async fn rotate_secret(
         .db
         .run(move |c| connectors::rotate_secret(c, &keyring, &actor, &id))
         .await?;
-    let typed = TypedSession(&session);
-    typed.flash(
-        "success",
-        format!(
-            "Shared secret of {} rotated; the old one no longer works.",
-            k.name
+    let d = load(&state, &user, k.id.clone()).await?;
+    let mut page = page_from(&session, &user, d, FormState::default(), None);
+    page.ctx.flashes.extend([
+        notice(
+            "success",
+            format!(
+                "Shared secret of {} rotated; the old one no longer works.",
+                k.name
+            ),
         ),
-    );
-    typed.flash(
-        "secret",
-        format!("New shared secret (shown only now, store it safely): {secret}"),
-    );
-    Ok(see_other(&format!("/connectors/{}", k.id)))
+        notice(
+            "secret",
+            format!("New shared secret (shown only now, store it safely): {secret}"),
+        ),
+    ]);
+    shown_once(&page)
 }
 
 pub async fn rotate_monri_key(
@@ -387,8 +417,9 @@ pub async fn rotate_monri_key(
         .db
         .run(move |c| connectors::rotate_monri_key(c, &keyring, &actor, &id))
         .await?;
-    let typed = TypedSession(&session);
-    typed.flash(
+    let d = load(&state, &user, k.id.clone()).await?;
+    let mut page = page_from(&session, &user, d, FormState::default(), None);
+    page.ctx.flashes.push(notice(
         "success",
         if k.monri_merchant_key.is_some() {
             format!(
@@ -398,12 +429,12 @@ pub async fn rotate_monri_key(
         } else {
             format!("Monri merchant key of {} issued.", k.name)
         },
-    );
-    typed.flash(
+    ));
+    page.ctx.flashes.push(notice(
         "secret",
         format!("New Monri merchant key (shown only now, store it safely): {key}"),
-    );
-    Ok(see_other(&format!("/connectors/{}", k.id)))
+    ));
+    shown_once(&page)
 }
 
 // ---- API users ----
@@ -490,13 +521,23 @@ pub async fn create_api_user(
         .await
     {
         Ok((u, pw)) => {
-            let typed = TypedSession(&session);
-            typed.flash("success", format!("API user {} created.", u.username));
-            typed.flash(
-                "secret",
-                format!("Password of {} (shown only now): {pw}", u.username),
-            );
-            Ok(see_other(&format!("/api-users?merchant={}", u.merchant_id)))
+            let mut page = api_users_page(
+                &state,
+                &session,
+                &user,
+                u.merchant_id.clone(),
+                FormState::default(),
+                String::new(),
+            )
+            .await?;
+            page.ctx.flashes.extend([
+                notice("success", format!("API user {} created.", u.username)),
+                notice(
+                    "secret",
+                    format!("Password of {} (shown only now): {pw}", u.username),
+                ),
+            ]);
+            shown_once(&page)
         }
         Err(ServiceError::Validation(errors)) if errors.get("merchant_id").is_none() => {
             let page = api_users_page(
@@ -560,9 +601,18 @@ pub async fn reset_api_user(
         .db
         .run(move |c| connectors::reset_api_user(c, &keyring, &actor, &id))
         .await?;
-    TypedSession(&session).flash(
+    let mut page = api_users_page(
+        &state,
+        &session,
+        &user,
+        u.merchant_id.clone(),
+        FormState::default(),
+        String::new(),
+    )
+    .await?;
+    page.ctx.flashes.push(notice(
         "secret",
         format!("New password of {} (shown only now): {pw}", u.username),
-    );
-    Ok(see_other(&format!("/api-users?merchant={}", u.merchant_id)))
+    ));
+    shown_once(&page)
 }

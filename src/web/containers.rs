@@ -522,15 +522,24 @@ pub async fn save_global_settings(
     let (tid, cid) = (f.tenant_id.clone(), f.container_id.clone());
     match state
         .db
-        .run(move |c| containers::set_global_setting(c, &actor, &tid, &cid))
+        .run(move |c| {
+            let saved = containers::set_global_setting(c, &actor, &tid, &cid)?;
+            Ok((saved, containers::global_setting(c, &actor, &tid)?))
+        })
         .await
     {
-        Ok(c) => {
+        Ok((c, v)) => {
             let msg = match c {
-                Some(c) => format!(
-                    "Global Setting saved: all connectors of this tenant use {}.",
-                    c.name
-                ),
+                Some(c) => {
+                    let n = v.reached();
+                    format!(
+                        "Global Setting saved: {n} connector{} of {} now use{} {} through it.",
+                        if n == 1 { "" } else { "s" },
+                        v.tenant.name,
+                        if n == 1 { "s" } else { "" },
+                        c.name
+                    )
+                }
                 None => "Global Setting cleared.".into(),
             };
             TypedSession(&session).flash("success", msg);

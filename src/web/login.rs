@@ -4,7 +4,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::console::auth::{CodeOutcome, LoginOutcome};
+use crate::console::auth::LoginOutcome;
+use crate::console::two_factor::CodeOutcome;
 use crate::state::AppState;
 use crate::web::auth::csrf::CsrfForm;
 use crate::web::auth::guards::CurrentUser;
@@ -157,7 +158,9 @@ pub async fn code_submit(
     let outcome = state
         .db
         .run(move |c| {
-            crate::console::auth::second_step(c, &keyring, &uid, epoch, &f.code, &source, &policy)
+            crate::console::two_factor::second_step(
+                c, &keyring, &uid, epoch, &f.code, &source, &policy,
+            )
         })
         .await?;
     let (status, error) = match outcome {

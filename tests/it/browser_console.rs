@@ -92,13 +92,13 @@ async fn admin_builds_a_setup_and_deletes_a_profile_in_the_browser() {
     b.click("Show").await;
     assert_eq!(
         b.text("h2").await,
-        "Customer Profile Container for all connectors of Acme Retail"
+        "Customer Profile Container for the connectors of Acme Retail"
     );
     b.select("Customer Profile Container", "Acme Browser Profiles")
         .await;
     b.click("Save").await;
     b.assert_flash(
-        "Global Setting saved: all connectors of this tenant use Acme Browser Profiles.",
+        "Global Setting saved: 0 connectors of Acme Retail now use Acme Browser Profiles through it.",
     )
     .await;
     assert_eq!(

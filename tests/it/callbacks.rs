@@ -17,7 +17,7 @@ const CT: &str = "application/json; charset=utf-8";
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     at: Instant,
     method: String,
     target: String,
@@ -32,20 +32,20 @@ impl Received {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).expect("callback body is JSON")
     }
 }
 
 /// A small HTTP/1.1 server on 127.0.0.1: `answer(n)` gives status and body for the n-th
 /// (1-based) request carrying the same transaction uuid.
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
     got: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
-    async fn start(answer: fn(usize) -> (u16, &'static str)) -> Receiver {
+    pub(crate) async fn start(answer: fn(usize) -> (u16, &'static str)) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -83,7 +83,7 @@ impl Receiver {
         Receiver { port, got }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
@@ -91,7 +91,7 @@ impl Receiver {
         self.got.lock().expect("lock").clone()
     }
 
-    fn for_uuid(&self, uuid: &str) -> Vec<Received> {
+    pub(crate) fn for_uuid(&self, uuid: &str) -> Vec<Received> {
         self.all()
             .into_iter()
             .filter(|r| r.json()["uuid"] == uuid)
@@ -151,7 +151,7 @@ fn basic(user: &str, pw: &str) -> String {
 }
 
 /// A Transaction API call on `api_key`, signed with `secret` when one is given.
-async fn api(
+pub(crate) async fn api(
     app: &TestApp,
     api_key: &str,
     kind: &str,
@@ -176,16 +176,16 @@ async fn api(
     (s, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn card(app: &TestApp, public_key: &str, pan: &str) -> String {
+pub(crate) async fn card(app: &TestApp, public_key: &str, pan: &str) -> String {
     crate::api_transactions::tokenize(app, public_key, pan).await
 }
 
-fn mtid() -> String {
+pub(crate) fn mtid() -> String {
     format!("cb-{}", coffer::ids::random_hex(6))
 }
 
 /// Waits (at most `secs`) until `f` holds.
-async fn until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) async fn until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
         assert!(

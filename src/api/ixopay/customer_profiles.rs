@@ -38,15 +38,15 @@ use serde_json::{Map, Value};
 use crate::api::ixopay::error::ApiError;
 use crate::audit;
 use crate::console::connectors;
-use crate::db::schema::{instruments, profiles};
 use crate::db::{DbConnection, write_tx};
 use crate::error::ServiceError;
 use crate::gateway::errors::ErrorCode;
 use crate::gateway::ids::{is_payment_token, is_profile_guid};
 use crate::models::connector::Connector;
-use crate::models::container::{self, Container};
+use crate::models::container::Container;
 use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile};
+use crate::vault::profiles::{self, Key};
 
 /// The three operations of the API (the `{op}` path segment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,35 +124,8 @@ pub struct UpdateRequest {
     pub preferred_instrument: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Text(usize),
-    Date,
-    Gender,
-    Country,
-    Email(usize),
-    Extra,
-}
-
-/// The customerData fields (spec 1.4), in the PHP client's property order.
-const FIELDS: [(&str, Kind); 16] = [
-    ("firstName", Kind::Text(50)),
-    ("lastName", Kind::Text(50)),
-    ("birthDate", Kind::Date),
-    ("gender", Kind::Gender),
-    ("billingAddress1", Kind::Text(50)),
-    ("billingAddress2", Kind::Text(50)),
-    ("billingCity", Kind::Text(50)),
-    ("billingPostcode", Kind::Text(16)),
-    ("billingState", Kind::Text(30)),
-    ("billingCountry", Kind::Country),
-    ("billingPhone", Kind::Text(20)),
-    ("company", Kind::Text(50)),
-    ("email", Kind::Email(255)),
-    ("ipAddress", Kind::Text(50)),
-    ("nationalId", Kind::Text(14)),
-    ("extraData", Kind::Extra),
-];
+/// The customerData fields (spec 1.4): the keys every profile stores, owned by the vault.
+use crate::vault::profiles::{CUSTOMER_FIELDS as FIELDS, FieldKind as Kind};
 
 const EXTRA_MAX_KEYS: usize = 64;
 const EXTRA_MAX_KEY_LEN: usize = 64;
@@ -520,12 +493,11 @@ pub fn find_in(
     container_id: &str,
     key: &ProfileKey,
 ) -> QueryResult<Option<Profile>> {
-    match key {
-        ProfileKey::Guid(g) => {
-            Ok(profile::find_by_guid(conn, g)?.filter(|p| p.container_id == container_id))
-        }
-        ProfileKey::Identification(i) => profile::find_by_identification(conn, container_id, i),
-    }
+    let key = match key {
+        ProfileKey::Guid(g) => Key::Guid(g),
+        ProfileKey::Identification(i) => Key::Identification(i),
+    };
+    profiles::find_in(conn, container_id, key)
 }
 
 pub fn get_profile(
@@ -602,13 +574,6 @@ pub fn merge(
     changed
 }
 
-fn lowercase_email(stored: &Map<String, Value>) -> Option<String> {
-    match stored.get("email") {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.to_lowercase()),
-        _ => None,
-    }
-}
-
 /// How many times an update is retried when a concurrent update of the same profile won the
 /// race (PostgreSQL only: SQLite's `BEGIN IMMEDIATE` serialises writers).
 const UPDATE_ATTEMPTS: usize = 3;
@@ -624,7 +589,7 @@ pub fn update_profile(
             if req.preferred_instrument.is_some() {
                 // Before the instruments are read: registrations and deregistrations of this
                 // profile lock it too, so the new preferred instrument is chosen on current rows.
-                container::lock(tx, &c.id)?;
+                profiles::lock(tx, &c.id)?;
             }
             let p =
                 find_in(tx, &c.id, &req.key)?.ok_or_else(|| TxError::Api(profile_not_found()))?;
@@ -653,18 +618,9 @@ pub fn update_profile(
                 let text = Value::Object(stored.clone()).to_string();
                 // Compare-and-set on the text read above: a concurrent update of the same
                 // profile (possible on PostgreSQL) makes this match nothing, and we retry.
-                let n = diesel::update(
-                    profiles::table
-                        .filter(profiles::id.eq(&p.id))
-                        .filter(profiles::customer.eq(&p.customer)),
-                )
-                .set((
-                    profiles::customer.eq(&text),
-                    profiles::email.eq(lowercase_email(&stored)),
-                    profiles::updated_at.eq(at),
-                ))
-                .execute(tx)?;
-                if n == 0 {
+                let email = profiles::email_of(&stored);
+                let n = profiles::replace_customer_if_unchanged(tx, &p, &text, email, at)?;
+                if !n {
                     return Ok(None);
                 }
             }
@@ -672,27 +628,9 @@ pub fn update_profile(
                 let others_preferred = instruments.iter().any(|i| i.is_preferred && i.id != t.id);
                 if !t.is_preferred || others_preferred {
                     // Exactly one preferred instrument per profile afterwards.
-                    diesel::update(
-                        instruments::table
-                            .filter(instruments::profile_id.eq(&p.id))
-                            .filter(instruments::id.ne(&t.id))
-                            .filter(instruments::is_preferred.eq(true)),
-                    )
-                    .set((
-                        instruments::is_preferred.eq(false),
-                        instruments::updated_at.eq(at),
-                    ))
-                    .execute(tx)?;
-                    diesel::update(instruments::table.find(&t.id))
-                        .set((
-                            instruments::is_preferred.eq(true),
-                            instruments::updated_at.eq(at),
-                        ))
-                        .execute(tx)?;
+                    profiles::make_preferred(tx, &p.id, &t.id)?;
                     if changed.is_empty() {
-                        diesel::update(profiles::table.find(&p.id))
-                            .set(profiles::updated_at.eq(at))
-                            .execute(tx)?;
+                        profiles::touch(tx, &p.id, at)?;
                     }
                     changed.push("preferredInstrument");
                 }
@@ -725,16 +663,15 @@ pub fn delete_profile(
     key: &ProfileKey,
 ) -> Result<(), ApiError> {
     let c = container_of(conn, connector)?;
-    write_tx(conn, |tx| -> Result<(), TxError> {
+    let p = write_tx(conn, |tx| -> Result<Profile, TxError> {
         // Registrations into this container take the same lock: a registration never adds an
         // instrument to a profile that is being deleted (a foreign-key failure on PostgreSQL).
-        container::lock(tx, &c.id)?;
+        profiles::lock(tx, &c.id)?;
         let p = find_in(tx, &c.id, key)?.ok_or_else(|| TxError::Api(profile_not_found()))?;
         let instruments = profile::instruments_of(tx, &p.id)?.len();
-        if profile::delete_with_instruments(tx, &p.id)? != 1 {
+        if !profiles::delete(tx, &c.id, &p.id)? {
             return Err(TxError::Api(profile_not_found()));
         }
-        container::add_to_count(tx, &c.id, -1)?;
         audit::api_profile_deleted(
             tx,
             connector,
@@ -748,8 +685,10 @@ pub fn delete_profile(
             ),
         )
         .map_err(|e| TxError::Api(ApiError::from(e)))?;
-        Ok(())
+        Ok(p)
     })?;
+    // Open payment sessions that would register into it forget its customer data.
+    crate::payments::session_request::forget_customer(conn, &c.id, &p)?;
     crate::db::scrub_after_erasure(conn)?;
     Ok(())
 }

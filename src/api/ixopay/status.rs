@@ -1,6 +1,7 @@
 //! Status API: `GET /api/v3/status/{apiKey}/getByUuid/{uuid}` and
 //! `.../getByMerchantTransactionId/{id}`. Only transactions of the named connector are found;
-//! anything else is 8001 "Transaction not found".
+//! anything else is 8001 "Transaction not found", answered with HTTP 200 (IXOPAY documents only
+//! 200 and 429 here, and clients throw on a 4xx instead of reading the result).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -14,7 +15,7 @@ use crate::state::AppState;
 
 fn not_found() -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
+        StatusCode::OK,
         ErrorCode::TransactionNotFound,
         "Transaction not found.",
     )

@@ -35,12 +35,18 @@ pub async fn tokenize(
         Ok(body) => state
             .db
             .run(move |conn| {
+                // The shape first (a body that is not an object is a 400 as before), then no
+                // card number outside `number`.
                 Ok(TokenizeRequest::from_json(&body)
+                    .map_err(ApiError::from)
+                    .and_then(|req| {
+                        crate::api::refuse_card_numbers(&body, &["number"]).map(|()| req)
+                    })
                     .and_then(|req| {
                         let now = chrono::Utc::now();
                         card_tokens::tokenize(conn, &keyring, &public_key, req, now, lifetime)
-                    })
-                    .map_err(ApiError::from))
+                            .map_err(ApiError::from)
+                    }))
             })
             .await
             .unwrap_or_else(|e| Err(ApiError::from(e))),

@@ -36,7 +36,6 @@ pub async fn handle(
         let call = crate::payments::request::Call {
             kind,
             request: &request,
-            raw: body,
             body_hash: ctx.body_hash,
         };
         let a = engine::process(conn, &keyring, &pages, &ctx.connector, call)?;

@@ -35,11 +35,12 @@ use crate::db::{DbConnection, is_unique_violation, write_tx};
 use crate::error::ServiceError;
 use crate::gateway::vault;
 use crate::models::connector::{self, Connector, Named};
-use crate::models::container::{self, Container};
+use crate::models::container::Container;
 use crate::models::monri::{self as rows, AccessToken};
 use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile};
 use crate::vault::keyring::Keyring;
+use crate::vault::profiles::{self, Key};
 
 /// Lifetime of an OAuth access token, in seconds (spec 5.1).
 pub const TOKEN_TTL_SECONDS: i64 = 900;
@@ -715,10 +716,6 @@ fn apply(stored: &mut Map<String, Value>, input: &CustomerInput, uuid: &str) -> 
     ident
 }
 
-fn lowercase_email(stored: &Map<String, Value>) -> Option<String> {
-    text(stored, "email").map(|s| s.to_lowercase())
-}
-
 fn timestamp(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
@@ -873,30 +870,15 @@ pub fn create(conn: &mut DbConnection, k: &Connector, body: &[u8]) -> Result<Ans
     let mut stored = Map::new();
     let ident = apply(&mut stored, &input, &uuid).unwrap_or_else(|| uuid.clone());
     let at = now();
-    let p = Profile {
-        id: crate::ids::new_id(),
-        container_id: c.id.clone(),
-        profile_guid: crate::gateway::ids::profile_guid(),
-        customer_identification: ident,
-        email: lowercase_email(&stored),
-        customer: Value::Object(stored).to_string(),
-        created_at: at,
-        updated_at: at,
-        uuid,
-        deleted_at: None,
-    };
+    let mut p = profiles::new_profile(&c.id, ident, stored, at);
+    p.uuid = uuid;
     write_tx(conn, |tx| -> Result<(), MonriError> {
         // Serializes profile creation in the container (as the Transaction API does).
-        container::lock(tx, &c.id)?;
-        if profile::find_by_identification(tx, &c.id, &p.customer_identification)?.is_some() {
-            return Err(duplicate());
-        }
-        match profile::insert(tx, &p) {
-            Err(e) if is_unique_violation(&e) => return Err(duplicate()),
-            r => r?,
-        }
-        container::add_to_count(tx, &c.id, 1)?;
-        Ok(())
+        profiles::lock(tx, &c.id)?;
+        profiles::create(tx, &p).map_err(|e| match e {
+            profiles::Refusal::Duplicate => duplicate(),
+            profiles::Refusal::Db(e) => MonriError::from(e),
+        })
     })?;
     approved(customer_json(&p))
 }
@@ -907,7 +889,7 @@ pub fn get(conn: &mut DbConnection, k: &Connector, uuid: &str) -> Result<Answer,
         return Err(MonriError::not_found());
     }
     let c = container_of(conn, k)?;
-    let p = rows::by_uuid(conn, &c.id, uuid)?.ok_or_else(MonriError::not_found)?;
+    let p = profiles::find_with_tombstone(conn, &c.id, uuid)?.ok_or_else(MonriError::not_found)?;
     approved(customer_json(&p))
 }
 
@@ -922,7 +904,7 @@ pub fn get_by_merchant_id(
         return Err(MonriError::not_found());
     }
     let c = container_of(conn, k)?;
-    let p = profile::find_by_identification(conn, &c.id, merchant_customer_id)?
+    let p = profiles::find_in(conn, &c.id, Key::Identification(merchant_customer_id))?
         // A customer without merchant_customer_id is not found by its uuid here.
         .filter(|p| p.customer_identification != p.uuid)
         .ok_or_else(MonriError::not_found)?;
@@ -946,7 +928,8 @@ pub fn update(
         if rows::lock_by_uuid(tx, &c.id, uuid)? == 0 {
             return Err(MonriError::not_found());
         }
-        let mut p = rows::by_uuid(tx, &c.id, uuid)?.ok_or_else(MonriError::not_found)?;
+        let mut p =
+            profiles::find_with_tombstone(tx, &c.id, uuid)?.ok_or_else(MonriError::not_found)?;
         if p.deleted_at.is_some() {
             return Err(MonriError::not_found());
         }
@@ -966,7 +949,7 @@ pub fn update(
             p.customer_identification = i;
         }
         p.customer = customer;
-        p.email = lowercase_email(&stored);
+        p.email = profiles::email_of(&stored);
         p.updated_at = now();
         match rows::update_customer(
             tx,
@@ -991,17 +974,17 @@ pub fn delete(conn: &mut DbConnection, k: &Connector, uuid: &str) -> Result<Answ
         return Err(MonriError::not_found());
     }
     let c = container_of(conn, k)?;
-    write_tx(conn, |tx| -> Result<(), MonriError> {
+    let p = write_tx(conn, |tx| -> Result<Profile, MonriError> {
         // The container lock registrations take: none can add a card to the customer while it is
         // erased (PostgreSQL; SQLite serializes writers anyway).
-        container::lock(tx, &c.id)?;
+        profiles::lock(tx, &c.id)?;
         if rows::lock_by_uuid(tx, &c.id, uuid)? == 0 {
             return Err(MonriError::not_found());
         }
-        let p = rows::by_uuid(tx, &c.id, uuid)?.ok_or_else(MonriError::not_found)?;
+        let p =
+            profiles::find_with_tombstone(tx, &c.id, uuid)?.ok_or_else(MonriError::not_found)?;
         if p.deleted_at.is_none() {
-            rows::erase(tx, &p, now())?;
-            container::add_to_count(tx, &c.id, -1)?;
+            profiles::erase(tx, &p, now())?;
             audit::api_profile_deleted(
                 tx,
                 k,
@@ -1015,8 +998,10 @@ pub fn delete(conn: &mut DbConnection, k: &Connector, uuid: &str) -> Result<Answ
                 ),
             )?;
         }
-        Ok(())
+        Ok(p)
     })?;
+    // Open payment sessions that would register into it forget its customer data.
+    crate::payments::session_request::forget_customer(conn, &c.id, &p)?;
     crate::db::scrub_after_erasure(conn)?;
     Ok((
         StatusCode::OK,
@@ -1056,11 +1041,33 @@ pub fn payment_methods(
         return Err(MonriError::not_found());
     }
     let c = container_of(conn, k)?;
-    let p = rows::by_uuid(conn, &c.id, uuid)?.ok_or_else(MonriError::not_found)?;
+    let p = profiles::find_with_tombstone(conn, &c.id, uuid)?.ok_or_else(MonriError::not_found)?;
     let today = Utc::now().date_naive();
     let data: Vec<Value> = rows::cards_page(conn, &p.id, limit, offset)?
         .iter()
         .map(|i| payment_method_json(keyring, i, &p.uuid, today))
+        .collect();
+    Ok((
+        StatusCode::OK,
+        json!({ "status": "approved", "data": data }),
+    ))
+}
+
+/// `GET /v2/payment-methods?limit=&offset=`: the cards of every live customer of the
+/// connector's effective container, newest first, in one query; the items and the paging are
+/// those of [`payment_methods`].
+pub fn merchant_payment_methods(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    k: &Connector,
+    query: &str,
+) -> Result<Answer, MonriError> {
+    let (limit, offset) = parse_paging(query)?;
+    let c = container_of(conn, k)?;
+    let today = Utc::now().date_naive();
+    let data: Vec<Value> = rows::container_cards_page(conn, &c.id, limit, offset)?
+        .iter()
+        .map(|(i, customer_uuid)| payment_method_json(keyring, i, customer_uuid, today))
         .collect();
     Ok((
         StatusCode::OK,

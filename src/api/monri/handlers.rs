@@ -44,7 +44,8 @@ fn finish(outcome: Result<Result<Answer, MonriError>, crate::error::ServiceError
 }
 
 /// Authenticates the call (WP3-v2.1 or Bearer with the scopes `need` asks for) and runs `f`
-/// with the connector, the body and the query string.
+/// with the connector, the body and the query string. A body carrying a card number is
+/// refused first (400 invalid-request, see [`crate::api::refuse_card_numbers`]).
 async fn call<F>(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -87,7 +88,9 @@ where
                 Ok(k) => k,
                 Err(e) => return Ok(Err(e)),
             };
-            Ok(f(conn, &keyring, &k, &body, &query))
+            Ok(crate::api::refuse_card_numbers(&body, &[])
+                .map_err(|e| MonriError::invalid(e.message))
+                .and_then(|()| f(conn, &keyring, &k, &body, &query)))
         })
         .await;
     finish(outcome)
@@ -241,6 +244,22 @@ pub async fn payment_methods(
         payload,
         Need::PaymentMethods,
         move |c, keyring, k, _, q| customers::payment_methods(c, keyring, k, &uuid, q),
+    )
+    .await
+}
+
+/// `GET /v2/payment-methods`: the merchant-wide list.
+pub async fn merchant_payment_methods(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    call(
+        state,
+        req,
+        payload,
+        Need::PaymentMethods,
+        |c, keyring, k, _, q| customers::merchant_payment_methods(c, keyring, k, q),
     )
     .await
 }

@@ -1,0 +1,1 @@
+DROP INDEX containers_tenant_lower_name;

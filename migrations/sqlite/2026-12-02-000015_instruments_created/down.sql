@@ -1,0 +1,1 @@
+DROP INDEX instruments_created;

@@ -1,0 +1,326 @@
+//! Customer profiles and their payment instruments, one owner per rule. Every path that reads
+//! or writes them (the Transaction API, the Customer Profiles API, Monri, the hosted page and
+//! 3-D Secure, the console, the benchmark seeder) goes through these functions:
+//!
+//! - **Finding** a profile inside a container, by profileGuid, customerIdentification or Monri
+//!   uuid: a profile of another container, and an erased one (a Monri tombstone), is not found.
+//! - **Creating** a profile and **registering** into it happen with the container locked
+//!   ([`lock`]), so concurrent registrations of one new customer make one profile, on every
+//!   process; the container's profile count changes in the same transaction.
+//! - **Exactly one preferred instrument** per profile that has instruments: the first one is
+//!   preferred, [`make_preferred`] moves the mark, [`remove_instrument`] hands it to the oldest
+//!   remaining one.
+//! - **Deleting** ([`delete`]: the profile and its instruments are gone) and **erasing**
+//!   ([`erase`]: personal data and instruments are gone, a tombstone keeps the uuid) keep the
+//!   count; the caller scrubs the SQLite WAL after the commit (`db::scrub_after_erasure`).
+//! - **The customer data fields** ([`CUSTOMER_FIELDS`]) are the keys a profile stores, whichever
+//!   API wrote them.
+//!
+//! Protocol-free: the APIs map [`Refusal`] and diesel's errors to their own answers.
+
+use chrono::NaiveDateTime;
+use diesel::QueryResult;
+use serde_json::{Map, Value};
+
+use crate::db::{DbConnection, is_unique_violation};
+use crate::models::container;
+use crate::models::profile::{self, Instrument, Profile};
+
+/// How a request names a profile inside a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key<'a> {
+    Guid(&'a str),
+    Identification(&'a str),
+    /// The Monri Customers API's `uuid`.
+    Uuid(&'a str),
+}
+
+/// Why a write was refused (nothing was written).
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("a profile with this customer identification already exists in the container")]
+    Duplicate,
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+/// Locks the container row until the transaction ends: registrations, profile creation,
+/// deletion and changes of the preferred instrument of one container take turns.
+pub fn lock(conn: &mut DbConnection, container_id: &str) -> QueryResult<()> {
+    container::lock(conn, container_id).map(|_| ())
+}
+
+/// The live profile `key` names inside `container_id`, or `None`.
+pub fn find_in(
+    conn: &mut DbConnection,
+    container_id: &str,
+    key: Key<'_>,
+) -> QueryResult<Option<Profile>> {
+    let p = match key {
+        Key::Guid(g) => profile::find_by_guid(conn, g)?,
+        Key::Identification(i) => profile::find_by_identification(conn, container_id, i)?,
+        Key::Uuid(u) => crate::models::monri::by_uuid(conn, container_id, u)?,
+    };
+    Ok(p.filter(|p| p.container_id == container_id && p.deleted_at.is_none()))
+}
+
+/// The profile with Monri uuid `uuid` in the container, erased ones (tombstones) included: the
+/// Monri API answers a tombstone for a deleted customer.
+pub fn find_with_tombstone(
+    conn: &mut DbConnection,
+    container_id: &str,
+    uuid: &str,
+) -> QueryResult<Option<Profile>> {
+    crate::models::monri::by_uuid(conn, container_id, uuid)
+}
+
+/// A new profile in `container_id`, its customer data `customer` (keys of
+/// [`CUSTOMER_FIELDS`]), not yet stored.
+pub fn new_profile(
+    container_id: &str,
+    customer_identification: String,
+    customer: Map<String, Value>,
+    at: NaiveDateTime,
+) -> Profile {
+    Profile {
+        id: crate::ids::new_id(),
+        container_id: container_id.to_string(),
+        profile_guid: crate::gateway::ids::profile_guid(),
+        customer_identification,
+        email: email_of(&customer),
+        customer: Value::Object(customer).to_string(),
+        created_at: at,
+        updated_at: at,
+        uuid: profile::new_uuid(),
+        deleted_at: None,
+    }
+}
+
+/// Stores `p` in its container and counts it. The caller holds the container [`lock`].
+pub fn create(conn: &mut DbConnection, p: &Profile) -> Result<(), Refusal> {
+    if profile::find_by_identification(conn, &p.container_id, &p.customer_identification)?.is_some()
+    {
+        return Err(Refusal::Duplicate);
+    }
+    match profile::insert(conn, p) {
+        Err(e) if is_unique_violation(&e) => return Err(Refusal::Duplicate),
+        r => r?,
+    }
+    container::add_to_count(conn, &p.container_id, 1)?;
+    Ok(())
+}
+
+/// Merges `changes` into the profile's stored customer data (a `None` value removes the key) and
+/// writes it, keeping the searchable email in step. Returns the profile as stored.
+pub fn update_customer(
+    conn: &mut DbConnection,
+    mut p: Profile,
+    changes: impl IntoIterator<Item = (String, Option<Value>)>,
+    at: NaiveDateTime,
+) -> QueryResult<Profile> {
+    let mut data = stored_customer(&p);
+    for (k, v) in changes {
+        match v {
+            Some(v) => {
+                data.insert(k, v);
+            }
+            None => {
+                data.remove(&k);
+            }
+        }
+    }
+    p.email = email_of(&data);
+    p.customer = Value::Object(data).to_string();
+    p.updated_at = at;
+    profile::update_customer(conn, &p.id, &p.customer, p.email.as_deref(), at)?;
+    Ok(p)
+}
+
+/// Writes `customer` (and its searchable `email`) over the profile's customer data only if that
+/// is still what `p` read (compare-and-set): `false` when a concurrent update came first (a
+/// PostgreSQL race; the caller retries).
+pub fn replace_customer_if_unchanged(
+    conn: &mut DbConnection,
+    p: &Profile,
+    customer: &str,
+    email: Option<String>,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    Ok(
+        profile::replace_customer_if(conn, &p.id, &p.customer, customer, email.as_deref(), at)?
+            == 1,
+    )
+}
+
+/// Marks the profile changed now (its preferred instrument moved).
+pub fn touch(conn: &mut DbConnection, profile_id: &str, at: NaiveDateTime) -> QueryResult<()> {
+    profile::touch(conn, profile_id, at).map(|_| ())
+}
+
+/// The stored customer data of a profile.
+pub fn stored_customer(p: &Profile) -> Map<String, Value> {
+    serde_json::from_str(&p.customer).unwrap_or_default()
+}
+
+/// The searchable form of the email: lower case, absent when empty.
+pub fn email_of(data: &Map<String, Value>) -> Option<String> {
+    match data.get("email") {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.to_lowercase()),
+        _ => None,
+    }
+}
+
+/// Deletes the profile and its instruments (and so their sealed card data) and uncounts it.
+/// The caller holds the container [`lock`]. `false` when it was already gone.
+pub fn delete(conn: &mut DbConnection, container_id: &str, profile_id: &str) -> QueryResult<bool> {
+    if profile::delete_with_instruments(conn, profile_id)? != 1 {
+        return Ok(false);
+    }
+    container::add_to_count(conn, container_id, -1)?;
+    Ok(true)
+}
+
+/// Erases the personal data and the instruments of a profile, keeping a tombstone (its uuid and
+/// when it was erased) and freeing its customer identification; uncounts it. The caller holds
+/// the container [`lock`]. Erasing a tombstone again changes nothing.
+pub fn erase(conn: &mut DbConnection, p: &Profile, at: NaiveDateTime) -> QueryResult<bool> {
+    if p.deleted_at.is_some() {
+        return Ok(false);
+    }
+    crate::models::monri::erase(conn, p, at)?;
+    container::add_to_count(conn, &p.container_id, -1)?;
+    Ok(true)
+}
+
+/// The instrument of the same card (or IBAN) already in the profile, by keyed fingerprint.
+pub fn same_instrument(
+    conn: &mut DbConnection,
+    profile_id: &str,
+    fingerprint: &str,
+) -> QueryResult<Option<Instrument>> {
+    profile::instrument_by_fingerprint(conn, profile_id, fingerprint)
+}
+
+/// Stores a new instrument (not yet preferred: [`keep_preferred`] decides). The caller holds
+/// the container [`lock`].
+pub fn add_instrument(conn: &mut DbConnection, i: &Instrument) -> QueryResult<()> {
+    let mut i = i.clone();
+    i.is_preferred = false;
+    profile::insert_instrument(conn, &i)
+}
+
+/// The preferred rule after an instrument was stored or found again: it becomes the one
+/// preferred instrument when it is marked so or when the profile has none yet.
+pub fn keep_preferred(
+    conn: &mut DbConnection,
+    i: &mut Instrument,
+    mark_preferred: bool,
+) -> QueryResult<()> {
+    if mark_preferred || !profile::has_preferred(conn, &i.profile_id)? {
+        profile::set_preferred(conn, &i.profile_id, &i.id)?;
+        i.is_preferred = true;
+    }
+    Ok(())
+}
+
+/// Makes `instrument_id` the profile's one preferred instrument. `false` when that instrument is
+/// no longer there (the profile keeps the preferred instrument it has). The caller holds the
+/// container [`lock`].
+pub fn make_preferred(
+    conn: &mut DbConnection,
+    profile_id: &str,
+    instrument_id: &str,
+) -> QueryResult<bool> {
+    profile::set_preferred(conn, profile_id, instrument_id)
+}
+
+/// Removes an instrument (with its sealed card data); when it was the preferred one, the
+/// oldest remaining instrument becomes preferred. `i` must have been read with the container
+/// [`lock`] held.
+pub fn remove_instrument(conn: &mut DbConnection, i: &Instrument) -> QueryResult<()> {
+    profile::delete_instrument(conn, i)
+}
+
+/// Imports new profiles with their instruments in bulk (the benchmark seeder), counting them.
+/// The caller guarantees what [`create`] and [`keep_preferred`] would check one by one: each
+/// customer identification is new in the container and each profile has exactly one preferred
+/// instrument among `is`.
+pub fn import(
+    conn: &mut DbConnection,
+    container_id: &str,
+    ps: &[Profile],
+    is: &[Instrument],
+) -> QueryResult<()> {
+    debug_assert!(ps.iter().all(|p| p.container_id == container_id));
+    profile::insert_many(conn, ps, is)?;
+    container::add_to_count(conn, container_id, ps.len() as i64)?;
+    Ok(())
+}
+
+/// How a customer data field is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Text of at most this many characters.
+    Text(usize),
+    /// `YYYY-MM-DD`.
+    Date,
+    /// `M`, `F` or `X`.
+    Gender,
+    /// ISO 3166-1 alpha-2.
+    Country,
+    /// An email address of at most this many characters.
+    Email(usize),
+    /// A map of strings (`extraData`).
+    Extra,
+}
+
+/// The customer data a profile stores (IXOPAY customerData, spec 1.4), under these keys and in
+/// the PHP client's property order, whichever API wrote them: the Transaction API's `customer`,
+/// the Customer Profiles API's `customerData` and the Monri fields mapped onto them.
+pub const CUSTOMER_FIELDS: [(&str, FieldKind); 16] = [
+    ("firstName", FieldKind::Text(50)),
+    ("lastName", FieldKind::Text(50)),
+    ("birthDate", FieldKind::Date),
+    ("gender", FieldKind::Gender),
+    ("billingAddress1", FieldKind::Text(50)),
+    ("billingAddress2", FieldKind::Text(50)),
+    ("billingCity", FieldKind::Text(50)),
+    ("billingPostcode", FieldKind::Text(16)),
+    ("billingState", FieldKind::Text(30)),
+    ("billingCountry", FieldKind::Country),
+    ("billingPhone", FieldKind::Text(20)),
+    ("company", FieldKind::Text(50)),
+    ("email", FieldKind::Email(255)),
+    ("ipAddress", FieldKind::Text(50)),
+    ("nationalId", FieldKind::Text(14)),
+    ("extraData", FieldKind::Extra),
+];
+
+/// Is `key` a customer data field a profile stores?
+pub fn is_customer_field(key: &str) -> bool {
+    CUSTOMER_FIELDS.iter().any(|(k, _)| *k == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_searchable_email_is_lower_case_and_absent_when_empty() {
+        let mut m = Map::new();
+        assert_eq!(email_of(&m), None);
+        m.insert("email".into(), Value::String(String::new()));
+        assert_eq!(email_of(&m), None);
+        m.insert("email".into(), Value::String("Ann@Example.COM".into()));
+        assert_eq!(email_of(&m).as_deref(), Some("ann@example.com"));
+    }
+
+    #[test]
+    fn customer_fields_are_unique() {
+        let mut keys: Vec<&str> = CUSTOMER_FIELDS.iter().map(|(k, _)| *k).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), CUSTOMER_FIELDS.len());
+        assert!(is_customer_field("billingCity") && !is_customer_field("city"));
+    }
+}
