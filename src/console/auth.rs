@@ -137,10 +137,12 @@ impl Attempt {
         Ok(())
     }
 
-    /// The secret was right but sign-in is not complete (a two-factor code follows): the
-    /// source gets the attempt back, the username keeps it until the code is right too, so
-    /// that code guesses share the username's budget with the password.
+    /// The password was right but sign-in is not complete (a two-factor code follows): both
+    /// get the attempt back, without lifting a lock. The code guesses that follow are counted
+    /// on the same username and source, so `USER_LIMIT` wrong codes lock the sign-in as wrong
+    /// passwords do (and earlier wrong passwords leave fewer guesses).
     pub fn passed_step(&self, conn: &mut DbConnection) -> Result<(), ServiceError> {
+        throttle::refund(conn, &self.user_key)?;
         throttle::refund(conn, &self.source_key)?;
         Ok(())
     }
