@@ -84,7 +84,26 @@ pub struct Settings {
         value_parser = clap::value_parser!(i64).range(1..=CARD_TOKEN_MINUTES_MAX)
     )]
     pub card_token_minutes: i64,
+    /// Minutes a console sign-in stays locked after too many failed attempts (passwords and
+    /// two-factor codes) for one username or source address.
+    #[arg(
+        long,
+        env = "COFFER_LOCKOUT_MINUTES",
+        default_value_t = crate::console::auth::LOCK_MINUTES,
+        value_parser = clap::value_parser!(i64).range(1..=LOCKOUT_MINUTES_MAX)
+    )]
+    pub lockout_minutes: i64,
+    /// Require two-factor authentication of every console user of the platform.
+    #[arg(
+        long = "require-2fa",
+        env = "COFFER_REQUIRE_2FA",
+        default_value_t = false
+    )]
+    pub require_2fa: bool,
 }
+
+/// Longest accepted `COFFER_LOCKOUT_MINUTES` (one week).
+pub const LOCKOUT_MINUTES_MAX: i64 = 7 * 24 * 60;
 
 /// Longest accepted `COFFER_CARD_TOKEN_MINUTES`: a token holds a CVV, which must not be kept
 /// longer than it takes a customer to finish a checkout.
@@ -115,6 +134,16 @@ impl Settings {
             public_url: None,
             payment_page_minutes: 30,
             card_token_minutes: CARD_TOKEN_MINUTES_DEFAULT,
+            lockout_minutes: crate::console::auth::LOCK_MINUTES,
+            require_2fa: false,
+        }
+    }
+
+    /// What console sign-in takes from the settings.
+    pub fn login_policy(&self) -> crate::console::auth::Policy {
+        crate::console::auth::Policy {
+            lock_minutes: self.lockout_minutes,
+            require_two_factor: self.require_2fa,
         }
     }
 
@@ -151,6 +180,9 @@ impl Settings {
         }
         if !(1..=CARD_TOKEN_MINUTES_MAX).contains(&self.card_token_minutes) {
             bail!("COFFER_CARD_TOKEN_MINUTES must be between 1 and {CARD_TOKEN_MINUTES_MAX}");
+        }
+        if !(1..=LOCKOUT_MINUTES_MAX).contains(&self.lockout_minutes) {
+            bail!("COFFER_LOCKOUT_MINUTES must be between 1 and {LOCKOUT_MINUTES_MAX}");
         }
         Ok(())
     }

@@ -1,9 +1,13 @@
 //! People's login: argon2id verification with a dummy hash for unknown users, and throttling
-//! kept in the database (so it holds across processes): after `USER_LIMIT` failures for one
-//! username, or `SOURCE_LIMIT` for one source address, within `WINDOW`, further attempts are
-//! refused for `LOCK` without checking the password.
+//! kept in the database (so it holds across processes). Every attempt (a password, a
+//! two-factor code, a guess of the current password) is counted *before* the secret is
+//! checked, in one write transaction that locks the throttle rows: after `USER_LIMIT` attempts
+//! for one username, or `SOURCE_LIMIT` for one source address, within `WINDOW_MINUTES`, further
+//! attempts are refused for the lock time (`COFFER_LOCKOUT_MINUTES`) without checking anything,
+//! however many arrive at once. A successful sign-in clears the username's count and takes the
+//! attempt back from the source's.
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::Duration;
 
 use crate::db::{DbConnection, is_unique_violation};
 use crate::domain::{Actor, Role, Scope};
@@ -16,16 +20,32 @@ use crate::models::{merchant, now, tenant};
 pub const USER_LIMIT: i32 = 5;
 pub const SOURCE_LIMIT: i32 = 30;
 pub const WINDOW_MINUTES: i64 = 15;
-pub const LOCK_MINUTES: i64 = 15;
+/// Default length of a lock, in minutes (`COFFER_LOCKOUT_MINUTES`).
+pub const LOCK_MINUTES: i64 = 30;
+
+/// What sign-in needs from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Minutes a username or source stays locked (`COFFER_LOCKOUT_MINUTES`).
+    pub lock_minutes: i64,
+    /// Two-factor authentication is required of every user (`COFFER_REQUIRE_2FA`).
+    pub require_two_factor: bool,
+}
 
 #[derive(Debug)]
 pub enum LoginOutcome {
+    /// Signed in.
     Ok(Box<User>),
+    /// The password is right and the user has two-factor on: the code step follows.
+    CodeRequired(Box<User>),
+    /// The password is right, two-factor is required of the user and not set up yet: the
+    /// session may reach the enrollment only.
+    MustEnroll(Box<User>),
     Invalid,
     Locked,
 }
 
-fn user_key(username: &str) -> String {
+pub fn user_key(username: &str) -> String {
     format!("user:{}", username.trim().to_ascii_lowercase())
 }
 
@@ -33,45 +53,99 @@ fn source_key(source: &str) -> String {
     format!("source:{source}")
 }
 
-fn locked(conn: &mut DbConnection, key: &str, at: NaiveDateTime) -> Result<bool, ServiceError> {
-    Ok(throttle::find(conn, key)?
-        .and_then(|t| t.locked_until)
-        .is_some_and(|until| until > at))
+/// One attempt, counted for a username and a source address before its secret is checked.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    user_key: String,
+    source_key: String,
 }
 
-/// Counts one failure for `key`; locks the key when `limit` is reached within the window.
-fn record_failure(
+/// The key's row, locked until the end of the transaction ([`throttle::ensure`] made it).
+/// `NotFound` when it has gone meanwhile: the caller starts again.
+fn take(c: &mut DbConnection, key: &str) -> diesel::QueryResult<Throttle> {
+    if throttle::lock_row(c, key)? == 0 {
+        return Err(diesel::result::Error::NotFound);
+    }
+    throttle::find(c, key)?.ok_or(diesel::result::Error::NotFound)
+}
+
+/// Counts an attempt for `username` from `source`, or refuses it (`None`) when either is
+/// locked. The attempt that reaches a limit sets the lock already (it is still checked; if it
+/// turns out right, [`Attempt::succeeded`] lifts the username's lock again).
+pub fn begin_attempt(
     conn: &mut DbConnection,
-    key: &str,
-    limit: i32,
-    at: NaiveDateTime,
-) -> Result<(), ServiceError> {
-    for _ in 0..3 {
+    username: &str,
+    source: &str,
+    lock_minutes: i64,
+) -> Result<Option<Attempt>, ServiceError> {
+    let attempt = Attempt {
+        user_key: user_key(username),
+        source_key: source_key(source),
+    };
+    let at = now();
+    let window_start = at - Duration::minutes(WINDOW_MINUTES);
+    for _ in 0..5 {
+        // The rows exist before the transaction locks them (both, always in this order), so
+        // concurrent attempts queue on the row locks instead of racing to insert.
+        throttle::ensure(conn, &attempt.user_key, at)?;
+        throttle::ensure(conn, &attempt.source_key, at)?;
         let res = crate::db::write_tx::<_, diesel::result::Error, _>(conn, |c| {
-            let mut t = match throttle::find(c, key)? {
-                Some(t) if t.first_failure_at > at - Duration::minutes(WINDOW_MINUTES) => t,
-                _ => Throttle {
-                    key: key.to_string(),
-                    failures: 0,
-                    first_failure_at: at,
-                    locked_until: None,
-                },
-            };
-            t.failures += 1;
-            if t.failures >= limit {
-                t.locked_until = Some(at + Duration::minutes(LOCK_MINUTES));
-                t.failures = 0;
-                t.first_failure_at = at;
+            let mut rows = [
+                (take(c, &attempt.user_key)?, USER_LIMIT),
+                (take(c, &attempt.source_key)?, SOURCE_LIMIT),
+            ];
+            if rows
+                .iter()
+                .any(|(t, _)| t.locked_until.is_some_and(|until| until > at))
+            {
+                return Ok(false);
             }
-            throttle::save(c, &t)
+            for (t, limit) in &mut rows {
+                if t.first_failure_at <= window_start {
+                    t.failures = 0;
+                    t.first_failure_at = at;
+                }
+                t.failures += 1;
+                t.locked_until = None;
+                if t.failures >= *limit {
+                    t.locked_until = Some(at + Duration::minutes(lock_minutes));
+                    t.failures = 0;
+                    t.first_failure_at = at;
+                }
+                throttle::save(c, t)?;
+            }
+            Ok(true)
         });
         match res {
-            Ok(()) => return Ok(()),
-            Err(e) if is_unique_violation(&e) => continue, // a concurrent first failure: retry as update
+            Ok(true) => return Ok(Some(attempt)),
+            Ok(false) => return Ok(None),
+            // A row went meanwhile: again.
+            Err(diesel::result::Error::NotFound) => continue,
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(())
+    // Still racing after several rounds: refuse rather than check unthrottled.
+    Ok(None)
+}
+
+impl Attempt {
+    /// The user is signed in: the username's count (and lock) goes, the source gets the
+    /// attempt back.
+    pub fn succeeded(&self, conn: &mut DbConnection) -> Result<(), ServiceError> {
+        throttle::reset(conn, &self.user_key, now())?;
+        throttle::refund(conn, &self.source_key)?;
+        Ok(())
+    }
+
+    /// The password was right but sign-in is not complete (a two-factor code follows): both
+    /// get the attempt back, without lifting a lock. The code guesses that follow are counted
+    /// on the same username and source, so `USER_LIMIT` wrong codes lock the sign-in as wrong
+    /// passwords do (and earlier wrong passwords leave fewer guesses).
+    pub fn passed_step(&self, conn: &mut DbConnection) -> Result<(), ServiceError> {
+        throttle::refund(conn, &self.user_key)?;
+        throttle::refund(conn, &self.source_key)?;
+        Ok(())
+    }
 }
 
 /// Checks a username and password. Runs on a blocking thread (argon2).
@@ -80,13 +154,11 @@ pub fn login(
     username: &str,
     pw: &str,
     source: &str,
+    policy: &Policy,
 ) -> Result<LoginOutcome, ServiceError> {
-    let at = now();
-    let ukey = user_key(username);
-    let skey = source_key(source);
-    if locked(conn, &ukey, at)? || locked(conn, &skey, at)? {
+    let Some(attempt) = begin_attempt(conn, username, source, policy.lock_minutes)? else {
         return Ok(LoginOutcome::Locked);
-    }
+    };
     let found = user::find_by_username(conn, &username.trim().to_ascii_lowercase())?;
     let hash = found
         .as_ref()
@@ -98,18 +170,40 @@ pub fn login(
         Some(u) if ok && u.active => actor_for(conn, u)?.is_some(),
         _ => false,
     };
-    match found {
-        Some(u) if may_sign_in => {
-            throttle::clear(conn, &ukey)?;
-            user::touch_login(conn, &u.id, at)?;
-            Ok(LoginOutcome::Ok(Box::new(u)))
-        }
-        _ => {
-            record_failure(conn, &ukey, USER_LIMIT, at)?;
-            record_failure(conn, &skey, SOURCE_LIMIT, at)?;
-            Ok(LoginOutcome::Invalid)
-        }
+    let Some(u) = found.filter(|_| may_sign_in) else {
+        return Ok(LoginOutcome::Invalid);
+    };
+    if crate::models::two_factor::is_enabled(conn, &u.id)? {
+        attempt.passed_step(conn)?;
+        return Ok(LoginOutcome::CodeRequired(Box::new(u)));
     }
+    attempt.succeeded(conn)?;
+    user::touch_login(conn, &u.id, now())?;
+    if is_required(conn, &u, policy.require_two_factor)? {
+        Ok(LoginOutcome::MustEnroll(Box::new(u)))
+    } else {
+        Ok(LoginOutcome::Ok(Box::new(u)))
+    }
+}
+
+/// Whether the user must have two-factor: the platform requires it, or (for users of a tenant
+/// or merchant) their tenant or one of its ancestors does.
+pub fn is_required(
+    conn: &mut DbConnection,
+    u: &User,
+    platform_requires: bool,
+) -> Result<bool, ServiceError> {
+    if platform_requires {
+        return Ok(true);
+    }
+    if Role::parse(&u.role) == Some(Role::PlatformAdmin) {
+        return Ok(false);
+    }
+    let Some(path) = u.scope_path.as_deref() else {
+        return Ok(false);
+    };
+    let lineage: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    Ok(tenant::any_requires_two_factor(conn, &lineage)?)
 }
 
 /// Ends every console session of the user (the cookie store is stateless, so a copied cookie

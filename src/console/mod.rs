@@ -8,4 +8,5 @@ pub mod demo;
 pub mod merchants;
 pub mod tenants;
 pub mod transactions_view;
+pub mod two_factor;
 pub mod users;

@@ -65,6 +65,7 @@ pub fn create(
         disable_containers_for_subtenants: false,
         created_at: at,
         updated_at: at,
+        require_two_factor: false,
     };
     crate::db::write_tx(conn, |c| {
         tenant::insert(c, &t)?;
@@ -90,6 +91,8 @@ pub fn create(
 pub struct TenantChanges {
     pub name: String,
     pub disable_containers_for_subtenants: bool,
+    /// "Require two-factor authentication for users of this tenant and its sub-tenants".
+    pub require_two_factor: bool,
 }
 
 pub fn update(
@@ -109,6 +112,7 @@ pub fn update(
         let at = now();
         tenant::update_name(c, id, &name, at)?;
         tenant::update_disable_flag(c, id, input.disable_containers_for_subtenants, at)?;
+        tenant::update_require_two_factor(c, id, input.require_two_factor, at)?;
         audit::record(
             c,
             actor,
@@ -125,12 +129,18 @@ pub fn update(
                         Some(old.disable_containers_for_subtenants.to_string()),
                         Some(input.disable_containers_for_subtenants.to_string()),
                     ),
+                    (
+                        "require_two_factor",
+                        Some(old.require_two_factor.to_string()),
+                        Some(input.require_two_factor.to_string()),
+                    ),
                 ],
             },
         )?;
         Ok(Tenant {
             name: name.clone(),
             disable_containers_for_subtenants: input.disable_containers_for_subtenants,
+            require_two_factor: input.require_two_factor,
             ..old
         })
     })

@@ -41,7 +41,7 @@ pub fn list(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<User>, Service
     })
 }
 
-fn place_of(u: &User) -> Place {
+pub(crate) fn place_of(u: &User) -> Place {
     Place {
         tenant_id: u.tenant_id.clone(),
         tenant_path: u.scope_path.clone(),
@@ -191,6 +191,13 @@ pub fn reset_password(
         return Err(ServiceError::Forbidden);
     }
     let u = get(conn, actor, id)?;
+    if u.id == actor.user_id {
+        return Err(ServiceError::Conflict(
+            "You cannot reset your own password here: change it at /account/password, with \
+             your current password."
+                .into(),
+        ));
+    }
     let pw = crate::ids::random_password();
     let hash = password::hash(&pw)?;
     crate::db::write_tx(conn, |c| {
@@ -214,16 +221,27 @@ pub fn reset_password(
 
 /// Changes the actor's own password after checking the current one. Returns the user's new
 /// session epoch: every session on the old epoch ends, and the caller can renew its own.
+/// Guesses of the current password are counted and locked like sign-in attempts (from
+/// `source`, for `lock_minutes`): `Throttled` once locked.
 pub fn change_own_password(
     conn: &mut DbConnection,
     actor: &Actor,
     current: &str,
     new: &str,
     confirm: &str,
+    source: &str,
+    lock_minutes: i64,
 ) -> Result<i32, ServiceError> {
     let u = user::find(conn, &actor.user_id)?.ok_or(ServiceError::NotFound)?;
+    let Some(attempt) =
+        crate::console::auth::begin_attempt(conn, &u.username, source, lock_minutes)?
+    else {
+        return Err(ServiceError::Throttled);
+    };
     let mut errors = FieldErrors::new();
-    if !password::verify(current, &u.password_hash) {
+    if password::verify(current, &u.password_hash) {
+        attempt.succeeded(conn)?;
+    } else {
         errors.add("current_password", "The current password is not correct.");
     }
     check_new_password(&mut errors, "new_password", new);

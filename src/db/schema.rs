@@ -11,6 +11,7 @@ diesel::table! {
         disable_containers_for_subtenants -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        require_two_factor -> Bool,
     }
 }
 
@@ -304,6 +305,8 @@ diesel::joinable!(callback_attempts -> callbacks (callback_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    user_two_factor,
+    user_recovery_codes,
     vault_keys,
     transactions,
     card_tokens,
@@ -323,3 +326,24 @@ diesel::allow_tables_to_appear_in_same_query!(
     callback_attempts,
     payment_sessions
 );
+
+diesel::table! {
+    user_two_factor (user_id) {
+        user_id -> Text,
+        secret_sealed -> Text,
+        enabled -> Bool,
+        last_step -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        enabled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    user_recovery_codes (id) {
+        id -> Text,
+        user_id -> Text,
+        code_hash -> Text,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}

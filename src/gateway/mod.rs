@@ -16,4 +16,5 @@ pub mod password;
 pub mod signature;
 pub mod simulator;
 pub mod target;
+pub mod totp;
 pub mod vault;

@@ -14,6 +14,7 @@ pub mod tenant;
 pub mod throttle;
 pub mod transaction;
 pub mod transaction_query;
+pub mod two_factor;
 pub mod user;
 pub mod vault_key;
 

@@ -16,6 +16,9 @@ pub struct Tenant {
     pub disable_containers_for_subtenants: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Users of this tenant and of its sub-tenants (and their merchants) must use two-factor
+    /// authentication.
+    pub require_two_factor: bool,
 }
 
 impl Tenant {
@@ -91,4 +94,31 @@ pub fn update_disable_flag(
 
 pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
     diesel::delete(tenants::table.find(id)).execute(conn)
+}
+
+pub fn update_require_two_factor(
+    conn: &mut DbConnection,
+    id: &str,
+    flag: bool,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(tenants::table.find(id))
+        .set((
+            tenants::require_two_factor.eq(flag),
+            tenants::updated_at.eq(at),
+        ))
+        .execute(conn)
+}
+
+/// Whether any of the tenants `ids` (a lineage) requires two-factor authentication.
+pub fn any_requires_two_factor(conn: &mut DbConnection, ids: &[&str]) -> QueryResult<bool> {
+    if ids.is_empty() {
+        return Ok(false);
+    }
+    let n: i64 = tenants::table
+        .filter(tenants::id.eq_any(ids))
+        .filter(tenants::require_two_factor.eq(true))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
 }

@@ -20,6 +20,9 @@ struct ErrorPage<'a> {
 pub enum HtmlError {
     #[error("login required")]
     LoginRequired,
+    /// Signed in, but two-factor must be set up first: a redirect to the setup page.
+    #[error("two-factor setup required")]
+    TwoFactorSetupRequired,
     #[error("bad request: {0}")]
     BadRequest(String),
     #[error("CSRF token missing or invalid")]
@@ -34,6 +37,9 @@ impl HtmlError {
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
             HtmlError::LoginRequired => (StatusCode::SEE_OTHER, "Login required", String::new()),
+            HtmlError::TwoFactorSetupRequired => {
+                (StatusCode::SEE_OTHER, "Two-factor setup required", String::new())
+            }
             HtmlError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Bad request", m.clone()),
             HtmlError::Csrf => (
                 StatusCode::FORBIDDEN,
@@ -78,6 +84,11 @@ impl ResponseError for HtmlError {
         if let HtmlError::LoginRequired = self {
             return HttpResponse::SeeOther()
                 .insert_header(("Location", "/login"))
+                .finish();
+        }
+        if let HtmlError::TwoFactorSetupRequired = self {
+            return HttpResponse::SeeOther()
+                .insert_header(("Location", "/account/two-factor"))
                 .finish();
         }
         let (status, title, message) = self.parts();

@@ -5,6 +5,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::console::auth::LoginOutcome;
+use crate::console::two_factor::CodeOutcome;
 use crate::state::AppState;
 use crate::web::auth::csrf::CsrfForm;
 use crate::web::auth::guards::CurrentUser;
@@ -48,23 +49,38 @@ pub struct LoginForm {
     password: String,
 }
 
+/// The address a console request comes from, for throttling.
+pub fn source_of(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Minutes the second sign-in step may take after the password.
+const SECOND_STEP_MINUTES: i64 = 5;
+
+fn locked_message(state: &AppState) -> String {
+    format!(
+        "Too many failed attempts: sign-in is locked for {} minutes. Try again later.",
+        state.settings.lockout_minutes
+    )
+}
+
 pub async fn submit(
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     CsrfForm(f): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, HtmlError> {
-    let source = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let source = source_of(&req);
     let (username, password) = (f.username.clone(), f.password);
+    let policy = state.settings.login_policy();
     let outcome = if username.len() > 256 || password.len() > 1024 {
         LoginOutcome::Invalid
     } else {
         state
             .db
-            .run(move |c| crate::console::auth::login(c, &username, &password, &source))
+            .run(move |c| crate::console::auth::login(c, &username, &password, &source, &policy))
             .await?
     };
     let typed = TypedSession(&session);
@@ -73,14 +89,19 @@ pub async fn submit(
             typed.login(&u.id, u.session_epoch);
             return Ok(see_other("/"));
         }
+        LoginOutcome::CodeRequired(u) => {
+            typed.begin_second_step(&u.id, u.session_epoch, SECOND_STEP_MINUTES);
+            return Ok(see_other("/login/two-factor"));
+        }
+        LoginOutcome::MustEnroll(u) => {
+            typed.login_enrolling(&u.id, u.session_epoch);
+            return Ok(see_other("/account/two-factor"));
+        }
         LoginOutcome::Invalid => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            "Unknown username or wrong password.",
+            "Unknown username or wrong password.".to_string(),
         ),
-        LoginOutcome::Locked => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed attempts. Sign-in is locked for a few minutes; try again later.",
-        ),
+        LoginOutcome::Locked => (StatusCode::TOO_MANY_REQUESTS, locked_message(&state)),
     };
     let csrf = typed.csrf_token();
     render(
@@ -88,7 +109,80 @@ pub async fn submit(
         &LoginPage {
             csrf,
             username: f.username,
-            error: error.into(),
+            error,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "login_two_factor.html")]
+struct CodePage {
+    csrf: String,
+    error: String,
+}
+
+/// The second sign-in step's form (after a right password of a user with two-factor on).
+pub async fn code_form(session: Session) -> Result<HttpResponse, HtmlError> {
+    let typed = TypedSession(&session);
+    if typed.pending_second_step().is_none() {
+        return Ok(see_other("/login"));
+    }
+    render(
+        StatusCode::OK,
+        &CodePage {
+            csrf: typed.csrf_token(),
+            error: String::new(),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+pub async fn code_submit(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    CsrfForm(f): CsrfForm<CodeForm>,
+) -> Result<HttpResponse, HtmlError> {
+    let typed = TypedSession(&session);
+    let Some((uid, epoch)) = typed.pending_second_step() else {
+        return Ok(see_other("/login"));
+    };
+    let source = source_of(&req);
+    let policy = state.settings.login_policy();
+    let keyring = state.keyring.clone();
+    let outcome = state
+        .db
+        .run(move |c| {
+            crate::console::two_factor::second_step(
+                c, &keyring, &uid, epoch, &f.code, &source, &policy,
+            )
+        })
+        .await?;
+    let (status, error) = match outcome {
+        CodeOutcome::Ok(u) => {
+            typed.login(&u.id, u.session_epoch);
+            return Ok(see_other("/"));
+        }
+        CodeOutcome::Expired => {
+            typed.logout();
+            return Ok(see_other("/login"));
+        }
+        CodeOutcome::Invalid => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The code is not correct, or it has been used already.".to_string(),
+        ),
+        CodeOutcome::Locked => (StatusCode::TOO_MANY_REQUESTS, locked_message(&state)),
+    };
+    render(
+        status,
+        &CodePage {
+            csrf: typed.csrf_token(),
+            error,
         },
     )
 }

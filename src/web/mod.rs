@@ -14,6 +14,7 @@ pub mod merchants;
 pub mod nul;
 pub mod tenants;
 pub mod transactions;
+pub mod two_factor;
 pub mod users;
 pub mod views;
 
@@ -38,9 +39,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/", web::get().to(login::home))
         .route("/login", web::get().to(login::form))
         .route("/login", web::post().to(login::submit))
+        .route("/login/two-factor", web::get().to(login::code_form))
+        .route("/login/two-factor", web::post().to(login::code_submit))
         .route("/logout", web::post().to(login::logout))
         .route("/account/password", web::get().to(users::password_form))
         .route("/account/password", web::post().to(users::password_change))
+        .route("/account/two-factor", web::get().to(two_factor::show))
+        .route(
+            "/account/two-factor/setup",
+            web::post().to(two_factor::setup),
+        )
+        .route(
+            "/account/two-factor/enable",
+            web::post().to(two_factor::enable),
+        )
+        .route(
+            "/account/two-factor/disable",
+            web::post().to(two_factor::disable),
+        )
         .route("/tenants", web::get().to(tenants::index))
         .route("/tenants", web::post().to(tenants::create))
         .route("/tenants/{id}", web::get().to(tenants::show))
@@ -74,6 +90,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/users/{id}/reset-password",
             web::post().to(users::reset_password),
+        )
+        .route(
+            "/users/{id}/reset-two-factor",
+            web::post().to(two_factor::reset),
         )
         .route("/audit", web::get().to(audit::index))
         .route("/containers", web::get().to(containers::index))

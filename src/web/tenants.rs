@@ -139,6 +139,7 @@ struct ShowPage {
     form: FormState,
     name: String,
     disable: bool,
+    require_two_factor: bool,
 }
 
 struct ShowData {
@@ -193,6 +194,7 @@ pub async fn show(
         ctx: PageCtx::new(&session, &user.0, "tenants"),
         name: d.tenant.name.clone(),
         disable: d.tenant.disable_containers_for_subtenants,
+        require_two_factor: d.tenant.require_two_factor,
         tenant: d.tenant,
         parent: d.parent,
         children: d.children,
@@ -208,6 +210,8 @@ pub struct UpdateForm {
     name: String,
     #[serde(default)]
     disable_containers_for_subtenants: Option<String>,
+    #[serde(default)]
+    require_two_factor: Option<String>,
 }
 
 pub async fn update(
@@ -220,9 +224,11 @@ pub async fn update(
     let id = path.into_inner();
     let actor = user.0.clone();
     let disable = f.disable_containers_for_subtenants.is_some();
+    let require_two_factor = f.require_two_factor.is_some();
     let input = tenants::TenantChanges {
         name: f.name.clone(),
         disable_containers_for_subtenants: disable,
+        require_two_factor,
     };
     let tid = id.clone();
     match state
@@ -245,6 +251,7 @@ pub async fn update(
                 form: FormState { errors },
                 name: f.name,
                 disable,
+                require_two_factor,
             };
             render(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }

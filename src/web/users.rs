@@ -379,12 +379,15 @@ pub struct PasswordForm {
 /// Changes the caller's own password. Every other session of the user ends; this one is renewed
 /// (new cookie, new CSRF secret) so that the user stays signed in here.
 pub async fn password_change(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     user: CurrentUser,
     CsrfForm(f): CsrfForm<PasswordForm>,
 ) -> Result<HttpResponse, HtmlError> {
     let actor = user.0.clone();
+    let source = crate::web::login::source_of(&req);
+    let lock_minutes = state.settings.lockout_minutes;
     match state
         .db
         .run(move |c| {
@@ -394,6 +397,8 @@ pub async fn password_change(
                 &f.current_password,
                 &f.new_password,
                 &f.confirm_password,
+                &source,
+                lock_minutes,
             )
         })
         .await

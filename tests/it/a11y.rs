@@ -1,6 +1,6 @@
 //! Accessibility sweep: axe-core (WCAG 2.0/2.1 A and AA) over every console GET page, as the
 //! platform admin and as a merchant admin (the pages a merchant sees), logged out for the login
-//! page, plus error pages and forms re-rendered with validation messages. Any serious or critical
+//! page, half signed in (password right, two-factor code pending) for the code page, plus error pages and forms re-rendered with validation messages. Any serious or critical
 //! violation fails, with one report for all pages.
 //!
 //! The table must cover every GET route the source registers (`routes::all`) except the few
@@ -29,6 +29,8 @@ fn is_html_route(path: &str) -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Who {
     LoggedOut,
+    /// `manager` (two-factor on) after the password, before the code.
+    CodeStep,
     Admin,
     Merchant,
 }
@@ -89,6 +91,12 @@ async fn every_console_page_has_no_serious_or_critical_axe_violation() {
         &format!("WHERE profile_guid = '{}'", reg.guid),
     );
     let missing = "00000000-0000-7000-8000-000000000000";
+    // `manager` has two-factor on, for the code step's page.
+    {
+        let m = app.other_browser();
+        m.login_ok("manager", "manager-demo").await;
+        crate::identity::enroll(&m).await;
+    }
     let debit: String = {
         use coffer::db::schema::transactions as t;
         use diesel::prelude::*;
@@ -147,6 +155,18 @@ async fn every_console_page_has_no_serious_or_critical_axe_violation() {
             "3-D Secure verification",
         ),
         page("/login", LoggedOut, "/login", "Log in to Coffer"),
+        page(
+            "/login/two-factor",
+            CodeStep,
+            "/login/two-factor",
+            "Two-factor authentication",
+        ),
+        page(
+            "/account/two-factor",
+            Admin,
+            "/account/two-factor",
+            "Two-factor authentication",
+        ),
         page("/", Admin, "/", "Tenants"),
         page(
             "/account/password",
@@ -314,6 +334,12 @@ async fn every_console_page_has_no_serious_or_critical_axe_violation() {
             submit: "Log in",
         },
         Rerender {
+            who: CodeStep,
+            path: "/login/two-factor".into(),
+            fills: vec![("code", "not-a-code")],
+            submit: "Verify",
+        },
+        Rerender {
             who: Admin,
             path: "/tenants".into(),
             fills: vec![("name", "   ")],
@@ -389,7 +415,7 @@ async fn every_console_page_has_no_serious_or_critical_axe_violation() {
     let mut report = String::new();
     let mut checked = 0;
     let mut who_now = LoggedOut;
-    for who in [LoggedOut, Admin, Merchant] {
+    for who in [LoggedOut, CodeStep, Admin, Merchant] {
         switch_user(&b, &mut who_now, who).await;
         for p in pages.iter().filter(|p| p.who == who) {
             b.goto(&p.path).await;
@@ -441,11 +467,18 @@ async fn switch_user(b: &Browser, now: &mut Who, to: Who) {
     if *now == to {
         return;
     }
-    if *now != Who::LoggedOut {
+    if !matches!(*now, Who::LoggedOut | Who::CodeStep) {
         b.click("Log out").await;
     }
     match to {
         Who::LoggedOut => {}
+        Who::CodeStep => {
+            b.goto("/login").await;
+            b.fill("Username", "manager").await;
+            b.fill("Password", "manager-demo").await;
+            b.click("Log in").await;
+            assert_eq!(b.h1().await, "Two-factor authentication");
+        }
         Who::Admin => b.login("admin", "admin-demo").await,
         Who::Merchant => b.login("merchant", "merchant-demo").await,
     }

@@ -1662,11 +1662,13 @@ const ID_PAGES: [&str; 11] = [
 
 /// Console pages without parameters: a query string there is ignored, so there is nothing
 /// to fuzz; they are listed so that the coverage check below knows them.
-const NO_INPUT_PAGES: [&str; 9] = [
+const NO_INPUT_PAGES: [&str; 11] = [
     "/healthz",
     "/",
     "/login",
+    "/login/two-factor",
     "/account/password",
+    "/account/two-factor",
     "/tenants",
     "/merchants",
     "/users",
@@ -1788,6 +1790,21 @@ fn console_forms(ids: &ConsoleIds) -> Vec<Form> {
             ],
         },
         Form {
+            path: "/account/two-factor/setup",
+            ids: vec![],
+            fields: vec![],
+        },
+        Form {
+            path: "/account/two-factor/enable",
+            ids: vec![],
+            fields: vec![("code", vec!["123456".into(), "12 34 56".into()])],
+        },
+        Form {
+            path: "/account/two-factor/disable",
+            ids: vec![],
+            fields: vec![("code", vec!["123456".into(), "abcd-efgh-ijkl".into()])],
+        },
+        Form {
             path: "/tenants",
             ids: vec![],
             fields: vec![
@@ -1801,6 +1818,7 @@ fn console_forms(ids: &ConsoleIds) -> Vec<Form> {
             fields: vec![
                 ("name", vec!["Renamed".into()]),
                 ("disable_containers_for_subtenants", yes_no.clone()),
+                ("require_two_factor", yes_no.clone()),
             ],
         },
         Form {
@@ -1836,6 +1854,11 @@ fn console_forms(ids: &ConsoleIds) -> Vec<Form> {
         },
         Form {
             path: "/users/{id}/reset-password",
+            ids: ids.users.clone(),
+            fields: vec![],
+        },
+        Form {
+            path: "/users/{id}/reset-two-factor",
             ids: ids.users.clone(),
             fields: vec![],
         },
@@ -2066,7 +2089,7 @@ fn every_route_is_fuzzed_or_takes_no_input() {
     let mut covered: Vec<(String, String)> = console_forms(&ids)
         .iter()
         .map(|f| f.path)
-        .chain(["/login", "/logout"])
+        .chain(["/login", "/logout", "/login/two-factor"])
         .map(|p| ("POST".to_string(), p.to_string()))
         .collect();
     let gets = QUERY_PAGES
@@ -2093,16 +2116,17 @@ fn every_route_is_fuzzed_or_takes_no_input() {
     );
 }
 
-/// /login and /logout, each case in a fresh browser whose token comes from the login page.
+/// /login, /logout and /login/two-factor (which, without a pending sign-in, leads back to
+/// /login), each case in a fresh browser whose token comes from the login page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzz_login_and_logout_forms() {
     log_server_errors();
     let app = TestApp::demo().await;
     let pool = Arc::new(Pool::new(
         &["admin".into(), "manager".into(), "merchant".into()],
-        &["username", "password", "csrf_token"],
+        &["username", "password", "code", "csrf_token"],
     ));
-    for path in ["/login", "/logout"] {
+    for path in ["/login", "/logout", "/login/two-factor"] {
         let p = pool.clone();
         // The token needs a request of its own: the generator hands the case to a sender that
         // first fetches it, marked by a placeholder.
@@ -2111,6 +2135,8 @@ async fn fuzz_login_and_logout_forms() {
                 ("username", vec!["admin".into(), "nobody".into()]),
                 ("password", vec!["wrong".into()]),
             ]
+        } else if path == "/login/two-factor" {
+            vec![("code", vec!["123456".into(), "abcd-efgh-ijkl".into()])]
         } else {
             vec![]
         };

@@ -22,6 +22,7 @@ mod deactivation;
 mod foundation;
 mod fuzz;
 mod hygiene;
+mod identity;
 mod isolation;
 mod layering;
 mod migrations;

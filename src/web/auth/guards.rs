@@ -1,5 +1,8 @@
 //! Extractors that say who is calling. `CurrentUser` loads the session's user and their scope
 //! once per request; services take its `Actor` and filter every query by that scope.
+//! A session waiting for a two-factor code holds no user, so neither extractor accepts it; a
+//! session that must set up two-factor first is accepted by `EnrollingUser` only (the setup
+//! pages), and `CurrentUser` sends it to the setup.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,6 +18,39 @@ use crate::web::error::HtmlError;
 
 pub struct CurrentUser(pub Actor);
 
+/// The signed-in user, also while two-factor setup is still required of the session
+/// (`enrolling`).
+pub struct EnrollingUser {
+    pub actor: Actor,
+    pub enrolling: bool,
+}
+
+async fn load(req: HttpRequest) -> Result<EnrollingUser, HtmlError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| HtmlError::BadRequest("no state".into()))?;
+    let session = req.get_session();
+    let typed = TypedSession(&session);
+    let Some((uid, epoch)) = typed.user(state.settings.session_idle_minutes) else {
+        return Err(HtmlError::LoginRequired);
+    };
+    let actor = state
+        .db
+        .run(move |c| crate::console::auth::load_actor(c, &uid, epoch))
+        .await?;
+    match actor {
+        Some(actor) => Ok(EnrollingUser {
+            actor,
+            enrolling: typed.is_enrolling(),
+        }),
+        None => {
+            typed.logout();
+            Err(HtmlError::LoginRequired)
+        }
+    }
+}
+
 impl FromRequest for CurrentUser {
     type Error = HtmlError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, HtmlError>>>>;
@@ -22,26 +58,20 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .cloned()
-                .ok_or_else(|| HtmlError::BadRequest("no state".into()))?;
-            let session = req.get_session();
-            let typed = TypedSession(&session);
-            let Some((uid, epoch)) = typed.user(state.settings.session_idle_minutes) else {
-                return Err(HtmlError::LoginRequired);
-            };
-            let actor = state
-                .db
-                .run(move |c| crate::console::auth::load_actor(c, &uid, epoch))
-                .await?;
-            match actor {
-                Some(a) => Ok(CurrentUser(a)),
-                None => {
-                    typed.logout();
-                    Err(HtmlError::LoginRequired)
-                }
+            let u = load(req).await?;
+            if u.enrolling {
+                return Err(HtmlError::TwoFactorSetupRequired);
             }
+            Ok(CurrentUser(u.actor))
         })
+    }
+}
+
+impl FromRequest for EnrollingUser {
+    type Error = HtmlError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, HtmlError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(load(req.clone()))
     }
 }

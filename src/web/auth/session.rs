@@ -10,6 +10,17 @@ const EPOCH: &str = "epoch";
 const SEEN: &str = "seen";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
+/// "Password ok, awaiting a two-factor code for this user until then": not a login.
+const PENDING: &str = "pending_2fa";
+/// Signed in, but two-factor is required and not set up: only the setup may be reached.
+const ENROLL: &str = "enroll_2fa";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending {
+    uid: String,
+    epoch: i32,
+    until: i64,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Flash {
@@ -64,6 +75,43 @@ impl TypedSession<'_> {
 
     pub fn logout(&self) {
         self.0.purge();
+    }
+
+    /// After a right password of a user with two-factor on: a fresh session that holds only
+    /// the marker for the code step (valid for `minutes`), which is not a login.
+    pub fn begin_second_step(&self, uid: &str, epoch: i32, minutes: i64) {
+        self.0.renew();
+        self.0.clear();
+        let _ = self.0.insert(
+            PENDING,
+            Pending {
+                uid: uid.into(),
+                epoch,
+                until: chrono::Utc::now().timestamp() + minutes * 60,
+            },
+        );
+        let _ = self.0.insert(CSRF, crate::ids::random_hex(32));
+    }
+
+    /// The user and epoch awaiting their code, while the marker holds.
+    pub fn pending_second_step(&self) -> Option<(String, i32)> {
+        let p: Pending = self.0.get(PENDING).ok().flatten()?;
+        if p.until < chrono::Utc::now().timestamp() {
+            self.0.remove(PENDING);
+            return None;
+        }
+        Some((p.uid, p.epoch))
+    }
+
+    /// A login that may reach the two-factor setup only (see [`TypedSession::is_enrolling`]).
+    pub fn login_enrolling(&self, uid: &str, epoch: i32) {
+        self.login(uid, epoch);
+        let _ = self.0.insert(ENROLL, true);
+    }
+
+    /// The session must set up two-factor before anything else.
+    pub fn is_enrolling(&self) -> bool {
+        self.0.get::<bool>(ENROLL).ok().flatten().unwrap_or(false)
     }
 
     /// The logged-in user id and epoch, if the session has not been idle longer than `idle_minutes`.
