@@ -103,13 +103,12 @@ pub fn start(
         enabled_at: None,
     };
     crate::db::write_tx(conn, |c| {
-        if tf::is_enabled(c, &u.id)? {
+        if !tf::put_pending(c, &row)? {
             return Err(ServiceError::Conflict(
                 "Two-factor authentication is on already. Switch it off first to set it up again."
                     .into(),
             ));
         }
-        tf::put_pending(c, &row)?;
         Ok(())
     })?;
     enrollment(&u.username, &secret)

@@ -41,13 +41,20 @@ pub fn is_enabled(conn: &mut DbConnection, user_id: &str) -> QueryResult<bool> {
     Ok(find(conn, user_id)?.is_some_and(|t| t.enabled))
 }
 
-/// Replaces the user's row (a new pending secret). Runs inside the caller's transaction.
-pub fn put_pending(conn: &mut DbConnection, row: &TwoFactor) -> QueryResult<()> {
+/// Puts a new pending secret in place of a pending one (or of none); `false` when the user's
+/// two-factor is on. Concurrent setups of one user are serialized on the user's row, so the
+/// second one replaces the first instead of failing on the key. Runs inside the caller's
+/// transaction.
+pub fn put_pending(conn: &mut DbConnection, row: &TwoFactor) -> QueryResult<bool> {
+    crate::models::user::lock(conn, &row.user_id)?;
+    if is_enabled(conn, &row.user_id)? {
+        return Ok(false);
+    }
     diesel::delete(user_two_factor::table.find(&row.user_id)).execute(conn)?;
     diesel::insert_into(user_two_factor::table)
         .values(row)
         .execute(conn)?;
-    Ok(())
+    Ok(true)
 }
 
 /// Switches the pending secret on with the step of its first code; `false` when it was not

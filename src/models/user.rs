@@ -116,3 +116,11 @@ pub fn bump_epoch(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
         .set(users::session_epoch.eq(users::session_epoch + 1))
         .execute(conn)
 }
+
+/// Locks the user's row until the end of the transaction (a write that changes nothing), so
+/// that changes of one user's credentials run one after the other on PostgreSQL too.
+pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(users::session_epoch.eq(users::session_epoch))
+        .execute(conn)
+}

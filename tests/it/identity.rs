@@ -630,3 +630,47 @@ async fn a_platform_admin_resets_another_users_two_factor_and_ones_own_needs_a_c
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(two_factor_row(&app, "manager"), None);
 }
+
+/// Setups of one user started at once: on PostgreSQL each deleted the (absent) pending row and
+/// inserted its own, and all but one failed on the key with a 500. Now they are serialized on
+/// the user's row; each answers the setup page, one pending secret stays, and the code of the
+/// secret that stayed switches two-factor on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_setups_of_one_user_each_answer_and_leave_one_pending_secret() {
+    let app = TestApp::demo().await;
+    let b = app.other_browser();
+    b.login_ok("manager", "manager-demo").await;
+    let answers = futures_util::future::join_all(
+        (0..12).map(|_| async { b.post_form("/account/two-factor/setup", &[]).await }),
+    )
+    .await;
+    let mut secrets = vec![];
+    for r in answers {
+        assert_eq!(r.status(), StatusCode::OK, "a concurrent setup");
+        let body = r.text().await.expect("body");
+        secrets.push(base32_decode(
+            &element_text(&body, "totp-secret").expect("totp-secret"),
+        ));
+    }
+    let (enabled, _) = two_factor_row(&app, "manager").expect("one pending row");
+    assert!(!enabled, "a setup alone switches nothing on");
+    let on = {
+        let mut on = 0;
+        for s in &secrets {
+            let r = b
+                .post_form("/account/two-factor/enable", &[("code", &totp(s, 0))])
+                .await;
+            if r.status() == StatusCode::OK
+                && r.text().await.expect("body").contains("recovery-codes")
+            {
+                on += 1;
+            }
+        }
+        on
+    };
+    assert_eq!(
+        on, 1,
+        "exactly the secret that stayed switches two-factor on"
+    );
+    assert!(two_factor_row(&app, "manager").expect("row").0);
+}
