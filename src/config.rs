@@ -100,6 +100,11 @@ pub struct Settings {
         default_value_t = false
     )]
     pub require_2fa: bool,
+    /// Behind a reverse proxy: the header it sets to the client's address (`X-Forwarded-For`,
+    /// `X-Real-IP`); its last entry is believed. Unset, the TCP peer is the client, whatever
+    /// headers a request carries.
+    #[arg(long, env = "COFFER_TRUSTED_PROXY_HEADER")]
+    pub trusted_proxy_header: Option<String>,
 }
 
 /// Longest accepted `COFFER_LOCKOUT_MINUTES` (one week).
@@ -136,6 +141,7 @@ impl Settings {
             card_token_minutes: CARD_TOKEN_MINUTES_DEFAULT,
             lockout_minutes: crate::console::auth::LOCK_MINUTES,
             require_2fa: false,
+            trusted_proxy_header: None,
         }
     }
 

@@ -49,13 +49,6 @@ pub struct LoginForm {
     password: String,
 }
 
-/// The address a console request comes from, for throttling.
-pub fn source_of(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// Minutes the second sign-in step may take after the password.
 const SECOND_STEP_MINUTES: i64 = 5;
 
@@ -72,7 +65,7 @@ pub async fn submit(
     state: web::Data<AppState>,
     CsrfForm(f): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, HtmlError> {
-    let source = source_of(&req);
+    let source = crate::web::client::addr(&req, &state);
     let (username, password) = (f.username.clone(), f.password);
     let policy = state.settings.login_policy();
     let outcome = if username.len() > 256 || password.len() > 1024 {
@@ -152,7 +145,7 @@ pub async fn code_submit(
     let Some((uid, epoch)) = typed.pending_second_step() else {
         return Ok(see_other("/login"));
     };
-    let source = source_of(&req);
+    let source = crate::web::client::addr(&req, &state);
     let policy = state.settings.login_policy();
     let keyring = state.keyring.clone();
     let outcome = state

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod callbacks;
 pub mod checkout;
+pub mod client;
 pub mod connectors;
 pub mod containers;
 pub mod ctx;

@@ -199,7 +199,7 @@ pub async fn disable(
         state.keyring.clone(),
         state.settings.login_policy(),
     );
-    let source = crate::web::login::source_of(&req);
+    let source = crate::web::client::addr(&req, &state);
     let typed = TypedSession(&session);
     match state
         .db

@@ -386,7 +386,7 @@ pub async fn password_change(
     CsrfForm(f): CsrfForm<PasswordForm>,
 ) -> Result<HttpResponse, HtmlError> {
     let actor = user.0.clone();
-    let source = crate::web::login::source_of(&req);
+    let source = crate::web::client::addr(&req, &state);
     let lock_minutes = state.settings.lockout_minutes;
     match state
         .db
