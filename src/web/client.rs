@@ -18,12 +18,9 @@ pub fn addr(req: &HttpRequest, state: &AppState) -> String {
 }
 
 fn addr_behind(req: &HttpRequest, header: Option<&str>) -> String {
-    if let Some(name) = header {
-        if let Some(ip) = from_header(req, name) {
-            return ip;
-        }
-    }
-    peer(req)
+    header
+        .and_then(|name| from_header(req, name))
+        .unwrap_or_else(|| peer(req))
 }
 
 fn from_header(req: &HttpRequest, name: &str) -> Option<String> {
@@ -60,7 +57,7 @@ mod tests {
 
     fn req() -> HttpRequest {
         TestRequest::default()
-            .peer_addr("10.0.0.9:5555".parse().unwrap())
+            .peer_addr("10.0.0.9:5555".parse().expect("address"))
             .insert_header(("X-Forwarded-For", "6.6.6.6, 203.0.113.7"))
             .insert_header(("User-Agent", "Mozilla/5.0\tEvil"))
             .to_http_request()
@@ -72,7 +69,7 @@ mod tests {
         assert_eq!(addr_behind(&req(), Some("X-Forwarded-For")), "203.0.113.7");
         assert_eq!(addr_behind(&req(), Some("X-Real-IP")), "10.0.0.9");
         let bad = TestRequest::default()
-            .peer_addr("10.0.0.9:5555".parse().unwrap())
+            .peer_addr("10.0.0.9:5555".parse().expect("address"))
             .insert_header(("X-Real-IP", "not-an-address"))
             .to_http_request();
         assert_eq!(addr_behind(&bad, Some("X-Real-IP")), "10.0.0.9");
