@@ -28,9 +28,22 @@ pub struct Settings {
     /// Mark cookies `Secure` (set this when Coffer is served over TLS).
     #[arg(long, env = "COFFER_COOKIE_SECURE", default_value_t = false)]
     pub cookie_secure: bool,
-    /// Minutes of inactivity after which a console session ends.
-    #[arg(long, env = "COFFER_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    /// Minutes of inactivity after which a console session ends (PCI DSS 8.2.8: at most 15).
+    #[arg(
+        long,
+        env = "COFFER_SESSION_IDLE_MINUTES",
+        default_value_t = crate::console::auth::SESSION_IDLE_MINUTES,
+        value_parser = clap::value_parser!(i64).range(1..=SESSION_IDLE_MINUTES_MAX)
+    )]
     pub session_idle_minutes: i64,
+    /// Hours after sign-in at which a console session ends however active it is.
+    #[arg(
+        long,
+        env = "COFFER_SESSION_MAX_HOURS",
+        default_value_t = crate::console::auth::SESSION_MAX_HOURS,
+        value_parser = clap::value_parser!(i64).range(1..=SESSION_MAX_HOURS_MAX)
+    )]
+    pub session_max_hours: i64,
     /// Vault master key (64 hex digits or base64 of 32 bytes). Required with PostgreSQL;
     /// generated into `vault.key` in the data dir with SQLite.
     #[arg(long, env = "COFFER_VAULT_KEY", hide_env_values = true)]
@@ -107,6 +120,11 @@ pub struct Settings {
     pub trusted_proxy_header: Option<String>,
 }
 
+/// Longest accepted `COFFER_SESSION_IDLE_MINUTES` (one day).
+pub const SESSION_IDLE_MINUTES_MAX: i64 = 24 * 60;
+/// Longest accepted `COFFER_SESSION_MAX_HOURS` (one week).
+pub const SESSION_MAX_HOURS_MAX: i64 = 7 * 24;
+
 /// Longest accepted `COFFER_LOCKOUT_MINUTES` (one week).
 pub const LOCKOUT_MINUTES_MAX: i64 = 7 * 24 * 60;
 
@@ -126,7 +144,8 @@ impl Settings {
             session_key: None,
             admin_password: Some("admin-test-password".into()),
             cookie_secure: false,
-            session_idle_minutes: 30,
+            session_idle_minutes: crate::console::auth::SESSION_IDLE_MINUTES,
+            session_max_hours: crate::console::auth::SESSION_MAX_HOURS,
             vault_key: None,
             signature_skew_seconds: 300,
             workers: Some(1),
@@ -150,6 +169,14 @@ impl Settings {
         crate::console::auth::Policy {
             lock_minutes: self.lockout_minutes,
             require_two_factor: self.require_2fa,
+        }
+    }
+
+    /// How long console sessions live.
+    pub fn session_limits(&self) -> crate::console::auth::SessionLimits {
+        crate::console::auth::SessionLimits {
+            idle_minutes: self.session_idle_minutes,
+            max_hours: self.session_max_hours,
         }
     }
 
@@ -186,6 +213,12 @@ impl Settings {
         }
         if !(1..=CARD_TOKEN_MINUTES_MAX).contains(&self.card_token_minutes) {
             bail!("COFFER_CARD_TOKEN_MINUTES must be between 1 and {CARD_TOKEN_MINUTES_MAX}");
+        }
+        if !(1..=SESSION_IDLE_MINUTES_MAX).contains(&self.session_idle_minutes) {
+            bail!("COFFER_SESSION_IDLE_MINUTES must be between 1 and {SESSION_IDLE_MINUTES_MAX}");
+        }
+        if !(1..=SESSION_MAX_HOURS_MAX).contains(&self.session_max_hours) {
+            bail!("COFFER_SESSION_MAX_HOURS must be between 1 and {SESSION_MAX_HOURS_MAX}");
         }
         if !(1..=LOCKOUT_MINUTES_MAX).contains(&self.lockout_minutes) {
             bail!("COFFER_LOCKOUT_MINUTES must be between 1 and {LOCKOUT_MINUTES_MAX}");

@@ -1,6 +1,7 @@
 pub mod api;
 pub mod audit;
 pub mod bench;
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod db;

@@ -7,7 +7,6 @@ use actix_session::config::{PersistentSession, TtlExtensionPolicy};
 use actix_session::storage::CookieSessionStore;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
-use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 
 use crate::config::Settings;
@@ -20,6 +19,7 @@ pub struct Application {
     port: u16,
     server: Server,
     callbacks: CallbackWorker,
+    clock: crate::clock::Clock,
 }
 
 /// What the callback worker is started with when the server runs.
@@ -61,20 +61,6 @@ pub fn bootstrap(db: &DbPool, settings: &Settings, demo: bool) -> anyhow::Result
     })
 }
 
-/// Security headers on every response: a CSP that allows no inline script, no framing, no
-/// MIME sniffing, and no referrer leaking to other sites.
-pub fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add((
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-        ))
-        .add(("X-Frame-Options", "DENY"))
-        .add(("X-Content-Type-Options", "nosniff"))
-        .add(("Referrer-Policy", "same-origin"))
-}
-
 impl Application {
     pub fn build(mut settings: Settings, demo: bool) -> anyhow::Result<Application> {
         let callback_policy =
@@ -101,11 +87,13 @@ impl Application {
         }
         settings.check_public_url()?;
         let workers = settings.workers;
+        let clock = crate::clock::Clock::default();
         let state = web::Data::new(AppState {
             db,
             settings,
             keyring,
             callback_policy,
+            clock: clock.clone(),
         });
         let mut server = HttpServer::new(move || {
             let idle = actix_web::cookie::time::Duration::minutes(
@@ -128,7 +116,9 @@ impl Application {
                     crate::web::nul::reject_nul_urls,
                 ))
                 .wrap(session)
-                .wrap(security_headers())
+                .wrap(actix_web::middleware::from_fn(
+                    crate::web::headers::security_headers,
+                ))
                 .configure(crate::web::configure)
         })
         .listen(listener)?;
@@ -139,11 +129,17 @@ impl Application {
             port,
             server: server.run(),
             callbacks,
+            clock,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The clock this server's console sessions are measured with (tests move it forward).
+    pub fn clock(&self) -> crate::clock::Clock {
+        self.clock.clone()
     }
 
     /// Serves until the server stops (a signal, or its handle), with the callback worker

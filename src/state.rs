@@ -1,8 +1,9 @@
-//! What every request handler shares: the pool, the settings, the vault's keyring and the
-//! callback target policy. Kept apart from the wiring so that handlers do not import it.
+//! What every request handler shares: the pool, the settings, the vault's keyring, the
+//! callback target policy and the sessions' clock. Kept apart from the wiring so that handlers do not import it.
 
 use std::sync::Arc;
 
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::DbPool;
 use crate::gateway::target::AllowPrivate;
@@ -14,4 +15,6 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     /// Private callback targets allowed (the setting, or loopback in demo mode).
     pub callback_policy: AllowPrivate,
+    /// The clock console sessions are measured with.
+    pub clock: Clock,
 }

@@ -32,6 +32,31 @@ pub struct Policy {
     pub require_two_factor: bool,
 }
 
+/// Minutes without a request after which a console session ends (PCI DSS v4 8.2.8: 15 at most).
+pub const SESSION_IDLE_MINUTES: i64 = 15;
+/// Hours after sign-in after which a console session ends, however active it is.
+pub const SESSION_MAX_HOURS: i64 = 12;
+
+/// How long a console session lives: until it has been idle `idle_minutes`
+/// (`COFFER_SESSION_IDLE_MINUTES`) or `max_hours` have passed since the sign-in
+/// (`COFFER_SESSION_MAX_HOURS`), whichever comes first. Enforced on the server on every
+/// request, from the times the session holds, so that a cookie kept or replayed past either end
+/// signs nobody in.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    pub idle_minutes: i64,
+    pub max_hours: i64,
+}
+
+impl SessionLimits {
+    /// Whether a session signed in at `signed_in_at` and last used at `last_seen` (Unix seconds)
+    /// is still alive at `now`.
+    pub fn is_alive(&self, signed_in_at: i64, last_seen: i64, now: i64) -> bool {
+        now.saturating_sub(last_seen) <= self.idle_minutes.saturating_mul(60)
+            && now.saturating_sub(signed_in_at) <= self.max_hours.saturating_mul(3600)
+    }
+}
+
 #[derive(Debug)]
 pub enum LoginOutcome {
     /// Signed in.

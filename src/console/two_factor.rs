@@ -12,7 +12,7 @@ use crate::audit::{self, Change};
 use crate::console::auth::{self, Policy};
 use crate::console::users::place_of;
 use crate::db::DbConnection;
-use crate::domain::{Actor, Role, Scope};
+use crate::domain::Actor;
 use crate::error::ServiceError;
 use crate::gateway::totp;
 use crate::models::now;
@@ -332,26 +332,6 @@ pub fn disable(
     })
 }
 
-/// Whether `actor` may reset the two-factor of `u` (another user it can see): a platform
-/// admin, or a tenant manager whose tenant is a strict ancestor of the user's place (a
-/// sub-tenant's manager, or a merchant admin of a merchant of the tenant or below).
-fn may_reset(actor: &Actor, u: &User) -> bool {
-    match &actor.scope {
-        Scope::Platform => true,
-        Scope::Tenant { path, .. } => {
-            let Some(p) = u.scope_path.as_deref() else {
-                return false;
-            };
-            match Role::parse(&u.role) {
-                Some(Role::MerchantAdmin) => p.starts_with(path.as_str()),
-                Some(Role::TenantManager) => p.starts_with(path.as_str()) && p != path,
-                _ => false,
-            }
-        }
-        Scope::Merchant { .. } => false,
-    }
-}
-
 /// Resets another user's two-factor (their secret and recovery codes go; if it is required of
 /// them, their next sign-in leads to a new setup).
 pub fn reset(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<User, ServiceError> {
@@ -363,7 +343,7 @@ pub fn reset(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<User, S
                 .into(),
         ));
     }
-    if !may_reset(actor, &u) {
+    if !crate::console::users::may_reset(actor, &u) {
         return Err(ServiceError::Forbidden);
     }
     crate::db::write_tx(conn, |c| {

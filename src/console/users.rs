@@ -24,6 +24,32 @@ fn visible(actor: &Actor, u: &User) -> bool {
     }
 }
 
+/// Whether `actor` may reset the password or the two-factor authentication of `u`, a user it
+/// can see ([`get`]): a platform admin may reset anyone else; a tenant manager only users below
+/// their own tenant (managers of strict sub-tenants, and merchant admins of merchants of their
+/// tenant or below), never another manager of their own tenant (only a platform admin may);
+/// a merchant admin nobody. Nobody resets their own account here. Both resets ask this, and
+/// the console shows a reset only where it holds.
+pub fn may_reset(actor: &Actor, u: &User) -> bool {
+    if u.id == actor.user_id {
+        return false;
+    }
+    match &actor.scope {
+        Scope::Platform => true,
+        Scope::Tenant { path, .. } => {
+            let Some(p) = u.scope_path.as_deref() else {
+                return false;
+            };
+            match Role::parse(&u.role) {
+                Some(Role::MerchantAdmin) => p.starts_with(path.as_str()),
+                Some(Role::TenantManager) => p.starts_with(path.as_str()) && p != path,
+                _ => false,
+            }
+        }
+        Scope::Merchant { .. } => false,
+    }
+}
+
 pub fn get(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<User, ServiceError> {
     let u = user::find(conn, id)?.ok_or(ServiceError::NotFound)?;
     if visible(actor, &u) {
@@ -197,6 +223,9 @@ pub fn reset_password(
              your current password."
                 .into(),
         ));
+    }
+    if !may_reset(actor, &u) {
+        return Err(ServiceError::Forbidden);
     }
     let pw = crate::ids::random_password();
     let hash = password::hash(&pw)?;

@@ -18,8 +18,10 @@ struct ErrorPage<'a> {
 /// An error answered with an HTML page (or a redirect to the login page).
 #[derive(Debug, thiserror::Error)]
 pub enum HtmlError {
+    /// Not signed in (or the session ended): a redirect to the login page, which returns to
+    /// `next` (a checked relative path) afterwards.
     #[error("login required")]
-    LoginRequired,
+    LoginRequired { next: Option<String> },
     /// Signed in, but two-factor must be set up first: a redirect to the setup page.
     #[error("two-factor setup required")]
     TwoFactorSetupRequired,
@@ -36,7 +38,7 @@ pub enum HtmlError {
 impl HtmlError {
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
-            HtmlError::LoginRequired => (StatusCode::SEE_OTHER, "Login required", String::new()),
+            HtmlError::LoginRequired { .. } => (StatusCode::SEE_OTHER, "Login required", String::new()),
             HtmlError::TwoFactorSetupRequired => {
                 (StatusCode::SEE_OTHER, "Two-factor setup required", String::new())
             }
@@ -81,9 +83,12 @@ impl ResponseError for HtmlError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let HtmlError::LoginRequired = self {
+        if let HtmlError::LoginRequired { next } = self {
             return HttpResponse::SeeOther()
-                .insert_header(("Location", "/login"))
+                .insert_header((
+                    "Location",
+                    crate::web::auth::return_to::login_url(next.as_deref()),
+                ))
                 .finish();
         }
         if let HtmlError::TwoFactorSetupRequired = self {

@@ -9,7 +9,8 @@ use crate::console::two_factor::CodeOutcome;
 use crate::state::AppState;
 use crate::web::auth::csrf::CsrfForm;
 use crate::web::auth::guards::CurrentUser;
-use crate::web::auth::session::TypedSession;
+use crate::web::auth::return_to;
+use crate::web::auth::session::{SecondStep, TypedSession};
 use crate::web::error::HtmlError;
 use crate::web::{render, see_other};
 
@@ -19,6 +20,8 @@ struct LoginPage {
     csrf: String,
     username: String,
     error: String,
+    /// Where to return after signing in (a checked relative path, or empty).
+    next: String,
 }
 
 pub async fn home(user: CurrentUser) -> HttpResponse {
@@ -29,7 +32,9 @@ pub async fn home(user: CurrentUser) -> HttpResponse {
     }
 }
 
-pub async fn form(session: Session) -> Result<HttpResponse, HtmlError> {
+/// The login page; `?next=` (a relative path, see `web::auth::return_to`) is where the
+/// sign-in returns to.
+pub async fn form(req: HttpRequest, session: Session) -> Result<HttpResponse, HtmlError> {
     let csrf = TypedSession(&session).csrf_token();
     render(
         StatusCode::OK,
@@ -37,6 +42,7 @@ pub async fn form(session: Session) -> Result<HttpResponse, HtmlError> {
             csrf,
             username: String::new(),
             error: String::new(),
+            next: return_to::from_query(req.query_string()),
         },
     )
 }
@@ -47,6 +53,8 @@ pub struct LoginForm {
     username: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    next: String,
 }
 
 /// Minutes the second sign-in step may take after the password.
@@ -77,17 +85,19 @@ pub async fn submit(
             .await?
     };
     let typed = TypedSession(&session);
+    let now = state.clock.now();
+    let next = return_to::safe(&f.next);
     let (status, error) = match outcome {
         LoginOutcome::Ok(u) => {
-            typed.login(&u.id, u.session_epoch);
-            return Ok(see_other("/"));
+            typed.login(&u.id, u.session_epoch, now);
+            return Ok(see_other(next.unwrap_or("/")));
         }
         LoginOutcome::CodeRequired(u) => {
-            typed.begin_second_step(&u.id, u.session_epoch, SECOND_STEP_MINUTES);
+            typed.begin_second_step(&u.id, u.session_epoch, SECOND_STEP_MINUTES, now, next);
             return Ok(see_other("/login/two-factor"));
         }
         LoginOutcome::MustEnroll(u) => {
-            typed.login_enrolling(&u.id, u.session_epoch);
+            typed.login_enrolling(&u.id, u.session_epoch, now);
             return Ok(see_other("/account/two-factor"));
         }
         LoginOutcome::Invalid => (
@@ -103,6 +113,7 @@ pub async fn submit(
             csrf,
             username: f.username,
             error,
+            next: next.unwrap_or_default().to_string(),
         },
     )
 }
@@ -115,9 +126,12 @@ struct CodePage {
 }
 
 /// The second sign-in step's form (after a right password of a user with two-factor on).
-pub async fn code_form(session: Session) -> Result<HttpResponse, HtmlError> {
+pub async fn code_form(
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HtmlError> {
     let typed = TypedSession(&session);
-    if typed.pending_second_step().is_none() {
+    if typed.pending_second_step(state.clock.now()).is_none() {
         return Ok(see_other("/login"));
     }
     render(
@@ -142,7 +156,8 @@ pub async fn code_submit(
     CsrfForm(f): CsrfForm<CodeForm>,
 ) -> Result<HttpResponse, HtmlError> {
     let typed = TypedSession(&session);
-    let Some((uid, epoch)) = typed.pending_second_step() else {
+    let now = state.clock.now();
+    let Some(SecondStep { uid, epoch, next }) = typed.pending_second_step(now) else {
         return Ok(see_other("/login"));
     };
     let source = crate::web::client::addr(&req, &state);
@@ -158,8 +173,10 @@ pub async fn code_submit(
         .await?;
     let (status, error) = match outcome {
         CodeOutcome::Ok(u) => {
-            typed.login(&u.id, u.session_epoch);
-            return Ok(see_other("/"));
+            typed.login(&u.id, u.session_epoch, now);
+            return Ok(see_other(return_to::or_home(
+                next.as_deref().unwrap_or("/"),
+            )));
         }
         CodeOutcome::Expired => {
             typed.logout();
@@ -189,7 +206,7 @@ pub async fn logout(
     _f: CsrfForm<Empty>,
 ) -> Result<HttpResponse, HtmlError> {
     let typed = TypedSession(&session);
-    if let Some((uid, _)) = typed.user(i64::MAX / 120) {
+    if let Some(uid) = typed.signed_in_user() {
         state
             .db
             .run(move |c| crate::console::auth::logout(c, &uid))

@@ -9,6 +9,7 @@ pub mod connectors;
 pub mod containers;
 pub mod ctx;
 pub mod error;
+pub mod headers;
 pub mod health;
 pub mod login;
 pub mod merchants;

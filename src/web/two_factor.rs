@@ -152,7 +152,7 @@ pub async fn enable(
                 })
                 .await?;
             let typed = TypedSession(&session);
-            typed.login(&user.actor.user_id, epoch);
+            typed.relogin(&user.actor.user_id, epoch, state.clock.now());
             let user = EnrollingUser {
                 actor: user.actor,
                 enrolling: false,

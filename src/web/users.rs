@@ -33,6 +33,8 @@ pub struct UserView {
     pub created_at: String,
     pub last_login_at: String,
     pub is_self: bool,
+    /// The caller may reset this user's password and two-factor (`console::users::may_reset`).
+    pub may_reset: bool,
 }
 
 /// Tenant and merchant names the caller may see, by id.
@@ -69,6 +71,7 @@ impl Names {
         };
         UserView {
             is_self: u.id == actor.user_id,
+            may_reset: users::may_reset(actor, &u),
             role_label: Role::parse(&u.role).map_or("Unknown role", Role::label),
             place,
             active: u.active,
@@ -405,7 +408,7 @@ pub async fn password_change(
     {
         Ok(epoch) => {
             let typed = TypedSession(&session);
-            typed.login(&user.0.user_id, epoch);
+            typed.relogin(&user.0.user_id, epoch, state.clock.now());
             typed.flash(
                 "success",
                 "Your password has been changed. Your other sessions have been signed out.",

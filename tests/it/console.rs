@@ -585,7 +585,7 @@ async fn deactivating_a_user_ends_their_session_and_they_cannot_log_in_again() {
 
     let r = browser_get(&b, "/merchants").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&r), "/login");
+    assert_eq!(location(&r), "/login?next=%2Fmerchants");
     let r = b
         .post_form(
             "/login",

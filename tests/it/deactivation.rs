@@ -412,7 +412,7 @@ async fn a_deactivated_merchant_is_refused_everywhere_and_reactivating_restores_
         .await
         .expect("GET");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&r), "/login");
+    assert_eq!(location(&r), "/login?next=%2Fconnectors");
     let fresh = app.other_browser();
     let wrong = merchant_login(&fresh, "not-the-password").await;
     let wrong_status = wrong.status();

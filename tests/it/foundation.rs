@@ -44,7 +44,7 @@ async fn anonymous_requests_are_sent_to_the_login_page() {
     let app = TestApp::empty().await;
     let r = app.get("/tenants").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&r), "/login");
+    assert_eq!(location(&r), "/login?next=%2Ftenants");
 }
 
 #[tokio::test]
@@ -182,12 +182,12 @@ async fn login_renews_the_session_and_logout_ends_it_everywhere() {
 
 #[tokio::test]
 async fn an_idle_session_expires() {
-    let app = TestApp::spawn_with(true, |s| s.session_idle_minutes = 0).await;
+    let app = TestApp::spawn_with(true, |s| s.session_idle_minutes = 1).await;
     app.login_ok("admin", "admin-demo").await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.clock.advance(chrono::Duration::seconds(61));
     let r = app.get("/tenants").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&r), "/login");
+    assert_eq!(location(&r), "/login?next=%2Ftenants");
 }
 
 #[tokio::test]

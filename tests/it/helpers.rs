@@ -9,6 +9,8 @@ pub struct TestApp {
     pub addr: String,
     pub client: reqwest::Client,
     pub settings: Settings,
+    /// The clock the app's console sessions are measured with: `advance` ages every session.
+    pub clock: coffer::clock::Clock,
     _dir: tempfile::TempDir,
     pg: Option<PgDb>,
 }
@@ -81,11 +83,13 @@ impl TestApp {
         tweak(&mut settings);
         let app = Application::build(settings.clone(), demo).expect("build app");
         let addr = format!("http://127.0.0.1:{}", app.port());
+        let clock = app.clock();
         tokio::spawn(app.run_until_stopped());
         TestApp {
             addr,
             client: client(),
             settings,
+            clock,
             _dir: dir,
             pg: pg.map(|(_, d)| d),
         }

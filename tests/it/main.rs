@@ -29,6 +29,7 @@ mod migrations;
 mod multiprocess;
 mod routes;
 mod rules_console;
+mod sessions;
 mod sharing_paths;
 mod tokenize;
 mod tx_console;

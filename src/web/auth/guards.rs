@@ -32,8 +32,12 @@ async fn load(req: HttpRequest) -> Result<EnrollingUser, HtmlError> {
         .ok_or_else(|| HtmlError::BadRequest("no state".into()))?;
     let session = req.get_session();
     let typed = TypedSession(&session);
-    let Some((uid, epoch)) = typed.user(state.settings.session_idle_minutes) else {
-        return Err(HtmlError::LoginRequired);
+    let login_required = || HtmlError::LoginRequired {
+        next: crate::web::auth::return_to::of_request(&req),
+    };
+    let limits = state.settings.session_limits();
+    let Some((uid, epoch)) = typed.user(&limits, state.clock.now()) else {
+        return Err(login_required());
     };
     let actor = state
         .db
@@ -46,7 +50,7 @@ async fn load(req: HttpRequest) -> Result<EnrollingUser, HtmlError> {
         }),
         None => {
             typed.logout();
-            Err(HtmlError::LoginRequired)
+            Err(login_required())
         }
     }
 }

@@ -3,4 +3,5 @@
 
 pub mod csrf;
 pub mod guards;
+pub mod return_to;
 pub mod session;

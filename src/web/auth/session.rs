@@ -1,13 +1,18 @@
 //! The typed console session. The cookie (signed and encrypted by actix-session) holds only the
-//! user id, the user's session epoch, the last-seen time, the CSRF secret and pending flash
-//! messages; everything else is loaded from the database on each request.
+//! user id, the user's session epoch, the sign-in and last-seen times, the CSRF secret and
+//! pending flash messages; everything else is loaded from the database on each request. Times
+//! are Unix seconds of the app's clock (`AppState::clock`), which the callers pass in.
 
 use actix_session::Session;
 use serde::{Deserialize, Serialize};
 
+use crate::console::auth::SessionLimits;
+
 const UID: &str = "uid";
 const EPOCH: &str = "epoch";
 const SEEN: &str = "seen";
+/// When the user signed in: the session's absolute end is counted from it.
+const SINCE: &str = "since";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
 /// "Password ok, awaiting a two-factor code for this user until then": not a login.
@@ -20,6 +25,17 @@ struct Pending {
     uid: String,
     epoch: i32,
     until: i64,
+    /// Where to go after the code (a checked relative path, see `web::auth::return_to`).
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// A session between the password and the two-factor code.
+pub struct SecondStep {
+    pub uid: String,
+    pub epoch: i32,
+    /// Where to go once the code is right.
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -63,14 +79,24 @@ pub fn push_flash(queue: &mut Vec<Flash>, level: &str, mut message: String) {
 }
 
 impl TypedSession<'_> {
-    /// Starts a fresh session for `uid` (new id and new CSRF secret: no fixation).
-    pub fn login(&self, uid: &str, epoch: i32) {
+    /// Starts a fresh session for `uid` signed in at `now` (new id and new CSRF secret: no
+    /// fixation).
+    pub fn login(&self, uid: &str, epoch: i32, now: i64) {
         self.0.renew();
         self.0.clear();
         let _ = self.0.insert(UID, uid);
         let _ = self.0.insert(EPOCH, epoch);
-        let _ = self.0.insert(SEEN, chrono::Utc::now().timestamp());
+        let _ = self.0.insert(SINCE, now);
+        let _ = self.0.insert(SEEN, now);
         let _ = self.0.insert(CSRF, crate::ids::random_hex(32));
+    }
+
+    /// The same sign-in in a fresh session (a password change renews the cookie): the
+    /// absolute end stays counted from the first sign-in.
+    pub fn relogin(&self, uid: &str, epoch: i32, now: i64) {
+        let since = self.0.get::<i64>(SINCE).ok().flatten().unwrap_or(now);
+        self.login(uid, epoch, now);
+        let _ = self.0.insert(SINCE, since.min(now));
     }
 
     pub fn logout(&self) {
@@ -79,7 +105,15 @@ impl TypedSession<'_> {
 
     /// After a right password of a user with two-factor on: a fresh session that holds only
     /// the marker for the code step (valid for `minutes`), which is not a login.
-    pub fn begin_second_step(&self, uid: &str, epoch: i32, minutes: i64) {
+    /// `next` is where to go after the code.
+    pub fn begin_second_step(
+        &self,
+        uid: &str,
+        epoch: i32,
+        minutes: i64,
+        now: i64,
+        next: Option<&str>,
+    ) {
         self.0.renew();
         self.0.clear();
         let _ = self.0.insert(
@@ -87,25 +121,30 @@ impl TypedSession<'_> {
             Pending {
                 uid: uid.into(),
                 epoch,
-                until: chrono::Utc::now().timestamp() + minutes * 60,
+                until: now + minutes * 60,
+                next: next.map(str::to_string),
             },
         );
         let _ = self.0.insert(CSRF, crate::ids::random_hex(32));
     }
 
-    /// The user and epoch awaiting their code, while the marker holds.
-    pub fn pending_second_step(&self) -> Option<(String, i32)> {
+    /// The user awaiting their code, while the marker holds at `now`.
+    pub fn pending_second_step(&self, now: i64) -> Option<SecondStep> {
         let p: Pending = self.0.get(PENDING).ok().flatten()?;
-        if p.until < chrono::Utc::now().timestamp() {
+        if p.until < now {
             self.0.remove(PENDING);
             return None;
         }
-        Some((p.uid, p.epoch))
+        Some(SecondStep {
+            uid: p.uid,
+            epoch: p.epoch,
+            next: p.next,
+        })
     }
 
     /// A login that may reach the two-factor setup only (see [`TypedSession::is_enrolling`]).
-    pub fn login_enrolling(&self, uid: &str, epoch: i32) {
-        self.login(uid, epoch);
+    pub fn login_enrolling(&self, uid: &str, epoch: i32, now: i64) {
+        self.login(uid, epoch, now);
         let _ = self.0.insert(ENROLL, true);
     }
 
@@ -114,14 +153,20 @@ impl TypedSession<'_> {
         self.0.get::<bool>(ENROLL).ok().flatten().unwrap_or(false)
     }
 
-    /// The logged-in user id and epoch, if the session has not been idle longer than `idle_minutes`.
-    /// Refreshes the last-seen time.
-    pub fn user(&self, idle_minutes: i64) -> Option<(String, i32)> {
+    /// The logged-in user id and epoch, while the session is alive at `now` by `limits` (its
+    /// idle and absolute ends, `console::auth::SessionLimits`); a session past either end is
+    /// purged. Refreshes the last-seen time. A session without a sign-in time (made before
+    /// the absolute end existed) is over.
+    pub fn user(&self, limits: &SessionLimits, now: i64) -> Option<(String, i32)> {
         let uid: String = self.0.get(UID).ok().flatten()?;
         let epoch: i32 = self.0.get(EPOCH).ok().flatten()?;
-        let seen: i64 = self.0.get(SEEN).ok().flatten()?;
-        let now = chrono::Utc::now().timestamp();
-        if now - seen > idle_minutes * 60 {
+        let seen: Option<i64> = self.0.get(SEEN).ok().flatten();
+        let since: Option<i64> = self.0.get(SINCE).ok().flatten();
+        let (Some(seen), Some(since)) = (seen, since) else {
+            self.0.purge();
+            return None;
+        };
+        if !limits.is_alive(since, seen, now) {
             self.0.purge();
             return None;
         }
@@ -129,6 +174,12 @@ impl TypedSession<'_> {
             let _ = self.0.insert(SEEN, now);
         }
         Some((uid, epoch))
+    }
+
+    /// The user this session was signed in for, alive or not (logout ends all their sessions
+    /// either way).
+    pub fn signed_in_user(&self) -> Option<String> {
+        self.0.get(UID).ok().flatten()
     }
 
     /// The CSRF secret of this session, created on first use.
