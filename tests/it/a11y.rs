@@ -566,6 +566,11 @@ async fn switch_user(b: &Browser, now: &mut Who, to: Who) {
     if *now == to {
         return;
     }
+    // At desktop width: on a phone the Log out button is behind the Menu button.
+    b.client
+        .set_window_size(DESKTOP.0, DESKTOP.1)
+        .await
+        .expect("window size");
     if !matches!(*now, Who::LoggedOut | Who::CodeStep) {
         b.click("Log out").await;
     }
