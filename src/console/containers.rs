@@ -85,7 +85,83 @@ pub struct OverviewRow {
     pub owner: String,
     /// Where it is used, as far as the actor may see: connector names and global settings.
     pub used_by: Vec<String>,
+    /// The connectors reading and writing it now and why, as far as the actor may see.
+    pub connectors: Vec<ConnectorUse>,
+    /// Connectors using it that lie outside the actor's view.
+    pub hidden_connectors: usize,
     pub manage: bool,
+    /// Why it cannot be deleted now (the rule the delete action enforces), if it cannot.
+    pub cannot_delete: Option<String>,
+}
+
+/// A connector that uses a container, and why.
+pub struct ConnectorUse {
+    pub connector: Connector,
+    pub merchant: String,
+    /// The tenant of the connector's merchant.
+    pub tenant: String,
+    pub source: sharing::Source,
+}
+
+impl ConnectorUse {
+    /// "assigned in its Connector Base Data", "through the Global Setting of Acme Group".
+    pub fn reason(&self) -> String {
+        match &self.source {
+            sharing::Source::Assigned => "assigned in its Connector Base Data".into(),
+            sharing::Source::GlobalSetting(t) => format!("through the Global Setting of {t}"),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Who uses a container and whether it may be deleted: what its pages show.
+pub struct Usage {
+    pub used_by: Vec<String>,
+    pub connectors: Vec<ConnectorUse>,
+    pub hidden_connectors: usize,
+    pub cannot_delete: Option<String>,
+}
+
+pub fn usage(conn: &mut DbConnection, actor: &Actor, c: &Container) -> Result<Usage, ServiceError> {
+    let used_by = where_used(conn, actor, c)?;
+    let (connectors, hidden_connectors) = connectors_using(conn, actor, c)?;
+    let cannot_delete = delete_blocker(conn, actor, c)?;
+    Ok(Usage {
+        used_by,
+        connectors,
+        hidden_connectors,
+        cannot_delete,
+    })
+}
+
+/// The connectors (that the actor may see) using container `c` now, as `vault::sharing`
+/// decides it, and how many more use it outside the actor's view.
+pub fn connectors_using(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    c: &Container,
+) -> Result<(Vec<ConnectorUse>, usize), ServiceError> {
+    let mut shown = vec![];
+    let mut hidden = 0;
+    for (k, e) in sharing::connectors_using(conn, c)? {
+        if !actor.scope.covers_merchant(&k.merchant_id, &k.tenant_path) {
+            hidden += 1;
+            continue;
+        }
+        let merchant = crate::models::merchant::find(conn, &k.merchant_id)?
+            .map(|m| m.name)
+            .unwrap_or_default();
+        let tenant = tenant::find(conn, &k.tenant_id)?
+            .map(|t| t.name)
+            .unwrap_or_default();
+        shown.push(ConnectorUse {
+            connector: k,
+            merchant,
+            tenant,
+            source: e.source,
+        });
+    }
+    Ok((shown, hidden))
 }
 
 pub struct Overview {
@@ -112,11 +188,16 @@ pub fn overview(
             .unwrap_or_default();
         let used_by = where_used(conn, actor, &c)?;
         let manage = actor.can_manage() && actor.scope.covers_tenant_path(&c.tenant_path);
+        let (connectors, hidden_connectors) = connectors_using(conn, actor, &c)?;
+        let cannot_delete = delete_blocker(conn, actor, &c)?;
         rows.push(OverviewRow {
             container: c,
             owner,
             used_by,
+            connectors,
+            hidden_connectors,
             manage,
+            cannot_delete,
         });
     }
     Ok(Overview {
@@ -284,37 +365,52 @@ pub fn rename(
     })
 }
 
+/// Why container `c` cannot be deleted now, if it cannot: it holds profiles, or it is assigned
+/// to a connector or a Global Setting (anywhere, including outside the actor's view; only the
+/// names the actor may see are listed). The delete action enforces this, and the pages ask it
+/// before they offer "delete".
+pub fn delete_blocker(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    c: &Container,
+) -> Result<Option<String>, ServiceError> {
+    let mut used = vec![];
+    if c.profile_count > 0 {
+        used.push(format!(
+            "it holds {}",
+            crate::domain::plural(c.profile_count, "customer profile", "customer profiles")
+        ));
+    }
+    let all_assigned = connector::assigned_to(conn, &c.id)?.len()
+        + container::global_setting_tenants(conn, &c.id)?.len();
+    let visible = where_used(conn, actor, c)?;
+    if all_assigned > 0 {
+        let hidden = all_assigned - visible.len();
+        let mut s = format!("it is assigned to {}", visible.join(", "));
+        if hidden > 0 {
+            s.push_str(&format!(
+                "{}{hidden} more outside your view",
+                if visible.is_empty() { "" } else { " and " }
+            ));
+        }
+        used.push(s);
+    }
+    Ok((!used.is_empty()).then(|| {
+        format!(
+            "Container {} cannot be deleted: {}.",
+            c.name,
+            used.join("; ")
+        )
+    }))
+}
+
 /// Deletes an unused container; refuses (saying where) while it holds profiles or is assigned.
 pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Container, ServiceError> {
     let c = managed(conn, actor, id)?;
     crate::db::write_tx(conn, |tx| {
         let c = container::find(tx, &c.id)?.ok_or(ServiceError::NotFound)?;
-        let mut used = vec![];
-        if c.profile_count > 0 {
-            used.push(format!("it holds {} customer profile(s)", c.profile_count));
-        }
-        // Assignments anywhere block deletion, including outside the actor's view, but only
-        // names the actor may see are listed.
-        let all_assigned = connector::assigned_to(tx, &c.id)?.len()
-            + container::global_setting_tenants(tx, &c.id)?.len();
-        let visible = where_used(tx, actor, &c)?;
-        if all_assigned > 0 {
-            let hidden = all_assigned - visible.len();
-            let mut s = format!("it is assigned to {}", visible.join(", "));
-            if hidden > 0 {
-                s.push_str(&format!(
-                    "{}{hidden} more outside your view",
-                    if visible.is_empty() { "" } else { " and " }
-                ));
-            }
-            used.push(s);
-        }
-        if !used.is_empty() {
-            return Err(ServiceError::Conflict(format!(
-                "Container {} cannot be deleted: {}.",
-                c.name,
-                used.join("; ")
-            )));
+        if let Some(why) = delete_blocker(tx, actor, &c)? {
+            return Err(ServiceError::Conflict(why));
         }
         container::delete(tx, &c.id)?;
         audit::record(

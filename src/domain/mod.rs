@@ -2,6 +2,13 @@
 
 use crate::error::FieldErrors;
 
+/// "1 profile", "2 profiles", "0 profiles": a count with its noun in the right number, for
+/// every message and page that counts something.
+pub fn plural(n: impl std::borrow::Borrow<i64>, one: &str, many: &str) -> String {
+    let n = *n.borrow();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The seven transaction types of the Transaction API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxKind {
@@ -308,5 +315,15 @@ mod tests {
         assert!(e.is_empty());
         clean_username(&mut e, "a b");
         assert!(e.get("username").is_some());
+    }
+}
+
+#[cfg(test)]
+mod plural_tests {
+    #[test]
+    fn plurals_agree_with_their_count() {
+        assert_eq!(super::plural(0, "profile", "profiles"), "0 profiles");
+        assert_eq!(super::plural(1, "profile", "profiles"), "1 profile");
+        assert_eq!(super::plural(2, "profile", "profiles"), "2 profiles");
     }
 }

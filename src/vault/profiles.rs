@@ -296,6 +296,34 @@ pub const CUSTOMER_FIELDS: [(&str, FieldKind); 16] = [
     ("extraData", FieldKind::Extra),
 ];
 
+/// The human label of each of [`CUSTOMER_FIELDS`], as every console page shows it.
+pub const CUSTOMER_FIELD_LABELS: [(&str, &str); 16] = [
+    ("firstName", "First name"),
+    ("lastName", "Last name"),
+    ("birthDate", "Date of birth"),
+    ("gender", "Gender"),
+    ("billingAddress1", "Billing address"),
+    ("billingAddress2", "Billing address, line 2"),
+    ("billingCity", "Billing city"),
+    ("billingPostcode", "Billing postcode"),
+    ("billingState", "Billing state"),
+    ("billingCountry", "Billing country"),
+    ("billingPhone", "Billing phone"),
+    ("company", "Company"),
+    ("email", "Email"),
+    ("ipAddress", "IP address"),
+    ("nationalId", "National ID"),
+    ("extraData", "Extra data"),
+];
+
+/// The human label of customer data field `key` (the key itself for an unknown one).
+pub fn customer_field_label(key: &str) -> &str {
+    CUSTOMER_FIELD_LABELS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(key, |(_, l)| l)
+}
+
 /// Is `key` a customer data field a profile stores?
 pub fn is_customer_field(key: &str) -> bool {
     CUSTOMER_FIELDS.iter().any(|(k, _)| *k == key)
@@ -321,6 +349,12 @@ mod tests {
         keys.sort_unstable();
         keys.dedup();
         assert_eq!(keys.len(), CUSTOMER_FIELDS.len());
+        let labelled: Vec<&str> = CUSTOMER_FIELD_LABELS.iter().map(|(k, _)| *k).collect();
+        let fields: Vec<&str> = CUSTOMER_FIELDS.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            labelled, fields,
+            "one label per customer field, in the same order"
+        );
         assert!(is_customer_field("billingCity") && !is_customer_field("city"));
     }
 }

@@ -187,6 +187,24 @@ pub fn effective(conn: &mut DbConnection, k: &Connector) -> Result<Effective, Se
     )
 }
 
+/// Every connector whose effective container is `c` now, with its [`Effective`] (whose source
+/// says why: assigned in its Connector Base Data, or through a tenant's Global Setting). Only
+/// connectors of the owner tenant and the tenants below it can use a container, so only they are
+/// asked, each through [`effective`], the one decision.
+pub fn connectors_using(
+    conn: &mut DbConnection,
+    c: &Container,
+) -> Result<Vec<(Connector, Effective)>, ServiceError> {
+    let mut out = vec![];
+    for k in crate::models::connector::under(conn, Some(&c.tenant_path))? {
+        let e = effective(conn, &k)?;
+        if reaches(&e, &c.id) {
+            out.push((k, e));
+        }
+    }
+    Ok(out)
+}
+
 /// May connector `k` reach a stored instrument (or profile) kept in container `container_id`?
 /// Only when that container is the connector's effective container now. Every way to a stored
 /// instrument asks this: a `pt::` token, a `referenceUuid` of an earlier transaction, the hosted

@@ -177,7 +177,7 @@ pub struct ShowQuery {
 struct ShowPage {
     ctx: PageCtx,
     p: ProfilePage,
-    used_by: Vec<String>,
+    usage: containers::Usage,
     q: String,
     form: FormState,
     name: String,
@@ -208,7 +208,7 @@ pub async fn show(
         .db
         .run(move |c| {
             let p = containers::profiles(c, &actor, &id, Some(&term), before.as_deref())?;
-            let used = containers::where_used(c, &actor, &p.container)?;
+            let used = containers::usage(c, &actor, &p.container)?;
             Ok((p, used))
         })
         .await?;
@@ -216,7 +216,7 @@ pub async fn show(
     let page = ShowPage {
         ctx: PageCtx::new(&session, &user.0, "containers"),
         p,
-        used_by,
+        usage: used_by,
         q,
         form: FormState::default(),
         name,
@@ -255,14 +255,14 @@ pub async fn update(
                 .db
                 .run(move |c| {
                     let p = containers::profiles(c, &actor, &id, None, None)?;
-                    let used = containers::where_used(c, &actor, &p.container)?;
+                    let used = containers::usage(c, &actor, &p.container)?;
                     Ok((p, used))
                 })
                 .await?;
             let page = ShowPage {
                 ctx: PageCtx::new(&session, &user.0, "containers"),
                 p,
-                used_by,
+                usage: used_by,
                 q: String::new(),
                 form: FormState { errors },
                 name: f.name,
@@ -278,6 +278,7 @@ pub async fn update(
 struct DeletePage {
     ctx: PageCtx,
     container: crate::models::container::Container,
+    cannot_delete: Option<String>,
 }
 
 pub async fn confirm_delete(
@@ -288,9 +289,13 @@ pub async fn confirm_delete(
 ) -> Result<HttpResponse, HtmlError> {
     let actor = user.0.clone();
     let id = path.into_inner();
-    let (container, access) = state
+    let (container, access, cannot_delete) = state
         .db
-        .run(move |c| containers::access(c, &actor, &id))
+        .run(move |c| {
+            let (k, access) = containers::access(c, &actor, &id)?;
+            let blocker = containers::delete_blocker(c, &actor, &k)?;
+            Ok((k, access, blocker))
+        })
         .await?;
     if access != Access::Manage || !user.0.can_manage() {
         return Err(ServiceError::Forbidden.into());
@@ -300,6 +305,7 @@ pub async fn confirm_delete(
         &DeletePage {
             ctx: PageCtx::new(&session, &user.0, "containers"),
             container,
+            cannot_delete,
         },
     )
 }
@@ -350,20 +356,39 @@ impl ProfilePageT {
     }
 }
 
-/// Customer data fields in a stable order, values as text.
+/// Customer data fields in the order of `CUSTOMER_FIELDS`, under their human labels, values as
+/// text; `extraData` entries one per row ("Extra data: key").
 fn customer_fields(json: &str) -> Vec<(String, String)> {
+    use crate::vault::profiles::{CUSTOMER_FIELDS, customer_field_label};
     let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    let text = |val: &serde_json::Value| match val {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) if s.is_empty() => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Object(o) if o.is_empty() => None,
+        other => Some(other.to_string()),
+    };
     let mut out = vec![];
-    if let Some(map) = v.as_object() {
-        for (k, val) in map {
-            let text = match val {
-                serde_json::Value::Null => continue,
-                serde_json::Value::String(s) if s.is_empty() => continue,
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Object(o) if o.is_empty() => continue,
-                other => other.to_string(),
-            };
-            out.push((k.clone(), text));
+    let Some(map) = v.as_object() else {
+        return out;
+    };
+    for (key, _) in CUSTOMER_FIELDS {
+        let Some(val) = map.get(key) else { continue };
+        let label = customer_field_label(key);
+        match val.as_object() {
+            Some(extra) => {
+                let sorted: std::collections::BTreeMap<_, _> = extra.iter().collect();
+                for (k, x) in sorted {
+                    if let Some(t) = text(x) {
+                        out.push((format!("{label}: {k}"), t));
+                    }
+                }
+            }
+            None => {
+                if let Some(t) = text(val) {
+                    out.push((label.to_string(), t));
+                }
+            }
         }
     }
     out

@@ -136,6 +136,8 @@ struct ShowPage {
     parent: Option<Tenant>,
     children: Vec<Tenant>,
     merchants: Vec<Merchant>,
+    /// The ancestor whose flag disables customer profile containers for this tenant, if any.
+    containers_disabled_by: Option<String>,
     form: FormState,
     name: String,
     disable: bool,
@@ -147,6 +149,7 @@ struct ShowData {
     parent: Option<Tenant>,
     children: Vec<Tenant>,
     merchants: Vec<Merchant>,
+    containers_disabled_by: Option<String>,
 }
 
 async fn load(
@@ -173,11 +176,15 @@ async fn load(
                 .map(|(m, _)| m)
                 .filter(|m| m.tenant_id == tenant.id)
                 .collect();
+            let lineage = crate::vault::sharing::lineage(c, &tenant)?;
+            let containers_disabled_by =
+                crate::vault::sharing::disabled_by(&lineage).map(|t| t.name.clone());
             Ok(ShowData {
                 tenant,
                 parent,
                 children,
                 merchants,
+                containers_disabled_by,
             })
         })
         .await?)
@@ -199,6 +206,7 @@ pub async fn show(
         parent: d.parent,
         children: d.children,
         merchants: d.merchants,
+        containers_disabled_by: d.containers_disabled_by,
         form: FormState::default(),
     };
     render(StatusCode::OK, &page)
@@ -248,6 +256,7 @@ pub async fn update(
                 parent: d.parent,
                 children: d.children,
                 merchants: d.merchants,
+                containers_disabled_by: d.containers_disabled_by,
                 form: FormState { errors },
                 name: f.name,
                 disable,

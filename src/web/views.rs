@@ -1,4 +1,5 @@
-//! Small view helpers shared by console pages: select options and parsing of simple form values.
+//! Small view helpers shared by console pages: select options, parsing of simple form values,
+//! status badges (the one place a status gets its colour) and plurals.
 
 use crate::domain::Role;
 use crate::models::merchant::Merchant;
@@ -63,9 +64,129 @@ pub fn parse_active(v: &str) -> Result<bool, HtmlError> {
     }
 }
 
+/// The tone of a status badge, one CSS class each (`badge-ok`, …) in `static/coffer.css`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    Ok,
+    Bad,
+    Warn,
+    Neutral,
+}
+
+impl Tone {
+    fn class(self) -> &'static str {
+        match self {
+            Tone::Ok => "badge badge-ok",
+            Tone::Bad => "badge badge-bad",
+            Tone::Warn => "badge badge-warn",
+            Tone::Neutral => "badge",
+        }
+    }
+}
+
+/// A coloured status badge: renders as `<span class="badge badge-…">label</span>` (the label
+/// escaped), so templates write `{{ badge::tx(&r.tx.status) }}`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Badge {
+    pub tone: Tone,
+    pub label: String,
+}
+
+impl std::fmt::Display for Badge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use askama::filters::Escaper;
+        write!(f, "<span class=\"{}\">", self.tone.class())?;
+        askama::filters::Html.write_escaped_str(&mut *f, &self.label)?;
+        f.write_str("</span>")
+    }
+}
+
+impl askama::filters::HtmlSafe for Badge {}
+
+/// The badges of every status the console shows.
+pub mod badge {
+    use super::{Badge, Tone};
+    use crate::domain::TxStatus;
+
+    fn of(tone: Tone, label: &str) -> Badge {
+        Badge {
+            tone,
+            label: label.to_string(),
+        }
+    }
+
+    /// A transaction's status as stored (`SUCCESS`, `ERROR`, `PENDING`).
+    pub fn tx(status: &str) -> Badge {
+        let tone = match TxStatus::parse(status) {
+            Some(TxStatus::Success) => Tone::Ok,
+            Some(TxStatus::Error) => Tone::Bad,
+            Some(TxStatus::Pending) => Tone::Warn,
+            None => Tone::Neutral,
+        };
+        of(tone, status)
+    }
+
+    /// A callback's delivery status (`pending`, `delivered`, `failed`).
+    pub fn callback(status: &str) -> Badge {
+        let tone = match status {
+            "delivered" => Tone::Ok,
+            "failed" => Tone::Bad,
+            "pending" => Tone::Warn,
+            _ => Tone::Neutral,
+        };
+        of(tone, status)
+    }
+
+    /// Active or inactive: connectors, merchants, users, API users.
+    pub fn active(active: impl std::borrow::Borrow<bool>) -> Badge {
+        if *active.borrow() {
+            of(Tone::Ok, "Active")
+        } else {
+            of(Tone::Neutral, "Inactive")
+        }
+    }
+
+    /// A feature enabled or disabled (customer profile containers of a tenant).
+    pub fn enabled(on: impl std::borrow::Borrow<bool>) -> Badge {
+        if *on.borrow() {
+            of(Tone::Ok, "Enabled")
+        } else {
+            of(Tone::Bad, "Disabled")
+        }
+    }
+
+    /// A yes/no setting shown as a badge.
+    pub fn flag(on: impl std::borrow::Borrow<bool>) -> Badge {
+        if *on.borrow() {
+            of(Tone::Ok, "on")
+        } else {
+            of(Tone::Neutral, "off")
+        }
+    }
+}
+
+pub use crate::domain::plural;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn badges_colour_each_status_and_escape_their_label() {
+        assert_eq!(
+            badge::tx("SUCCESS").to_string(),
+            "<span class=\"badge badge-ok\">SUCCESS</span>"
+        );
+        assert_eq!(badge::tx("ERROR").tone, Tone::Bad);
+        assert_eq!(badge::tx("PENDING").tone, Tone::Warn);
+        assert_eq!(badge::callback("failed").tone, Tone::Bad);
+        assert_eq!(badge::callback("delivered").tone, Tone::Ok);
+        assert_eq!(badge::active(false).tone, Tone::Neutral);
+        assert_eq!(
+            badge::tx("<b>").to_string(),
+            "<span class=\"badge\">&#60;b&#62;</span>"
+        );
+    }
 
     #[test]
     fn active_accepts_only_true_and_false() {

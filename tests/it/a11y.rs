@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use crate::browser::Browser;
+use crate::browser::{Browser, ColorScheme};
 use crate::fuzz::{ids_of, register};
 
 /// GET routes that answer JSON, not a page: the health check and the JSON APIs.
@@ -69,9 +69,45 @@ fn one(app: &crate::helpers::TestApp, table: &str, filter: &str) -> String {
 
 #[tokio::test]
 async fn every_console_page_has_no_serious_or_critical_axe_violation() {
-    let Some(b) = Browser::demo("a11y").await else {
+    sweep(ColorScheme::Light).await;
+}
+
+/// The same sweep with the browser in dark mode (`prefers-color-scheme: dark`).
+#[tokio::test]
+async fn every_console_page_has_no_serious_or_critical_axe_violation_in_dark_mode() {
+    sweep(ColorScheme::Dark).await;
+}
+
+/// Desktop and phone viewports of the sweep's screenshots.
+const DESKTOP: (u32, u32) = (1280, 900);
+const PHONE: (u32, u32) = (390, 844);
+
+/// Every page of the table, in one colour scheme: axe at 1280×900, breadcrumbs on every signed-in
+/// page, a screenshot at 1280×900 and at 390×844 (into the browser artifacts), and at 390 px no
+/// sideways scrolling of the document.
+async fn sweep(scheme: ColorScheme) {
+    let test = match scheme {
+        ColorScheme::Light => "a11y",
+        ColorScheme::Dark => "a11y-dark",
+    };
+    let Some(b) = Browser::demo_in(test, scheme).await else {
         return;
     };
+    let dark: bool = b
+        .client
+        .execute(
+            "return matchMedia('(prefers-color-scheme: dark)').matches",
+            vec![],
+        )
+        .await
+        .expect("media query")
+        .as_bool()
+        .unwrap_or_default();
+    assert_eq!(
+        dark,
+        scheme == ColorScheme::Dark,
+        "the browser's colour scheme"
+    );
     let app = &b.app;
     let reg = register(
         app,
@@ -413,11 +449,16 @@ async fn every_console_page_has_no_serious_or_critical_axe_violation() {
     );
 
     let mut report = String::new();
+    let mut wide = String::new();
     let mut checked = 0;
     let mut who_now = LoggedOut;
     for who in [LoggedOut, CodeStep, Admin, Merchant] {
         switch_user(&b, &mut who_now, who).await;
         for p in pages.iter().filter(|p| p.who == who) {
+            b.client
+                .set_window_size(DESKTOP.0, DESKTOP.1)
+                .await
+                .expect("window size");
             b.goto(&p.path).await;
             let h1 = b.h1().await;
             assert!(
@@ -431,6 +472,30 @@ async fn every_console_page_has_no_serious_or_critical_axe_violation() {
                 b.screenshot(&format!("violation-{checked}")).await;
                 report.push_str(&r);
             }
+            if matches!(who, Admin | Merchant) {
+                let crumbs = b.texts("nav.crumbs[aria-label='Breadcrumb'] li").await;
+                assert!(
+                    crumbs.first().is_some_and(|c| c == "Home"),
+                    "{} as {who:?}: no breadcrumbs (got {crumbs:?})",
+                    p.path
+                );
+            }
+            let slug = slug(&p.path);
+            b.screenshot(&format!("{}-{who:?}-{slug}-1280", scheme.name()))
+                .await;
+            b.client
+                .set_window_size(PHONE.0, PHONE.1)
+                .await
+                .expect("window size");
+            let (scroll, inner) = widths(&b).await;
+            if scroll > inner {
+                wide.push_str(&format!(
+                    "  {} as {who:?}: document {scroll} px wide in a {inner} px viewport\n",
+                    p.path
+                ));
+            }
+            b.screenshot(&format!("{}-{who:?}-{slug}-390", scheme.name()))
+                .await;
             checked += 1;
         }
         for f in rerenders.iter().filter(|f| f.who == who) {
@@ -458,15 +523,54 @@ async fn every_console_page_has_no_serious_or_critical_axe_violation() {
     assert_eq!(checked, pages.len() + rerenders.len());
     assert!(
         report.is_empty(),
-        "serious or critical accessibility violations:\n{report}"
+        "serious or critical accessibility violations ({} mode):\n{report}",
+        scheme.name()
+    );
+    assert!(
+        wide.is_empty(),
+        "pages that scroll sideways at {} px ({} mode):\n{wide}",
+        PHONE.0,
+        scheme.name()
     );
     b.finish().await;
+}
+
+/// The document's scroll width and the viewport's width, in CSS pixels.
+pub async fn widths(b: &Browser) -> (i64, i64) {
+    let v = b
+        .client
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth]",
+            vec![],
+        )
+        .await
+        .expect("widths");
+    (
+        v[0].as_i64().unwrap_or_default(),
+        v[1].as_i64().unwrap_or_default(),
+    )
+}
+
+/// A file-name-safe form of a path.
+fn slug(path: &str) -> String {
+    let s: String = path
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let s = s.trim_matches('-');
+    let s = if s.is_empty() { "home" } else { s };
+    s.chars().take(60).collect()
 }
 
 async fn switch_user(b: &Browser, now: &mut Who, to: Who) {
     if *now == to {
         return;
     }
+    // At desktop width: on a phone the Log out button is behind the Menu button.
+    b.client
+        .set_window_size(DESKTOP.0, DESKTOP.1)
+        .await
+        .expect("window size");
     if !matches!(*now, Who::LoggedOut | Who::CodeStep) {
         b.click("Log out").await;
     }

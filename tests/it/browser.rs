@@ -209,6 +209,28 @@ impl std::fmt::Display for Violation {
     }
 }
 
+/// The colour scheme the browser reports to pages (`prefers-color-scheme`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorScheme {
+    Light,
+    Dark,
+}
+
+impl ColorScheme {
+    fn blink(self) -> u8 {
+        match self {
+            ColorScheme::Dark => 0,
+            ColorScheme::Light => 1,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            ColorScheme::Dark => "dark",
+            ColorScheme::Light => "light",
+        }
+    }
+}
+
 /// A headless Chromium session on a [`TestApp`].
 pub struct Browser {
     pub app: TestApp,
@@ -222,9 +244,14 @@ pub struct Browser {
 impl Browser {
     /// The demo app and a browser on it; `None` when the browser tests are skipped.
     pub async fn demo(test: &str) -> Option<Browser> {
+        Self::demo_in(test, ColorScheme::Light).await
+    }
+
+    /// The demo app and a browser whose `prefers-color-scheme` is `scheme`.
+    pub async fn demo_in(test: &str, scheme: ColorScheme) -> Option<Browser> {
         let p = check_prereqs(test)?;
         let app = TestApp::demo().await;
-        Some(Self::open(app, test, p).await)
+        Some(Self::open_in(app, test, p, scheme).await)
     }
 
     /// A browser on an app the test built itself; `None` when the browser tests are skipped.
@@ -234,6 +261,10 @@ impl Browser {
     }
 
     async fn open(app: TestApp, test: &str, p: Prereqs) -> Browser {
+        Self::open_in(app, test, p, ColorScheme::Light).await
+    }
+
+    async fn open_in(app: TestApp, test: &str, p: Prereqs, scheme: ColorScheme) -> Browser {
         let driver = Driver::start(&p);
         let mut caps = serde_json::Map::new();
         caps.insert(
@@ -245,6 +276,9 @@ impl Browser {
                     "--disable-dev-shm-usage", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--no-first-run",
                     "--disable-quic", "--password-store=basic",
+                    // Blink's PreferredColorScheme: 0 dark, 1 light (what the page's
+                    // `prefers-color-scheme` media query then sees).
+                    format!("--blink-settings=preferredColorScheme={}", scheme.blink()),
                     format!("--user-data-dir={}", driver._profile.path().display()),
                 ]
             }),

@@ -252,3 +252,70 @@ async fn the_console_works_with_the_keyboard_alone() {
     b.screenshot("created-by-keyboard").await;
     b.finish().await;
 }
+
+/// At 390 px the navigation hides behind the Menu button, which opens it without JavaScript
+/// (console pages load no script at all: the button is a label for a checkbox), and no page
+/// there is wider than the viewport.
+#[tokio::test]
+async fn at_phone_width_the_menu_button_opens_the_navigation_without_javascript() {
+    use fantoccini::Locator;
+    let Some(b) = Browser::demo("phone_menu").await else {
+        return;
+    };
+    b.login("admin", "admin-demo").await;
+    b.client
+        .set_window_size(390, 844)
+        .await
+        .expect("window size");
+    b.goto("/merchants").await;
+    let scripts = b
+        .client
+        .execute("return document.scripts.length", vec![])
+        .await
+        .expect("scripts");
+    assert_eq!(scripts.as_i64(), Some(0), "console pages run no script");
+    let (scroll, inner) = crate::a11y::widths(&b).await;
+    assert!(scroll <= inner, "{scroll} px wide in {inner} px");
+    let link = b
+        .client
+        .find(Locator::Css("nav[aria-label='Main'] a[href='/connectors']"))
+        .await
+        .expect("nav link");
+    assert!(
+        !link.is_displayed().await.expect("displayed"),
+        "closed at 390 px"
+    );
+    b.screenshot("menu-closed").await;
+    b.client
+        .find(Locator::Css("label.nav-button"))
+        .await
+        .expect("menu button")
+        .click()
+        .await
+        .expect("click menu");
+    assert!(
+        link.is_displayed().await.expect("displayed"),
+        "the menu opened"
+    );
+    b.screenshot("menu-open").await;
+    link.click().await.expect("follow");
+    assert_eq!(b.h1().await, "Connectors");
+    // At 1280 px the navigation is always shown, and the Menu button is not.
+    b.client
+        .set_window_size(1280, 900)
+        .await
+        .expect("window size");
+    let link = b
+        .client
+        .find(Locator::Css("nav[aria-label='Main'] a[href='/merchants']"))
+        .await
+        .expect("nav link");
+    assert!(link.is_displayed().await.expect("displayed"));
+    let button = b
+        .client
+        .find(Locator::Css("label.nav-button"))
+        .await
+        .expect("menu button");
+    assert!(!button.is_displayed().await.expect("displayed"));
+    b.finish().await;
+}

@@ -16,6 +16,7 @@ mod card_leaks;
 mod checkout;
 mod compat;
 mod console;
+mod console_design;
 mod containers;
 mod crash;
 mod deactivation;
