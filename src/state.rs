@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::db::DbPool;
+use crate::gateway::password::HashPool;
 use crate::gateway::target::AllowPrivate;
 use crate::vault::keyring::Keyring;
 
@@ -14,4 +15,6 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     /// Private callback targets allowed (the setting, or loopback in demo mode).
     pub callback_policy: AllowPrivate,
+    /// Where people's passwords are hashed and checked (never on a database connection).
+    pub hashes: Arc<HashPool>,
 }
