@@ -118,12 +118,53 @@ pub struct Settings {
     /// headers a request carries.
     #[arg(long, env = "COFFER_TRUSTED_PROXY_HEADER")]
     pub trusted_proxy_header: Option<String>,
+    /// Card tokenizations (payment.js tokenize) accepted per client address and minute; 0: no
+    /// limit.
+    #[arg(long, env = "COFFER_TOKENIZE_LIMIT_PER_ADDRESS", default_value_t = 30)]
+    pub tokenize_limit_per_address: u32,
+    /// Card tokenizations accepted per public integration key and minute; 0: no limit.
+    #[arg(long, env = "COFFER_TOKENIZE_LIMIT_PER_KEY", default_value_t = 3000)]
+    pub tokenize_limit_per_key: u32,
+    /// Seconds a request's head may take to arrive, and its body after the head (1–3600);
+    /// slower requests are cut off (408, connection closed).
+    #[arg(
+        long,
+        env = "COFFER_REQUEST_TIMEOUT_SECONDS",
+        default_value_t = REQUEST_TIMEOUT_SECONDS_DEFAULT,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub request_timeout_seconds: u64,
+    /// Open connections per HTTP worker; beyond it new connections wait in the listen backlog
+    /// until one closes.
+    #[arg(
+        long,
+        env = "COFFER_MAX_CONNECTIONS",
+        default_value_t = MAX_CONNECTIONS_DEFAULT,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000)
+    )]
+    pub max_connections: u64,
+    /// Threads that hash and check people's passwords (default: half the cores, at least 1).
+    #[arg(long, env = "COFFER_HASH_THREADS", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub hash_threads: Option<u64>,
+    /// Sign-ins (and password changes) that may wait for a hashing thread; beyond them sign-in
+    /// answers 503 at once.
+    #[arg(
+        long,
+        env = "COFFER_HASH_QUEUE",
+        default_value_t = 32,
+        value_parser = clap::value_parser!(u64).range(0..=100_000)
+    )]
+    pub hash_queue: u64,
 }
 
 /// Longest accepted `COFFER_SESSION_IDLE_MINUTES` (one day).
 pub const SESSION_IDLE_MINUTES_MAX: i64 = 24 * 60;
 /// Longest accepted `COFFER_SESSION_MAX_HOURS` (one week).
 pub const SESSION_MAX_HOURS_MAX: i64 = 7 * 24;
+/// Default `COFFER_REQUEST_TIMEOUT_SECONDS`.
+pub const REQUEST_TIMEOUT_SECONDS_DEFAULT: u64 = 10;
+/// Default `COFFER_MAX_CONNECTIONS` (per worker).
+pub const MAX_CONNECTIONS_DEFAULT: u64 = 10_000;
 
 /// Longest accepted `COFFER_LOCKOUT_MINUTES` (one week).
 pub const LOCKOUT_MINUTES_MAX: i64 = 7 * 24 * 60;
@@ -161,6 +202,35 @@ impl Settings {
             lockout_minutes: crate::console::auth::LOCK_MINUTES,
             require_2fa: false,
             trusted_proxy_header: None,
+            // Off in tests (they tokenize many cards from one address); the limits' own tests
+            // switch them on.
+            tokenize_limit_per_address: 0,
+            tokenize_limit_per_key: 0,
+            request_timeout_seconds: REQUEST_TIMEOUT_SECONDS_DEFAULT,
+            max_connections: MAX_CONNECTIONS_DEFAULT,
+            hash_threads: None,
+            hash_queue: 32,
+        }
+    }
+
+    /// The password hashing pool these settings ask for.
+    pub fn hash_pool(&self) -> crate::gateway::password::HashPool {
+        let threads = self
+            .hash_threads
+            .map_or_else(crate::gateway::password::HashPool::default_threads, |n| {
+                usize::try_from(n).unwrap_or(1)
+            });
+        crate::gateway::password::HashPool::new(
+            threads,
+            usize::try_from(self.hash_queue).unwrap_or(usize::MAX),
+        )
+    }
+
+    /// The tokenize rate limits.
+    pub fn tokenize_limits(&self) -> crate::payments::card_tokens::Limits {
+        crate::payments::card_tokens::Limits {
+            per_address: self.tokenize_limit_per_address,
+            per_key: self.tokenize_limit_per_key,
         }
     }
 

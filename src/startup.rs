@@ -88,7 +88,11 @@ impl Application {
         settings.check_public_url()?;
         let workers = settings.workers;
         let clock = crate::clock::Clock::default();
+        let request_timeout = std::time::Duration::from_secs(settings.request_timeout_seconds);
+        let max_connections = usize::try_from(settings.max_connections).unwrap_or(usize::MAX);
+        let hashes = std::sync::Arc::new(settings.hash_pool());
         let state = web::Data::new(AppState {
+            hashes,
             db,
             settings,
             keyring,
@@ -113,6 +117,9 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .wrap(actix_web::middleware::from_fn(
+                    crate::web::slow::body_deadline,
+                ))
+                .wrap(actix_web::middleware::from_fn(
                     crate::web::nul::reject_nul_urls,
                 ))
                 .wrap(session)
@@ -121,6 +128,10 @@ impl Application {
                 ))
                 .configure(crate::web::configure)
         })
+        // The request head must arrive within the timeout (the body's own deadline is
+        // `web::slow`), and each worker holds at most `max_connections` connections.
+        .client_request_timeout(request_timeout)
+        .max_connections(max_connections)
         .listen(listener)?;
         if let Some(w) = workers {
             server = server.workers(w);

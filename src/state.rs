@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::DbPool;
+use crate::gateway::password::HashPool;
 use crate::gateway::target::AllowPrivate;
 use crate::vault::keyring::Keyring;
 
@@ -17,4 +18,6 @@ pub struct AppState {
     pub callback_policy: AllowPrivate,
     /// The clock console sessions are measured with.
     pub clock: Clock,
+    /// Where people's passwords are hashed and checked (never on a database connection).
+    pub hashes: Arc<HashPool>,
 }

@@ -9,10 +9,10 @@
 
 use chrono::Duration;
 
-use crate::db::{DbConnection, is_unique_violation};
+use crate::db::{DbConnection, DbPool, is_unique_violation};
 use crate::domain::{Actor, Role, Scope};
 use crate::error::ServiceError;
-use crate::gateway::password;
+use crate::gateway::password::{self, HashPool};
 use crate::models::throttle::{self, Throttle};
 use crate::models::user::{self, User};
 use crate::models::{merchant, now, tenant};
@@ -68,6 +68,8 @@ pub enum LoginOutcome {
     MustEnroll(Box<User>),
     Invalid,
     Locked,
+    /// Every password hashing thread is busy and the queue is full: try again shortly.
+    Busy,
 }
 
 pub fn user_key(username: &str) -> String {
@@ -173,22 +175,55 @@ impl Attempt {
     }
 }
 
-/// Checks a username and password. Runs on a blocking thread (argon2).
-pub fn login(
-    conn: &mut DbConnection,
-    username: &str,
-    pw: &str,
-    source: &str,
-    policy: &Policy,
+/// Signs in with a username and password. The password is checked on the hashing pool, with no
+/// database connection held: the attempt is counted and the user read on one connection, the
+/// connection goes back, argon2 runs, and the outcome is recorded on another. A full pool
+/// answers `Busy` at once, before anything is counted or read.
+pub async fn sign_in(
+    db: &DbPool,
+    hashes: &HashPool,
+    username: String,
+    pw: String,
+    source: String,
+    policy: Policy,
 ) -> Result<LoginOutcome, ServiceError> {
-    let Some(attempt) = begin_attempt(conn, username, source, policy.lock_minutes)? else {
+    let Ok(ticket) = hashes.reserve() else {
+        return Ok(LoginOutcome::Busy);
+    };
+    let started = db
+        .run(move |c| begin_login(c, &username, &source, &policy))
+        .await?;
+    let Some((attempt, found)) = started else {
         return Ok(LoginOutcome::Locked);
     };
+    let phc = found.as_ref().map(|u| u.password_hash.clone());
+    let ok = hashes.verify(ticket, pw, phc).await;
+    db.run(move |c| finish_login(c, &attempt, found, ok, &policy))
+        .await
+}
+
+/// The first half of a sign-in: counts the attempt (`None`: locked) and reads the user.
+pub fn begin_login(
+    conn: &mut DbConnection,
+    username: &str,
+    source: &str,
+    policy: &Policy,
+) -> Result<Option<(Attempt, Option<User>)>, ServiceError> {
+    let Some(attempt) = begin_attempt(conn, username, source, policy.lock_minutes)? else {
+        return Ok(None);
+    };
     let found = user::find_by_username(conn, &username.trim().to_ascii_lowercase())?;
-    let hash = found
-        .as_ref()
-        .map_or(password::dummy_hash(), |u| u.password_hash.as_str());
-    let ok = password::verify(pw, hash);
+    Ok(Some((attempt, found)))
+}
+
+/// The second half, once the password has been checked (`ok`).
+pub fn finish_login(
+    conn: &mut DbConnection,
+    attempt: &Attempt,
+    found: Option<User>,
+    ok: bool,
+    policy: &Policy,
+) -> Result<LoginOutcome, ServiceError> {
     // Only a user who could act once signed in (say, not a merchant admin of an inactive
     // merchant); refused with the wrong-password answer, so nothing more is told.
     let may_sign_in = match &found {

@@ -4,10 +4,10 @@
 
 use crate::audit::{self, Change, Place};
 use crate::console::{merchants, tenants};
-use crate::db::{DbConnection, is_unique_violation};
+use crate::db::{DbConnection, DbPool, is_unique_violation};
 use crate::domain::{Actor, Role, Scope, check_new_password, clean_username};
 use crate::error::{FieldErrors, ServiceError};
-use crate::gateway::password;
+use crate::gateway::password::{self, HashPool};
 use crate::models::user::{self, User};
 use crate::models::{merchant, now};
 
@@ -83,10 +83,33 @@ pub struct NewUser {
     pub password: String,
 }
 
+/// Creates a user: the password is hashed on the hashing pool first (`Throttled` when it is
+/// full), then [`create`] runs on a connection.
+pub async fn create_user(
+    db: &DbPool,
+    hashes: &HashPool,
+    actor: Actor,
+    input: NewUser,
+) -> Result<User, ServiceError> {
+    let ticket = hashes.reserve().map_err(|_| ServiceError::Throttled)?;
+    let hash = hashes.hash(ticket, input.password.clone()).await?;
+    db.run(move |c| create(c, &actor, input, &hash)).await
+}
+
+/// A new random password and its hash (made on the hashing pool), for [`reset_password`].
+pub async fn new_random_password(hashes: &HashPool) -> Result<(String, String), ServiceError> {
+    let ticket = hashes.reserve().map_err(|_| ServiceError::Throttled)?;
+    let pw = crate::ids::random_password();
+    let hash = hashes.hash(ticket, pw.clone()).await?;
+    Ok((pw, hash))
+}
+
+/// `password_hash` is the hash of `input.password` (see [`create_user`]).
 pub fn create(
     conn: &mut DbConnection,
     actor: &Actor,
     input: NewUser,
+    password_hash: &str,
 ) -> Result<User, ServiceError> {
     if !actor.can_manage() {
         return Err(ServiceError::Forbidden);
@@ -123,7 +146,7 @@ pub fn create(
     let u = User {
         id: crate::ids::new_id(),
         username,
-        password_hash: password::hash(&input.password)?,
+        password_hash: password_hash.to_string(),
         role: role.as_str().into(),
         tenant_id,
         merchant_id,
@@ -206,13 +229,15 @@ pub fn set_active(
     })
 }
 
-/// Sets a new random password for another user and returns it (shown once, never stored in
-/// clear and never audited).
+/// Sets another user's password to `hash`, the hash of a new random password
+/// ([`new_random_password`]; the caller shows it once, it is never stored in clear and never
+/// audited).
 pub fn reset_password(
     conn: &mut DbConnection,
     actor: &Actor,
     id: &str,
-) -> Result<(User, String), ServiceError> {
+    hash: &str,
+) -> Result<User, ServiceError> {
     if !actor.can_manage() {
         return Err(ServiceError::Forbidden);
     }
@@ -227,10 +252,8 @@ pub fn reset_password(
     if !may_reset(actor, &u) {
         return Err(ServiceError::Forbidden);
     }
-    let pw = crate::ids::random_password();
-    let hash = password::hash(&pw)?;
     crate::db::write_tx(conn, |c| {
-        user::set_password(c, &u.id, &hash, now())?;
+        user::set_password(c, &u.id, hash, now())?;
         audit::record(
             c,
             actor,
@@ -245,57 +268,74 @@ pub fn reset_password(
         )?;
         Ok::<_, ServiceError>(())
     })?;
-    Ok((u, pw))
+    Ok(u)
 }
 
 /// Changes the actor's own password after checking the current one. Returns the user's new
 /// session epoch: every session on the old epoch ends, and the caller can renew its own.
 /// Guesses of the current password are counted and locked like sign-in attempts (from
-/// `source`, for `lock_minutes`): `Throttled` once locked.
-pub fn change_own_password(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    current: &str,
-    new: &str,
-    confirm: &str,
-    source: &str,
+/// `source`, for `lock_minutes`): `Throttled` once locked (or when the hashing pool is full).
+/// Both argon2 runs are on the hashing pool, with no database connection held.
+#[allow(clippy::too_many_arguments)]
+pub async fn change_own_password(
+    db: &DbPool,
+    hashes: &HashPool,
+    actor: Actor,
+    current: String,
+    new: String,
+    confirm: String,
+    source: String,
     lock_minutes: i64,
 ) -> Result<i32, ServiceError> {
-    let u = user::find(conn, &actor.user_id)?.ok_or(ServiceError::NotFound)?;
-    let Some(attempt) =
-        crate::console::auth::begin_attempt(conn, &u.username, source, lock_minutes)?
-    else {
-        return Err(ServiceError::Throttled);
-    };
+    let ticket = hashes.reserve().map_err(|_| ServiceError::Throttled)?;
+    let user_id = actor.user_id.clone();
+    let (attempt, u) = db
+        .run(move |c| {
+            let u = user::find(c, &user_id)?.ok_or(ServiceError::NotFound)?;
+            let Some(attempt) =
+                crate::console::auth::begin_attempt(c, &u.username, &source, lock_minutes)?
+            else {
+                return Err(ServiceError::Throttled);
+            };
+            Ok((attempt, u))
+        })
+        .await?;
+    let ok = hashes
+        .verify(ticket, current, Some(u.password_hash.clone()))
+        .await;
     let mut errors = FieldErrors::new();
-    if password::verify(current, &u.password_hash) {
-        attempt.succeeded(conn)?;
+    if ok {
+        db.run(move |c| attempt.succeeded(c)).await?;
     } else {
         errors.add("current_password", "The current password is not correct.");
     }
-    check_new_password(&mut errors, "new_password", new);
+    check_new_password(&mut errors, "new_password", &new);
     if new != confirm {
         errors.add("confirm_password", "The passwords do not match.");
     }
     errors.into_result()?;
-    let hash = password::hash(new)?;
-    crate::db::write_tx(conn, |c| {
-        user::set_password(c, &u.id, &hash, now())?;
-        audit::record(
-            c,
-            actor,
-            &place_of(&u),
-            Change {
-                action: "user.change_password",
-                object_type: "user",
-                object_id: &u.id,
-                summary: format!("{} changed their password", u.username),
-                changes: vec![],
-            },
-        )?;
-        let after = user::find(c, &u.id)?.ok_or(ServiceError::NotFound)?;
-        Ok(after.session_epoch)
+    let ticket = hashes.reserve().map_err(|_| ServiceError::Throttled)?;
+    let hash = hashes.hash(ticket, new).await?;
+    db.run(move |conn| {
+        crate::db::write_tx(conn, |c| {
+            user::set_password(c, &u.id, &hash, now())?;
+            audit::record(
+                c,
+                &actor,
+                &place_of(&u),
+                Change {
+                    action: "user.change_password",
+                    object_type: "user",
+                    object_id: &u.id,
+                    summary: format!("{} changed their password", u.username),
+                    changes: vec![],
+                },
+            )?;
+            let after = user::find(c, &u.id)?.ok_or(ServiceError::NotFound)?;
+            Ok(after.session_epoch)
+        })
     })
+    .await
 }
 
 /// Used by `coffer create-user` and the demo data: creates a user without an acting person.

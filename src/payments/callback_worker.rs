@@ -185,6 +185,14 @@ impl Worker {
                     Ok(n) => tracing::info!(tokens = n, "deleted expired card tokens"),
                     Err(e) => tracing::warn!(error = %e, "card token purge failed"),
                 }
+                // And the tokenize rate-limit windows that are over.
+                let windows = me
+                    .db
+                    .run(|conn| crate::payments::card_tokens::purge_limit_windows(conn, Utc::now()))
+                    .await;
+                if let Err(e) = windows {
+                    tracing::warn!(error = %e, "tokenize rate-limit purge failed");
+                }
             }
             match me.claim().await {
                 Ok(jobs) if !jobs.is_empty() => {

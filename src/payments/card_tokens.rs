@@ -27,6 +27,7 @@ use crate::gateway::card::{self, CardData};
 use crate::gateway::errors::ErrorCode;
 use crate::gateway::{ids, vault};
 use crate::models::connector;
+use crate::models::throttle;
 use crate::models::transaction::{self as tx_model, CardToken};
 use crate::payments::error::{Kind, PayError};
 use crate::vault::keyring::Keyring;
@@ -218,6 +219,102 @@ impl From<PayError> for TxError {
     fn from(e: PayError) -> Self {
         TxError(e)
     }
+}
+
+/// The tokenize rate limits, per minute (`COFFER_TOKENIZE_LIMIT_PER_ADDRESS`,
+/// `COFFER_TOKENIZE_LIMIT_PER_KEY`); 0 switches one off.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub per_address: u32,
+    pub per_key: u32,
+}
+
+/// Length of a rate-limit window.
+pub const LIMIT_WINDOW_SECONDS: i64 = 60;
+const ADDRESS_PREFIX: &str = "tokenize-address:";
+const KEY_PREFIX: &str = "tokenize-key:";
+
+/// Counts a tokenization for the client address `source` and for the public key (when it names
+/// a connector), in fixed one-minute windows kept in the database (`login_throttle`, so the
+/// count holds across processes sharing a PostgreSQL database), and refuses it with 1009 (HTTP
+/// 429, `Retry-After`) over either limit. The address is counted first: a refusal by the key's
+/// limit still uses up one of the address's.
+fn admit(
+    conn: &mut DbConnection,
+    public_key: &str,
+    source: &str,
+    limits: Limits,
+    now: DateTime<Utc>,
+) -> Result<(), PayError> {
+    let at = now.naive_utc();
+    let window = Duration::seconds(LIMIT_WINDOW_SECONDS);
+    let count = |conn: &mut DbConnection, key: String, limit: u32| {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        throttle::count_in_window(conn, &key, limit, at, window).map_err(db_error)
+    };
+    if limits.per_address > 0
+        && let Some(wait) = count(
+            conn,
+            format!("{ADDRESS_PREFIX}{source}"),
+            limits.per_address,
+        )?
+    {
+        return Err(too_many("this address", wait));
+    }
+    if limits.per_key > 0
+        && !public_key.is_empty()
+        && public_key.len() <= 128
+        && !public_key.contains('\0')
+        && connector::find_acting(conn, connector::Named::PublicKey(public_key))
+            .map_err(db_error)?
+            .is_some()
+        && let Some(wait) = count(conn, format!("{KEY_PREFIX}{public_key}"), limits.per_key)?
+    {
+        return Err(too_many("this public integration key", wait));
+    }
+    Ok(())
+}
+
+fn too_many(whom: &str, wait: i64) -> PayError {
+    PayError::too_many(
+        format!("Too many card tokenizations from {whom}: try again in {wait} seconds."),
+        u32::try_from(wait).unwrap_or(u32::MAX),
+    )
+}
+
+/// [`tokenize`] after [`admit`], in one write transaction: the counts are kept whether the
+/// card is then accepted or refused.
+#[allow(clippy::too_many_arguments)]
+pub fn tokenize_limited(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    public_key: &str,
+    source: &str,
+    limits: Limits,
+    req: TokenizeRequest,
+    now: DateTime<Utc>,
+    lifetime_minutes: i64,
+) -> Result<TokenizeAnswer, PayError> {
+    write_tx(conn, |c| -> Result<_, TxError> {
+        if let Err(e) = admit(c, public_key, source, limits, now) {
+            return Ok(Err(e));
+        }
+        Ok(tokenize(c, keyring, public_key, req, now, lifetime_minutes))
+    })
+    .map_err(|TxError(e)| e)?
+}
+
+/// Deletes the tokenize rate-limit windows that are over (the background loop calls it with
+/// [`purge_expired`]).
+pub fn purge_limit_windows(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+) -> Result<usize, ServiceError> {
+    let before = now.naive_utc() - Duration::seconds(LIMIT_WINDOW_SECONDS);
+    write_tx(conn, |tx| {
+        Ok(throttle::purge_windows(tx, ADDRESS_PREFIX, before)?
+            + throttle::purge_windows(tx, KEY_PREFIX, before)?)
+    })
 }
 
 /// Validates the card of `req` and stores it as a new token, usable for `lifetime_minutes`, for

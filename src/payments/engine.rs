@@ -373,14 +373,17 @@ fn pay_tx(
 }
 
 /// Records on `t` which stored instrument it charges (if any) and the masked means.
-pub(crate) fn note_means(t: &mut Transaction, charge: &Charge) {
+pub(crate) fn note_means(cx: &Ctx<'_>, t: &mut Transaction, charge: &Charge) {
     if let Source::Stored(inst) = &charge.source {
         t.instrument_id = Some(inst.id.clone());
         t.profile_id = Some(inst.profile_id.clone());
         t.payment_token = Some(inst.payment_token.clone());
     }
     t.payment_method = payment_method(&charge.processor.adapter).into();
-    t.card_summary = Some(json!({ "returnData": charge.means.return_data() }).to_string());
+    let return_data = charge
+        .means
+        .return_data(cx.keyring, &cx.connector.tenant_path);
+    t.card_summary = Some(json!({ "returnData": return_data }).to_string());
 }
 
 /// The answer that sends the customer's browser to `url` (hosted page or 3-D Secure).
@@ -430,7 +433,7 @@ fn pay(
     };
     if needs_challenge(&charge, r).is_some() {
         t.set_status(TxStatus::Pending);
-        note_means(&mut t, &charge);
+        note_means(cx, &mut t, &charge);
         insert_tx(cx, &t)?;
         let url = crate::payments::sessions::open_challenge(cx, &t, r, &charge)?;
         return Ok(Answer {
@@ -461,9 +464,9 @@ pub(crate) fn settle(
     } = charge;
     let registering = t.kind() == Some(TxKind::Register) || r.with_register == Some(true);
     let container = profile_container(cx, r)?;
-    note_means(t, charge);
+    note_means(cx, t, charge);
     t.updated_at = now();
-    let mut return_data = means.return_data();
+    let mut return_data = means.return_data(cx.keyring, &cx.connector.tenant_path);
     if let Some(x) = three_ds {
         return_data["threeDSecure"] = json!(x.mode);
         return_data["eci"] = json!(ThreeDsResult::eci(means));

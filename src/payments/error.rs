@@ -23,6 +23,8 @@ pub enum Kind {
     Busy,
     /// The caller may not do this (authentication or authorization failed).
     Unauthorized,
+    /// Over a rate limit (`retry_after` says when the window ends).
+    TooManyRequests,
     /// A fault on Coffer's side; the cause goes to the log, never to the caller.
     Internal,
 }
@@ -32,6 +34,8 @@ pub struct PayError {
     pub kind: Kind,
     pub code: ErrorCode,
     pub message: String,
+    /// Seconds after which a refused request may be sent again (`TooManyRequests` only).
+    pub retry_after: Option<u32>,
 }
 
 pub type PayResult<T> = Result<T, PayError>;
@@ -42,6 +46,14 @@ impl PayError {
             kind,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+    /// 1009 Too many requests: try again after `retry_after` seconds.
+    pub fn too_many(message: impl Into<String>, retry_after: u32) -> Self {
+        PayError {
+            retry_after: Some(retry_after),
+            ..Self::new(Kind::TooManyRequests, ErrorCode::TooManyRequests, message)
         }
     }
     /// 1002 Invalid request data.

@@ -109,8 +109,10 @@ impl Means {
             Means::Iban { .. } => "iban",
         }
     }
-    /// `returnData` of the answer: masked, never the number.
-    pub(crate) fn return_data(&self) -> Value {
+    /// `returnData` of the answer: masked, never the number; the fingerprint is the one of
+    /// the merchant's root tenant ([`Keyring::public_fingerprint`], `tenant_path` of the
+    /// connector called).
+    pub(crate) fn return_data(&self, keyring: &Keyring, tenant_path: &str) -> Value {
         match self {
             Means::Card {
                 card,
@@ -124,7 +126,7 @@ impl Means {
                 "expiryYear": format!("{:04}", card.exp_year),
                 "firstSixDigits": card.first_six,
                 "lastFourDigits": card.last_four,
-                "fingerprint": fingerprint,
+                "fingerprint": keyring.public_fingerprint(tenant_path, fingerprint),
             }),
             Means::Iban {
                 iban,

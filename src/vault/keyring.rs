@@ -146,6 +146,22 @@ impl Keyring {
         &self.mac
     }
 
+    /// The card (or IBAN) fingerprint shown to merchants in `returnData`, keyed per root tenant:
+    /// `HMAC(K_root, stored)` with `K_root = HMAC(mac key, "returnData fingerprint" ‖ root id)`
+    /// and `stored` the fingerprint kept on instruments and card tokens (under the vault's one
+    /// MAC key, for finding the same card again). The same card gives the same value to every
+    /// merchant below one root tenant and unrelated values under two roots, so two tenants
+    /// cannot correlate their customers' cards. `tenant_path` is the materialized path
+    /// (`/<root id>/…/`) of the merchant's tenant. The stored fingerprints stay as they are.
+    pub fn public_fingerprint(&self, tenant_path: &str, stored: &str) -> String {
+        let root = tenant_path
+            .split('/')
+            .find(|s| !s.is_empty())
+            .unwrap_or_default();
+        let root_key = vault::fingerprint(&self.mac, &format!("returnData fingerprint\0{root}"));
+        vault::fingerprint(root_key.as_bytes(), stored)
+    }
+
     /// Seals `plaintext` bound to `aad` (the owning row's id) under the active data key.
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> anyhow::Result<String> {
         let guard = self

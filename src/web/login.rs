@@ -79,9 +79,7 @@ pub async fn submit(
     let outcome = if username.len() > 256 || password.len() > 1024 {
         LoginOutcome::Invalid
     } else {
-        state
-            .db
-            .run(move |c| crate::console::auth::login(c, &username, &password, &source, &policy))
+        crate::console::auth::sign_in(&state.db, &state.hashes, username, password, source, policy)
             .await?
     };
     let typed = TypedSession(&session);
@@ -105,9 +103,13 @@ pub async fn submit(
             "Unknown username or wrong password.".to_string(),
         ),
         LoginOutcome::Locked => (StatusCode::TOO_MANY_REQUESTS, locked_message(&state)),
+        LoginOutcome::Busy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in is busy right now. Try again in a moment.".to_string(),
+        ),
     };
     let csrf = typed.csrf_token();
-    render(
+    let mut resp = render(
         status,
         &LoginPage {
             csrf,
@@ -115,7 +117,14 @@ pub async fn submit(
             error,
             next: next.unwrap_or_default().to_string(),
         },
-    )
+    )?;
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from_static("1"),
+        );
+    }
+    Ok(resp)
 }
 
 #[derive(Template)]

@@ -14,6 +14,7 @@ pub mod health;
 pub mod login;
 pub mod merchants;
 pub mod nul;
+pub mod slow;
 pub mod tenants;
 pub mod transactions;
 pub mod two_factor;

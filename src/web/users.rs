@@ -200,7 +200,7 @@ pub async fn create(
         merchant_id: f.merchant_id.clone(),
         password: std::mem::take(&mut f.password),
     };
-    match state.db.run(move |c| users::create(c, &actor, input)).await {
+    match users::create_user(&state.db, &state.hashes, actor, input).await {
         Ok(u) => {
             TypedSession(&session).flash("success", format!("User {} created.", u.username));
             Ok(see_other(&format!("/users/{}", u.id)))
@@ -332,11 +332,12 @@ pub async fn reset_password(
 ) -> Result<HttpResponse, HtmlError> {
     let actor = user.0.clone();
     let id = path.into_inner();
-    let (view, password) = state
+    let (password, hash) = users::new_random_password(&state.hashes).await?;
+    let view = state
         .db
         .run(move |c| {
-            let (u, pw) = users::reset_password(c, &actor, &id)?;
-            Ok((Names::load(c, &actor)?.view(u, &actor), pw))
+            let u = users::reset_password(c, &actor, &id, &hash)?;
+            Ok(Names::load(c, &actor)?.view(u, &actor))
         })
         .await?;
     let mut resp = render(
@@ -391,20 +392,17 @@ pub async fn password_change(
     let actor = user.0.clone();
     let source = crate::web::client::addr(&req, &state);
     let lock_minutes = state.settings.lockout_minutes;
-    match state
-        .db
-        .run(move |c| {
-            users::change_own_password(
-                c,
-                &actor,
-                &f.current_password,
-                &f.new_password,
-                &f.confirm_password,
-                &source,
-                lock_minutes,
-            )
-        })
-        .await
+    match users::change_own_password(
+        &state.db,
+        &state.hashes,
+        actor,
+        f.current_password,
+        f.new_password,
+        f.confirm_password,
+        source,
+        lock_minutes,
+    )
+    .await
     {
         Ok(epoch) => {
             let typed = TypedSession(&session);

@@ -5,6 +5,7 @@ mod helpers;
 mod server;
 
 mod a11y;
+mod abuse;
 mod api_monri;
 mod api_profiles;
 mod api_transactions;

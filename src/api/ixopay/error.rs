@@ -12,6 +12,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub message: String,
+    /// Sent as `Retry-After` (seconds) with a 429.
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -20,6 +22,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
     /// 1002 Invalid request data, HTTP 422 (validation).
@@ -78,6 +81,7 @@ pub fn status_of(kind: Kind) -> StatusCode {
         Kind::Malformed | Kind::Configuration | Kind::Logical => StatusCode::BAD_REQUEST,
         Kind::NotFound => StatusCode::NOT_FOUND,
         Kind::Busy => StatusCode::CONFLICT,
+        Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         Kind::Unauthorized => StatusCode::UNAUTHORIZED,
         Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -85,7 +89,10 @@ pub fn status_of(kind: Kind) -> StatusCode {
 
 impl From<PayError> for ApiError {
     fn from(e: PayError) -> Self {
-        ApiError::new(status_of(e.kind), e.code, e.message)
+        ApiError {
+            retry_after: e.retry_after,
+            ..ApiError::new(status_of(e.kind), e.code, e.message)
+        }
     }
 }
 
@@ -114,8 +121,11 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            .content_type("application/json; charset=utf-8")
+        let mut b = HttpResponse::build(self.status);
+        if let Some(s) = self.retry_after {
+            b.insert_header(("Retry-After", s.to_string()));
+        }
+        b.content_type("application/json; charset=utf-8")
             .body(self.json())
     }
 }

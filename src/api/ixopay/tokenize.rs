@@ -5,7 +5,7 @@
 //! The rules live in `payments::card_tokens`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, HttpResponseBuilder, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
 use crate::api::ixopay::error::ApiError;
 use crate::api::{read_body_limited, to_json};
@@ -23,11 +23,14 @@ fn cors(status: StatusCode) -> HttpResponseBuilder {
 }
 
 pub async fn tokenize(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
     let public_key = path.into_inner();
+    let source = crate::web::client::addr(&req, &state);
+    let limits = state.settings.tokenize_limits();
     let keyring = state.keyring.clone();
     let lifetime = state.settings.card_token_minutes;
     let result = match read_body_limited(payload, TOKENIZE_BODY_LIMIT).await {
@@ -44,20 +47,31 @@ pub async fn tokenize(
                     })
                     .and_then(|req| {
                         let now = chrono::Utc::now();
-                        card_tokens::tokenize(conn, &keyring, &public_key, req, now, lifetime)
-                            .map_err(ApiError::from)
+                        card_tokens::tokenize_limited(
+                            conn,
+                            &keyring,
+                            &public_key,
+                            &source,
+                            limits,
+                            req,
+                            now,
+                            lifetime,
+                        )
+                        .map_err(ApiError::from)
                     }))
             })
             .await
             .unwrap_or_else(|e| Err(ApiError::from(e))),
     };
-    let (status, body) = match result.and_then(|answer| to_json(&answer)) {
-        Ok(body) => (StatusCode::OK, body),
-        Err(e) => (e.status, e.json()),
+    let (status, body, retry_after) = match result.and_then(|answer| to_json(&answer)) {
+        Ok(body) => (StatusCode::OK, body, None),
+        Err(e) => (e.status, e.json(), e.retry_after),
     };
-    cors(status)
-        .content_type("application/json; charset=utf-8")
-        .body(body)
+    let mut b = cors(status);
+    if let Some(s) = retry_after {
+        b.insert_header(("Retry-After", s.to_string()));
+    }
+    b.content_type("application/json; charset=utf-8").body(body)
 }
 
 /// The CORS preflight of a cross-origin `fetch` with `Content-Type: application/json`.
