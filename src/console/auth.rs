@@ -9,6 +9,7 @@
 
 use chrono::Duration;
 
+use crate::audit::{self, Change, Origin, Place};
 use crate::db::{DbConnection, is_unique_violation};
 use crate::domain::{Actor, Role, Scope};
 use crate::error::ServiceError;
@@ -148,14 +149,116 @@ impl Attempt {
     }
 }
 
-/// Checks a username and password. Runs on a blocking thread (argon2).
+/// Longest attempted username an audit entry keeps (the form accepts 256).
+const ATTEMPTED_NAME_MAX: usize = 64;
+
+/// Records a sign-in event (`action` `login.*` / `logout`) in the audit log with where it came
+/// from: as the user when the username is one (shown to the viewers of the user's tenant), or,
+/// for an unknown username, with the attempted name, shortened (shown to platform admins only;
+/// nothing is created for it).
+pub fn record_sign_in(
+    conn: &mut DbConnection,
+    user: Option<&User>,
+    attempted: &str,
+    action: &str,
+    what: &str,
+    origin: &Origin,
+) -> Result<(), ServiceError> {
+    let (actor, place, object_id, summary) = match user {
+        Some(u) => (
+            Actor {
+                user_id: u.id.clone(),
+                username: u.username.clone(),
+                ..Actor::system()
+            },
+            crate::console::users::place_of(u),
+            u.id.clone(),
+            format!("{}: {what}", u.username),
+        ),
+        None => {
+            let name: String = attempted
+                .trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(ATTEMPTED_NAME_MAX)
+                .collect();
+            (
+                Actor {
+                    username: format!("unknown user \"{name}\""),
+                    ..Actor::system()
+                },
+                Place::default(),
+                String::new(),
+                format!("unknown username \"{name}\": {what}"),
+            )
+        }
+    };
+    audit::record_from(
+        conn,
+        &actor,
+        &place,
+        Change {
+            action,
+            object_type: "user",
+            object_id: &object_id,
+            summary,
+            changes: vec![],
+        },
+        origin,
+    )
+}
+
+/// Checks a username and password. Runs on a blocking thread (argon2). Every outcome is in the
+/// audit log (`record_sign_in`).
 pub fn login(
     conn: &mut DbConnection,
     username: &str,
     pw: &str,
-    source: &str,
+    origin: &Origin,
     policy: &Policy,
 ) -> Result<LoginOutcome, ServiceError> {
+    // Over-long input is wrong without a look (and without argon2 over a megabyte).
+    let outcome = if username.len() > 256 || pw.len() > 1024 {
+        LoginOutcome::Invalid
+    } else {
+        check_login(conn, username, pw, origin, policy)?
+    };
+    let normalized = username.trim().to_ascii_lowercase();
+    let (user, action, what) = match &outcome {
+        LoginOutcome::Ok(u) => (Some((**u).clone()), "login.success", "signed in"),
+        LoginOutcome::MustEnroll(u) => (
+            Some((**u).clone()),
+            "login.success",
+            "signed in (two-factor setup required)",
+        ),
+        LoginOutcome::CodeRequired(u) => (
+            Some((**u).clone()),
+            "login.password",
+            "right password, two-factor code asked",
+        ),
+        LoginOutcome::Invalid => (
+            user::find_by_username(conn, &normalized)?,
+            "login.failure",
+            "sign-in failed (wrong password, or the account may not sign in)",
+        ),
+        LoginOutcome::Locked => (
+            user::find_by_username(conn, &normalized)?,
+            "login.locked",
+            "sign-in refused: locked after too many failed attempts",
+        ),
+    };
+    record_sign_in(conn, user.as_ref(), username, action, what, origin)?;
+    Ok(outcome)
+}
+
+fn check_login(
+    conn: &mut DbConnection,
+    username: &str,
+    pw: &str,
+    origin: &Origin,
+    policy: &Policy,
+) -> Result<LoginOutcome, ServiceError> {
+    let source = origin.addr.as_deref().unwrap_or("unknown");
     let Some(attempt) = begin_attempt(conn, username, source, policy.lock_minutes)? else {
         return Ok(LoginOutcome::Locked);
     };
@@ -208,8 +311,11 @@ pub fn is_required(
 
 /// Ends every console session of the user (the cookie store is stateless, so a copied cookie
 /// would otherwise stay valid until its idle timeout).
-pub fn logout(conn: &mut DbConnection, user_id: &str) -> Result<(), ServiceError> {
+pub fn logout(conn: &mut DbConnection, user_id: &str, origin: &Origin) -> Result<(), ServiceError> {
     user::bump_epoch(conn, user_id)?;
+    if let Some(u) = user::find(conn, user_id)? {
+        record_sign_in(conn, Some(&u), "", "logout", "signed out", origin)?;
+    }
     Ok(())
 }
 

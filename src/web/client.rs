@@ -84,3 +84,12 @@ mod tests {
         assert_eq!(user_agent(&long).len(), USER_AGENT_MAX);
     }
 }
+
+/// Where the request came from, for the audit log: the client's address and user agent as
+/// above, as plain strings for the layers below.
+pub fn origin(req: &HttpRequest, state: &AppState) -> crate::audit::Origin {
+    crate::audit::Origin {
+        addr: Some(addr(req, state)),
+        user_agent: Some(user_agent(req)).filter(|u| !u.is_empty()),
+    }
+}

@@ -8,6 +8,7 @@ mod a11y;
 mod api_monri;
 mod api_profiles;
 mod api_transactions;
+mod audit_trail;
 mod browser;
 mod browser_checkout;
 mod browser_console;
