@@ -29,6 +29,14 @@ impl Place {
             merchant_id: None,
         }
     }
+    /// Where a console user belongs: their tenant or merchant (nowhere for platform admins).
+    pub fn of_user(u: &crate::models::user::User) -> Place {
+        Place {
+            tenant_id: u.tenant_id.clone(),
+            tenant_path: u.scope_path.clone(),
+            merchant_id: u.merchant_id.clone(),
+        }
+    }
     pub fn merchant(tenant_id: &str, tenant_path: &str, merchant_id: &str) -> Place {
         Place {
             merchant_id: Some(merchant_id.into()),

@@ -171,7 +171,7 @@ pub fn record_sign_in(
                 username: u.username.clone(),
                 ..Actor::system()
             },
-            crate::console::users::place_of(u),
+            Place::of_user(u),
             u.id.clone(),
             format!("{}: {what}", u.username),
         ),

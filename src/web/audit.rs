@@ -167,8 +167,8 @@ struct IndexPage {
     actor: String,
     /// `&profile=…&actor=…` for the pager links (URL-encoded; the template escapes it again).
     filters: String,
-    /// The same without the leading `&`, for the first page.
-    first_filters: String,
+    /// The first page with the same filters.
+    newest_href: String,
 }
 
 pub async fn index(
@@ -198,7 +198,10 @@ pub async fn index(
             older_page,
             profile,
             actor: actor_filter,
-            first_filters: filters.trim_start_matches('&').to_string(),
+            newest_href: match filters.strip_prefix('&') {
+                Some(f) => format!("/audit?{f}"),
+                None => "/audit".into(),
+            },
             filters,
         },
     )
