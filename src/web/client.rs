@@ -50,6 +50,15 @@ pub fn user_agent(req: &HttpRequest) -> String {
         .collect()
 }
 
+/// Where the request came from, for the audit log: the client's address and user agent as
+/// above, as plain strings for the layers below.
+pub fn origin(req: &HttpRequest, state: &AppState) -> crate::audit::Origin {
+    crate::audit::Origin {
+        addr: Some(addr(req, state)),
+        user_agent: Some(user_agent(req)).filter(|u| !u.is_empty()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,14 +91,5 @@ mod tests {
             .insert_header(("User-Agent", "a".repeat(5000)))
             .to_http_request();
         assert_eq!(user_agent(&long).len(), USER_AGENT_MAX);
-    }
-}
-
-/// Where the request came from, for the audit log: the client's address and user agent as
-/// above, as plain strings for the layers below.
-pub fn origin(req: &HttpRequest, state: &AppState) -> crate::audit::Origin {
-    crate::audit::Origin {
-        addr: Some(addr(req, state)),
-        user_agent: Some(user_agent(req)).filter(|u| !u.is_empty()),
     }
 }
