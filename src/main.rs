@@ -57,6 +57,11 @@ enum Command {
         #[arg(long)]
         generate: bool,
     },
+    /// The audit log: `coffer audit verify` checks its hash chains.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Benchmark data (bench/run.sh): the demo data plus N profiles `bench-0…` with one sealed
     /// card each, and single-use card tokens, written straight into a FRESH database. Creates
     /// the public demo credentials: never run it on a production database.
@@ -75,6 +80,13 @@ enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk every chain of the audit log: exit 0 with a summary when intact; otherwise print the
+    /// id of the first entry that was changed, inserted or removed and exit 1.
+    Verify,
 }
 
 #[actix_web::main]
@@ -135,6 +147,24 @@ async fn main() -> anyhow::Result<()> {
                 println!("Created {username} with generated password: {pw}");
             } else {
                 println!("Created {username}");
+            }
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let db = open_database(&cli.settings)?;
+            let verdict = coffer::audit::chain::verify_snapshot(&mut *db.get()?)?;
+            match verdict {
+                coffer::audit::chain::Verdict::Intact { chains, entries } => {
+                    println!("audit log intact: {entries} entries in {chains} chains");
+                }
+                coffer::audit::chain::Verdict::Broken { entry_id, reason } => {
+                    match entry_id {
+                        Some(id) => println!("audit log BROKEN at entry {id}: {reason}"),
+                        None => println!("audit log BROKEN: {reason}"),
+                    }
+                    std::process::exit(1);
+                }
             }
         }
         Command::RotateVaultKey { generate } => rotate_vault_key(&cli.settings, generate)?,

@@ -37,6 +37,14 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<DbPool> {
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");
     }
+    // Entries from before the audit chain existed are chained once, under the start-up lock.
+    let chained = crate::db::with_startup_lock(&mut *db.get()?, crate::audit::chain::chain_legacy)?;
+    if chained > 0 {
+        tracing::info!(
+            chained,
+            "chained the audit entries written before the audit chain"
+        );
+    }
     Ok(db)
 }
 

@@ -9,6 +9,7 @@
 
 use chrono::Duration;
 
+use crate::audit::{self, Change, Origin, Place};
 use crate::db::{DbConnection, DbPool, is_unique_violation};
 use crate::domain::{Actor, Role, Scope};
 use crate::error::ServiceError;
@@ -175,33 +176,141 @@ impl Attempt {
     }
 }
 
+/// Longest attempted username an audit entry keeps (the form accepts 256).
+const ATTEMPTED_NAME_MAX: usize = 64;
+
+/// Records a sign-in event (`action` `login.*` / `logout`) in the audit log with where it came
+/// from: as the user when the username is one (shown to the viewers of the user's tenant), or,
+/// for an unknown username, with the attempted name, shortened (shown to platform admins only;
+/// nothing is created for it).
+pub fn record_sign_in(
+    conn: &mut DbConnection,
+    user: Option<&User>,
+    attempted: &str,
+    action: &str,
+    what: &str,
+    origin: &Origin,
+) -> Result<(), ServiceError> {
+    let (actor, place, object_id, summary) = match user {
+        Some(u) => (
+            Actor {
+                user_id: u.id.clone(),
+                username: u.username.clone(),
+                ..Actor::system()
+            },
+            Place::of_user(u),
+            u.id.clone(),
+            format!("{}: {what}", u.username),
+        ),
+        None => {
+            let name: String = attempted
+                .trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(ATTEMPTED_NAME_MAX)
+                .collect();
+            (
+                Actor {
+                    username: format!("unknown user \"{name}\""),
+                    ..Actor::system()
+                },
+                Place::default(),
+                String::new(),
+                format!("unknown username \"{name}\": {what}"),
+            )
+        }
+    };
+    audit::record_from(
+        conn,
+        &actor,
+        &place,
+        Change {
+            action,
+            object_type: "user",
+            object_id: &object_id,
+            summary,
+            changes: vec![],
+        },
+        origin,
+    )
+}
+
 /// Signs in with a username and password. The password is checked on the hashing pool, with no
 /// database connection held: the attempt is counted and the user read on one connection, the
 /// connection goes back, argon2 runs, and the outcome is recorded on another. A full pool
-/// answers `Busy` at once, before anything is counted or read.
+/// answers `Busy` at once, before anything is counted or read. Every other outcome is in the
+/// audit log (`record_sign_in`).
 pub async fn sign_in(
     db: &DbPool,
     hashes: &HashPool,
     username: String,
     pw: String,
-    source: String,
+    origin: Origin,
     policy: Policy,
 ) -> Result<LoginOutcome, ServiceError> {
+    // Over-long input is wrong without a look (and without argon2 over a megabyte).
+    if username.len() > 256 || pw.len() > 1024 {
+        return db
+            .run(move |c| record_outcome(c, &username, LoginOutcome::Invalid, &origin))
+            .await;
+    }
     let Ok(ticket) = hashes.reserve() else {
         return Ok(LoginOutcome::Busy);
     };
+    let source = origin.addr.clone().unwrap_or_else(|| "unknown".into());
+    let name = username.clone();
     let started = db
-        .run(move |c| begin_login(c, &username, &source, &policy))
+        .run(move |c| begin_login(c, &name, &source, &policy))
         .await?;
     let Some((attempt, found)) = started else {
-        return Ok(LoginOutcome::Locked);
+        return db
+            .run(move |c| record_outcome(c, &username, LoginOutcome::Locked, &origin))
+            .await;
     };
     let phc = found.as_ref().map(|u| u.password_hash.clone());
     let ok = hashes.verify(ticket, pw, phc).await;
-    db.run(move |c| finish_login(c, &attempt, found, ok, &policy))
-        .await
+    db.run(move |c| {
+        let outcome = finish_login(c, &attempt, found, ok, &policy)?;
+        record_outcome(c, &username, outcome, &origin)
+    })
+    .await
 }
 
+/// Puts a sign-in's outcome in the audit log and hands it back.
+fn record_outcome(
+    conn: &mut DbConnection,
+    username: &str,
+    outcome: LoginOutcome,
+    origin: &Origin,
+) -> Result<LoginOutcome, ServiceError> {
+    let normalized = username.trim().to_ascii_lowercase();
+    let (user, action, what) = match &outcome {
+        LoginOutcome::Ok(u) => (Some((**u).clone()), "login.success", "signed in"),
+        LoginOutcome::MustEnroll(u) => (
+            Some((**u).clone()),
+            "login.success",
+            "signed in (two-factor setup required)",
+        ),
+        LoginOutcome::CodeRequired(u) => (
+            Some((**u).clone()),
+            "login.password",
+            "right password, two-factor code asked",
+        ),
+        LoginOutcome::Invalid => (
+            user::find_by_username(conn, &normalized)?,
+            "login.failure",
+            "sign-in failed (wrong password, or the account may not sign in)",
+        ),
+        LoginOutcome::Locked => (
+            user::find_by_username(conn, &normalized)?,
+            "login.locked",
+            "sign-in refused: locked after too many failed attempts",
+        ),
+        LoginOutcome::Busy => return Ok(outcome),
+    };
+    record_sign_in(conn, user.as_ref(), username, action, what, origin)?;
+    Ok(outcome)
+}
 /// The first half of a sign-in: counts the attempt (`None`: locked) and reads the user.
 pub fn begin_login(
     conn: &mut DbConnection,
@@ -268,8 +377,11 @@ pub fn is_required(
 
 /// Ends every console session of the user (the cookie store is stateless, so a copied cookie
 /// would otherwise stay valid until its idle timeout).
-pub fn logout(conn: &mut DbConnection, user_id: &str) -> Result<(), ServiceError> {
+pub fn logout(conn: &mut DbConnection, user_id: &str, origin: &Origin) -> Result<(), ServiceError> {
     user::bump_epoch(conn, user_id)?;
+    if let Some(u) = user::find(conn, user_id)? {
+        record_sign_in(conn, Some(&u), "", "logout", "signed out", origin)?;
+    }
     Ok(())
 }
 

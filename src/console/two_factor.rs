@@ -8,7 +8,7 @@
 //! ([`second_step`]); who must have two-factor is decided by `auth::is_required`, which the
 //! password step asks.
 
-use crate::audit::{self, Change};
+use crate::audit::{self, Change, Origin};
 use crate::console::auth::{self, Policy};
 use crate::console::users::place_of;
 use crate::db::DbConnection;
@@ -121,6 +121,7 @@ pub fn enable(
     keyring: &Keyring,
     actor: &Actor,
     code: &str,
+    origin: &Origin,
 ) -> Result<Vec<String>, ServiceError> {
     let u = me(conn, actor)?;
     let row = match tf::find(conn, &u.id)? {
@@ -173,7 +174,7 @@ pub fn enable(
                 },
             )?;
         }
-        audit::record(
+        audit::record_from(
             c,
             actor,
             &place_of(&u),
@@ -184,6 +185,7 @@ pub fn enable(
                 summary: format!("{} switched on two-factor authentication", u.username),
                 changes: vec![("two_factor", Some("off".into()), Some("on".into()))],
             },
+            origin,
         )?;
         Ok(())
     })?;
@@ -198,6 +200,7 @@ pub fn check_code(
     keyring: &Keyring,
     u: &User,
     input: &str,
+    origin: &Origin,
 ) -> Result<bool, ServiceError> {
     if input.len() > CODE_MAX {
         return Ok(false);
@@ -222,7 +225,7 @@ pub fn check_code(
             return Ok(false);
         }
         let left = tf::unused_codes(c, &u.id)?;
-        audit::record(
+        audit::record_from(
             c,
             &actor,
             &place_of(u),
@@ -233,6 +236,7 @@ pub fn check_code(
                 summary: format!("{} used a recovery code ({left} left)", u.username),
                 changes: vec![],
             },
+            origin,
         )?;
         Ok(true)
     })
@@ -259,7 +263,7 @@ pub fn second_step(
     user_id: &str,
     epoch: i32,
     code: &str,
-    source: &str,
+    origin: &Origin,
     policy: &Policy,
 ) -> Result<CodeOutcome, ServiceError> {
     let Some(u) = user::find(conn, user_id)? else {
@@ -272,14 +276,39 @@ pub fn second_step(
     {
         return Ok(CodeOutcome::Expired);
     }
+    let source = origin.addr.as_deref().unwrap_or("unknown");
     let Some(attempt) = auth::begin_attempt(conn, &u.username, source, policy.lock_minutes)? else {
+        auth::record_sign_in(
+            conn,
+            Some(&u),
+            "",
+            "login.locked",
+            "two-factor code refused: locked after too many failed attempts",
+            origin,
+        )?;
         return Ok(CodeOutcome::Locked);
     };
-    if !check_code(conn, keyring, &u, code)? {
+    if !check_code(conn, keyring, &u, code, origin)? {
+        auth::record_sign_in(
+            conn,
+            Some(&u),
+            "",
+            "login.failure",
+            "sign-in failed: wrong two-factor code",
+            origin,
+        )?;
         return Ok(CodeOutcome::Invalid);
     }
     attempt.succeeded(conn)?;
     user::touch_login(conn, &u.id, now())?;
+    auth::record_sign_in(
+        conn,
+        Some(&u),
+        "",
+        "login.success",
+        "signed in with a two-factor code",
+        origin,
+    )?;
     Ok(CodeOutcome::Ok(Box::new(u)))
 }
 
@@ -289,7 +318,7 @@ pub fn disable(
     keyring: &Keyring,
     actor: &Actor,
     code: &str,
-    source: &str,
+    origin: &Origin,
     policy: &Policy,
 ) -> Result<(), ServiceError> {
     let u = me(conn, actor)?;
@@ -304,10 +333,11 @@ pub fn disable(
                 .into(),
         ));
     }
+    let source = origin.addr.as_deref().unwrap_or("unknown");
     let Some(attempt) = auth::begin_attempt(conn, &u.username, source, policy.lock_minutes)? else {
         return Err(ServiceError::Throttled);
     };
-    if !check_code(conn, keyring, &u, code)? {
+    if !check_code(conn, keyring, &u, code, origin)? {
         return Err(ServiceError::invalid(
             "code",
             "The code is not correct: enter a current code or an unused recovery code.",
@@ -316,7 +346,7 @@ pub fn disable(
     attempt.succeeded(conn)?;
     crate::db::write_tx(conn, |c| {
         tf::remove(c, &u.id)?;
-        audit::record(
+        audit::record_from(
             c,
             actor,
             &place_of(&u),
@@ -327,6 +357,7 @@ pub fn disable(
                 summary: format!("{} switched off two-factor authentication", u.username),
                 changes: vec![("two_factor", Some("on".into()), Some("off".into()))],
             },
+            origin,
         )?;
         Ok(())
     })
@@ -334,7 +365,12 @@ pub fn disable(
 
 /// Resets another user's two-factor (their secret and recovery codes go; if it is required of
 /// them, their next sign-in leads to a new setup).
-pub fn reset(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<User, ServiceError> {
+pub fn reset(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    origin: &Origin,
+) -> Result<User, ServiceError> {
     let u = crate::console::users::get(conn, actor, id)?;
     if u.id == actor.user_id {
         return Err(ServiceError::Conflict(
@@ -355,7 +391,7 @@ pub fn reset(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<User, S
             )));
         }
         tf::remove(c, &u.id)?;
-        audit::record(
+        audit::record_from(
             c,
             actor,
             &place_of(&u),
@@ -377,6 +413,7 @@ pub fn reset(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<User, S
                     Some("off".into()),
                 )],
             },
+            origin,
         )?;
         Ok(u.clone())
     })

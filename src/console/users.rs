@@ -68,11 +68,7 @@ pub fn list(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<User>, Service
 }
 
 pub(crate) fn place_of(u: &User) -> Place {
-    Place {
-        tenant_id: u.tenant_id.clone(),
-        tenant_path: u.scope_path.clone(),
-        merchant_id: u.merchant_id.clone(),
-    }
+    Place::of_user(u)
 }
 
 pub struct NewUser {

@@ -67,6 +67,26 @@ diesel::table! {
         object_id -> Text,
         summary -> Text,
         changes -> Text,
+        source_addr -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        chain -> Nullable<Text>,
+        seq -> Nullable<BigInt>,
+        prev_hash -> Nullable<Text>,
+        hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_chains (chain) {
+        chain -> Text,
+        seq -> BigInt,
+        head_hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_legacy_pending (id) {
+        id -> Integer,
     }
 }
 
@@ -311,6 +331,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     transactions,
     card_tokens,
     login_throttle,
+    audit_chains,
+    audit_legacy_pending,
     audit_log,
     containers,
     global_settings,

@@ -50,6 +50,15 @@ pub fn user_agent(req: &HttpRequest) -> String {
         .collect()
 }
 
+/// Where the request came from, for the audit log: the client's address and user agent as
+/// above, as plain strings for the layers below.
+pub fn origin(req: &HttpRequest, state: &AppState) -> crate::audit::Origin {
+    crate::audit::Origin {
+        addr: Some(addr(req, state)),
+        user_agent: Some(user_agent(req)).filter(|u| !u.is_empty()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,15 +73,12 @@ pub async fn submit(
     state: web::Data<AppState>,
     CsrfForm(f): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, HtmlError> {
-    let source = crate::web::client::addr(&req, &state);
+    let origin = crate::web::client::origin(&req, &state);
     let (username, password) = (f.username.clone(), f.password);
     let policy = state.settings.login_policy();
-    let outcome = if username.len() > 256 || password.len() > 1024 {
-        LoginOutcome::Invalid
-    } else {
-        crate::console::auth::sign_in(&state.db, &state.hashes, username, password, source, policy)
-            .await?
-    };
+    let outcome =
+        crate::console::auth::sign_in(&state.db, &state.hashes, username, password, origin, policy)
+            .await?;
     let typed = TypedSession(&session);
     let now = state.clock.now();
     let next = return_to::safe(&f.next);
@@ -169,14 +166,14 @@ pub async fn code_submit(
     let Some(SecondStep { uid, epoch, next }) = typed.pending_second_step(now) else {
         return Ok(see_other("/login"));
     };
-    let source = crate::web::client::addr(&req, &state);
+    let origin = crate::web::client::origin(&req, &state);
     let policy = state.settings.login_policy();
     let keyring = state.keyring.clone();
     let outcome = state
         .db
         .run(move |c| {
             crate::console::two_factor::second_step(
-                c, &keyring, &uid, epoch, &f.code, &source, &policy,
+                c, &keyring, &uid, epoch, &f.code, &origin, &policy,
             )
         })
         .await?;
@@ -210,15 +207,17 @@ pub async fn code_submit(
 pub struct Empty {}
 
 pub async fn logout(
+    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     _f: CsrfForm<Empty>,
 ) -> Result<HttpResponse, HtmlError> {
     let typed = TypedSession(&session);
     if let Some(uid) = typed.signed_in_user() {
+        let origin = crate::web::client::origin(&req, &state);
         state
             .db
-            .run(move |c| crate::console::auth::logout(c, &uid))
+            .run(move |c| crate::console::auth::logout(c, &uid, &origin))
             .await?;
     }
     typed.logout();

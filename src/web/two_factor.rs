@@ -128,15 +128,17 @@ pub struct CodeForm {
 /// Switches two-factor on with a current code; the recovery codes are shown on this response.
 /// A session that had to set it up becomes a full login (renewed).
 pub async fn enable(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     user: EnrollingUser,
     CsrfForm(f): CsrfForm<CodeForm>,
 ) -> Result<HttpResponse, HtmlError> {
     let (actor, keyring) = (user.actor.clone(), state.keyring.clone());
+    let origin = crate::web::client::origin(&req, &state);
     match state
         .db
-        .run(move |c| two_factor::enable(c, &keyring, &actor, &f.code))
+        .run(move |c| two_factor::enable(c, &keyring, &actor, &f.code, &origin))
         .await
     {
         Ok(codes) => {
@@ -199,11 +201,11 @@ pub async fn disable(
         state.keyring.clone(),
         state.settings.login_policy(),
     );
-    let source = crate::web::client::addr(&req, &state);
+    let origin = crate::web::client::origin(&req, &state);
     let typed = TypedSession(&session);
     match state
         .db
-        .run(move |c| two_factor::disable(c, &keyring, &actor, &f.code, &source, &policy))
+        .run(move |c| two_factor::disable(c, &keyring, &actor, &f.code, &origin, &policy))
         .await
     {
         Ok(()) => {
@@ -235,6 +237,7 @@ pub async fn disable(
 
 /// Resets another user's two-factor (platform admins, managers of a strict ancestor tenant).
 pub async fn reset(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     user: CurrentUser,
@@ -245,9 +248,10 @@ pub async fn reset(
     let id = path.into_inner();
     let uid = id.clone();
     let typed = TypedSession(&session);
+    let origin = crate::web::client::origin(&req, &state);
     match state
         .db
-        .run(move |c| two_factor::reset(c, &actor, &uid))
+        .run(move |c| two_factor::reset(c, &actor, &uid, &origin))
         .await
     {
         Ok(u) => {

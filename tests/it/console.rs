@@ -16,7 +16,7 @@ fn audit_rows(app: &TestApp) -> Vec<AuditEntry> {
 }
 
 /// Every audit entry, newest first, following the service's cursor.
-fn all_audit_rows(app: &TestApp) -> Vec<AuditEntry> {
+pub(crate) fn all_audit_rows(app: &TestApp) -> Vec<AuditEntry> {
     let db = app.db();
     let mut c = db.get().expect("conn");
     let mut all = vec![];

@@ -1624,7 +1624,7 @@ fn fill(path: &str, id: &str) -> String {
 
 /// Console pages that read a query string, with their parameters.
 const QUERY_PAGES: [(&str, &[&str]); 6] = [
-    ("/audit", &["before"]),
+    ("/audit", &["before", "profile", "actor"]),
     (
         "/transactions",
         &[

@@ -678,6 +678,22 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
             "an Acme entry as the cursor shows only own entries",
         ),
         case(
+            ("GET", "/audit"),
+            format!("/audit?profile={}", a.guid),
+            None,
+            Console,
+            &[200],
+            "filtering to an Acme profile shows none of its entries",
+        ),
+        case(
+            ("GET", "/audit"),
+            format!("/audit?profile={}&actor=manager", a.manager),
+            None,
+            Console,
+            &[200],
+            "filtering to an Acme user and actor shows none of their entries",
+        ),
+        case(
             ("POST", "/api-users"),
             "/api-users",
             form(&[("merchant_id", &g.store), ("username", "shop-api")]),

@@ -9,6 +9,7 @@ mod abuse;
 mod api_monri;
 mod api_profiles;
 mod api_transactions;
+mod audit_trail;
 mod browser;
 mod browser_checkout;
 mod browser_console;

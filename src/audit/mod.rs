@@ -1,3 +1,9 @@
+//! The audit log: every change (`record`), every sign-in event (`record_from` with the client's
+//! address and user agent), every read of a customer profile (`access`), in hash chains
+//! (`chain`).
+
+pub mod chain;
+
 use diesel::Connection;
 use serde_json::{Map, Value};
 
@@ -23,6 +29,14 @@ impl Place {
             merchant_id: None,
         }
     }
+    /// Where a console user belongs: their tenant or merchant (nowhere for platform admins).
+    pub fn of_user(u: &crate::models::user::User) -> Place {
+        Place {
+            tenant_id: u.tenant_id.clone(),
+            tenant_path: u.scope_path.clone(),
+            merchant_id: u.merchant_id.clone(),
+        }
+    }
     pub fn merchant(tenant_id: &str, tenant_path: &str, merchant_id: &str) -> Place {
         Place {
             merchant_id: Some(merchant_id.into()),
@@ -40,11 +54,37 @@ pub struct Change<'a> {
     pub changes: Vec<(&'a str, Option<String>, Option<String>)>,
 }
 
+/// Where a request came from, as `web::client` decided it (plain strings: this layer knows no
+/// HTTP). The user agent is already bounded there.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub addr: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The current time to the microsecond, which both databases store exactly (the chain's hash
+/// covers it).
+pub fn now_micros() -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    now().trunc_subsecs(6)
+}
+
 pub fn record(
     conn: &mut DbConnection,
     actor: &Actor,
     place: &Place,
     c: Change<'_>,
+) -> Result<(), ServiceError> {
+    record_from(conn, actor, place, c, &Origin::default())
+}
+
+/// As `record`, with where the request came from (sign-in events).
+pub fn record_from(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    place: &Place,
+    c: Change<'_>,
+    origin: &Origin,
 ) -> Result<(), ServiceError> {
     let mut map = Map::new();
     for (field, old, new) in c.changes {
@@ -60,7 +100,7 @@ pub fn record(
     }
     let entry = AuditEntry {
         id: crate::ids::new_id(),
-        at: now(),
+        at: now_micros(),
         actor_id: if actor.user_id.is_empty() {
             None
         } else {
@@ -75,8 +115,14 @@ pub fn record(
         object_id: c.object_id.into(),
         summary: c.summary,
         changes: Value::Object(map).to_string(),
+        source_addr: origin.addr.clone(),
+        user_agent: origin.user_agent.clone(),
+        chain: None,
+        seq: None,
+        prev_hash: None,
+        hash: None,
     };
-    audit::insert(conn, &entry)?;
+    chain::append(conn, vec![entry])?;
     Ok(())
 }
 
@@ -112,6 +158,19 @@ pub fn api_profile_deleted(
 
 pub const PAGE_SIZE: i64 = 50;
 
+/// What the audit page can be narrowed to, besides the viewer's scope.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// One object (a profile's guid, a user's id, …).
+    pub object_id: Option<String>,
+    /// One actor, by the name the entries show.
+    pub actor: Option<String>,
+    /// Entries whose action starts with this (`profile.access` for a profile's access history).
+    pub action_prefix: Option<String>,
+    /// The cursor: entries older than this id.
+    pub before: Option<String>,
+}
+
 /// One page of the audit log as the actor may see it, newest first; the second value is the
 /// cursor for the next page.
 pub fn page(
@@ -119,12 +178,33 @@ pub fn page(
     actor: &Actor,
     before: Option<&str>,
 ) -> Result<(Vec<AuditEntry>, Option<String>), ServiceError> {
+    let q = Query {
+        before: before.map(str::to_string),
+        ..Query::default()
+    };
+    page_where(conn, actor, &q)
+}
+
+/// As `page`, narrowed by `q`.
+pub fn page_where(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    q: &Query,
+) -> Result<(Vec<AuditEntry>, Option<String>), ServiceError> {
     let (prefix, merchant) = match &actor.scope {
         Scope::Platform => (None, None),
         Scope::Tenant { path, .. } => (Some(path.as_str()), None),
         Scope::Merchant { merchant_id, .. } => (None, Some(merchant_id.as_str())),
     };
-    let mut rows = conn.transaction(|c| audit::page(c, prefix, merchant, before, PAGE_SIZE + 1))?;
+    let filter = audit::Filter {
+        prefix,
+        merchant,
+        object_id: q.object_id.as_deref(),
+        actor_name: q.actor.as_deref(),
+        action_prefix: q.action_prefix.as_deref(),
+        before: q.before.as_deref(),
+    };
+    let mut rows = conn.transaction(|c| audit::page(c, &filter, PAGE_SIZE + 1))?;
     let next = if rows.len() as i64 > PAGE_SIZE {
         rows.truncate(PAGE_SIZE as usize);
         rows.last().map(|r| r.id.clone())

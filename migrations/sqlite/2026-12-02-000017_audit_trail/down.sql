@@ -1,0 +1,11 @@
+DROP TABLE audit_legacy_pending;
+DROP TABLE audit_chains;
+DROP INDEX audit_log_actor;
+DROP INDEX audit_log_object;
+DROP INDEX audit_log_chain;
+ALTER TABLE audit_log DROP COLUMN hash;
+ALTER TABLE audit_log DROP COLUMN prev_hash;
+ALTER TABLE audit_log DROP COLUMN seq;
+ALTER TABLE audit_log DROP COLUMN chain;
+ALTER TABLE audit_log DROP COLUMN user_agent;
+ALTER TABLE audit_log DROP COLUMN source_addr;
