@@ -588,7 +588,7 @@ async fn a_failed_callback_is_retried_from_the_console_and_foreign_ones_are_404(
         page.contains("Callbacks") && page.contains(">failed<"),
         "{page}"
     );
-    assert!(page.contains("<td>503</td>"), "{page}");
+    assert!(page.contains("<td class=\"num\">503</td>"), "{page}");
     let action = format!("/transactions/{uuid}/callbacks/{cb_id}/retry");
     assert!(page.contains(&format!("action=\"{action}\"")), "{page}");
     let r = app.post_form(&action, &[]).await;
@@ -702,7 +702,7 @@ fn the_partial_lists_attempts_and_the_retry_form() {
     };
     let html = page.render().expect("render");
     assert!(html.contains("2026-11-21 07:38:04"), "{html}");
-    assert!(html.contains("<td>500</td>"), "{html}");
+    assert!(html.contains("<td class=\"num\">500</td>"), "{html}");
     assert!(html.contains("rejected"));
     assert!(html.contains("&#60;b&#62;boom"), "escaped excerpt: {html}");
     assert!(!html.contains("<b>boom"), "escaped excerpt: {html}");

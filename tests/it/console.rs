@@ -118,8 +118,12 @@ async fn a_manager_creates_renames_and_deactivates_a_merchant_and_every_step_is_
     app.login_ok("manager", "manager-demo").await;
     let (s, list) = app.get_html("/merchants").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(list.contains(">Acme Shop</a></td><td>Acme Group</td><td>Active<"));
-    assert!(list.contains(">Acme Outlet</a></td><td>Acme Retail</td><td>Active<"));
+    assert!(list.contains(
+        ">Acme Shop</a></td><td>Acme Group</td><td><span class=\"badge badge-ok\">Active<"
+    ));
+    assert!(list.contains(
+        ">Acme Outlet</a></td><td>Acme Retail</td><td><span class=\"badge badge-ok\">Active<"
+    ));
     assert!(list.contains("<th scope=\"col\">Tenant</th>"));
     assert!(
         list.contains("action=\"/merchants\""),
@@ -181,9 +185,11 @@ async fn a_manager_creates_renames_and_deactivates_a_merchant_and_every_step_is_
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, page) = app.get_html(&location(&r)).await;
     assert!(page.contains("Merchant Acme Kiosk East deactivated."));
-    assert!(page.contains("<dd>Inactive</dd>"));
+    assert!(page.contains("<dd><span class=\"badge\">Inactive</span></dd>"));
     let (_, list) = app.get_html("/merchants").await;
-    assert!(list.contains(">Acme Kiosk East</a></td><td>Acme Retail</td><td>Inactive<"));
+    assert!(list.contains(
+        ">Acme Kiosk East</a></td><td>Acme Retail</td><td><span class=\"badge\">Inactive<"
+    ));
     let e = audit_rows(&app)
         .into_iter()
         .find(|e| e.action == "merchant.deactivate" && e.object_id == kiosk)
@@ -201,7 +207,7 @@ async fn a_manager_creates_renames_and_deactivates_a_merchant_and_every_step_is_
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, page) = app.get_html(&format!("/merchants/{kiosk}")).await;
-    assert!(page.contains("<dd>Active</dd>"));
+    assert!(page.contains("<dd><span class=\"badge badge-ok\">Active</span></dd>"));
 }
 
 #[tokio::test]
@@ -317,7 +323,10 @@ async fn a_manager_gets_404_for_another_trees_merchant_and_nothing_changes() {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     let (_, page) = app.get_html(&store).await;
-    assert!(page.contains("<h1>Initech Store</h1>") && page.contains("<dd>Active</dd>"));
+    assert!(
+        page.contains("<h1>Initech Store</h1>")
+            && page.contains("<dd><span class=\"badge badge-ok\">Active</span></dd>")
+    );
     let (_, list) = app.get_html("/merchants").await;
     assert!(!list.contains("Inside Initech") && !list.contains("Pwned"));
     assert!(
@@ -371,7 +380,9 @@ async fn a_merchant_admin_sees_only_its_merchant_and_cannot_change_it() {
     );
 
     let (_, list) = app.get_html("/merchants").await;
-    assert!(list.contains(">Acme Shop</a></td><td>Acme Group</td><td>Active<"));
+    assert!(list.contains(
+        ">Acme Shop</a></td><td>Acme Group</td><td><span class=\"badge badge-ok\">Active<"
+    ));
     assert!(!list.contains("Mine") && !list.contains("Hacked"));
 }
 
@@ -434,10 +445,10 @@ async fn a_manager_creates_a_tenant_manager_and_a_merchant_admin_who_can_log_in(
 
     let (_, list) = app.get_html("/users").await;
     assert!(list.contains(&format!(
-        "<a href=\"/users/{boss}\">retail-boss</a></td><td>Tenant manager</td><td>Tenant Acme Retail</td><td>Active<"
+        "<a href=\"/users/{boss}\">retail-boss</a></td><td>Tenant manager</td><td>Tenant Acme Retail</td><td><span class=\"badge badge-ok\">Active<"
     )));
     assert!(list.contains(&format!(
-        "<a href=\"/users/{outlet_admin}\">outlet-admin</a></td><td>Merchant admin</td><td>Merchant Acme Outlet</td><td>Active<"
+        "<a href=\"/users/{outlet_admin}\">outlet-admin</a></td><td>Merchant admin</td><td>Merchant Acme Outlet</td><td><span class=\"badge badge-ok\">Active<"
     )));
 
     let rows = audit_rows(&app);
@@ -581,7 +592,10 @@ async fn deactivating_a_user_ends_their_session_and_they_cannot_log_in_again() {
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, page) = app.get_html(&location(&r)).await;
-    assert!(page.contains("User merchant deactivated.") && page.contains("<dd>Inactive</dd>"));
+    assert!(
+        page.contains("User merchant deactivated.")
+            && page.contains("<dd><span class=\"badge\">Inactive</span></dd>")
+    );
 
     let r = browser_get(&b, "/merchants").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);

@@ -329,7 +329,11 @@ async fn set_merchant_active(app: &TestApp, merchant: &str, active: bool) {
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, page) = app.get_html(&location(&r)).await;
-    let dd = if active { "Active" } else { "Inactive" };
+    let dd = if active {
+        "<span class=\"badge badge-ok\">Active</span>"
+    } else {
+        "<span class=\"badge\">Inactive</span>"
+    };
     assert!(page.contains(&format!("<dd>{dd}</dd>")), "{page}");
 }
 

@@ -406,7 +406,7 @@ async fn the_detail_shows_amounts_the_whole_chain_and_never_the_card_number() {
     let (_, body) = admin
         .get_html(&format!("/transactions/{}", m.declined))
         .await;
-    assert!(body.contains("<dd>ERROR</dd>"));
+    assert!(body.contains("<dd><span class=\"badge badge-bad\">ERROR</span></dd>"));
     assert!(body.contains("2003 Transaction declined"), "{body}");
     assert!(!body.contains("4000000000000002"));
     let (s, _) = admin.get_html("/transactions/00000000000000000000").await;
