@@ -20,6 +20,7 @@ pub struct Application {
     port: u16,
     server: Server,
     callbacks: CallbackWorker,
+    config: std::sync::Arc<crate::vault::config_cache::ConfigCache>,
 }
 
 /// What the callback worker is started with when the server runs.
@@ -101,10 +102,12 @@ impl Application {
         }
         settings.check_public_url()?;
         let workers = settings.workers;
+        let config = std::sync::Arc::new(crate::vault::config_cache::ConfigCache::new());
         let state = web::Data::new(AppState {
             db,
             settings,
             keyring,
+            config: config.clone(),
             callback_policy,
         });
         let mut server = HttpServer::new(move || {
@@ -139,11 +142,22 @@ impl Application {
             port,
             server: server.run(),
             callbacks,
+            config,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Statements run by the process's pool (the tests count them per call).
+    pub fn statements(&self) -> crate::db::StatementCount {
+        self.callbacks.db.statements.clone()
+    }
+
+    /// The process's configuration cache (the tests look at its version and entries).
+    pub fn config_cache(&self) -> std::sync::Arc<crate::vault::config_cache::ConfigCache> {
+        self.config.clone()
     }
 
     /// Serves until the server stops (a signal, or its handle), with the callback worker

@@ -9,6 +9,10 @@ pub struct TestApp {
     pub addr: String,
     pub client: reqwest::Client,
     pub settings: Settings,
+    /// The app's configuration cache (`vault::config_cache`).
+    pub config: std::sync::Arc<coffer::vault::config_cache::ConfigCache>,
+    /// Statements run by the app's pool.
+    pub statements: coffer::db::StatementCount,
     _dir: tempfile::TempDir,
     pg: Option<PgDb>,
 }
@@ -81,11 +85,15 @@ impl TestApp {
         tweak(&mut settings);
         let app = Application::build(settings.clone(), demo).expect("build app");
         let addr = format!("http://127.0.0.1:{}", app.port());
+        let config = app.config_cache();
+        let statements = app.statements();
         tokio::spawn(app.run_until_stopped());
         TestApp {
             addr,
             client: client(),
             settings,
+            config,
+            statements,
             _dir: dir,
             pg: pg.map(|(_, d)| d),
         }

@@ -30,5 +30,6 @@ mod multiprocess;
 mod routes;
 mod rules_console;
 mod sharing_paths;
+mod speed;
 mod tokenize;
 mod tx_console;
