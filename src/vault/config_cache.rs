@@ -101,8 +101,8 @@ impl ConfigCache {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     Id(String),
-    ApiKey(String),
-    PublicKey(String),
+    Api(String),
+    Public(String),
     MonriToken(String),
 }
 
@@ -110,8 +110,8 @@ impl From<Named<'_>> for Key {
     fn from(n: Named<'_>) -> Key {
         match n {
             Named::Id(s) => Key::Id(s.into()),
-            Named::ApiKey(s) => Key::ApiKey(s.into()),
-            Named::PublicKey(s) => Key::PublicKey(s.into()),
+            Named::ApiKey(s) => Key::Api(s.into()),
+            Named::PublicKey(s) => Key::Public(s.into()),
             Named::MonriToken(s) => Key::MonriToken(s.into()),
         }
     }
@@ -143,10 +143,10 @@ pub struct Acting {
     monri_key: OnceLock<Zeroizing<String>>,
 }
 
-fn opened_once<'a, E>(
-    cell: &'a OnceLock<Zeroizing<String>>,
+fn opened_once<E>(
+    cell: &OnceLock<Zeroizing<String>>,
     open: impl FnOnce() -> Result<String, E>,
-) -> Result<&'a str, E> {
+) -> Result<&str, E> {
     if let Some(s) = cell.get() {
         return Ok(s.as_str());
     }

@@ -215,6 +215,7 @@ fn merchant_key(
 /// Authenticates a customer endpoint call by either scheme and returns its connector and the
 /// configuration version the call runs within (the connector and its merchant key come from the
 /// process's configuration cache, see `vault::config_cache`).
+#[allow(clippy::too_many_arguments)]
 pub fn authenticate(
     conn: &mut DbConnection,
     keyring: &Keyring,
