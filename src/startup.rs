@@ -20,6 +20,7 @@ pub struct Application {
     server: Server,
     callbacks: CallbackWorker,
     clock: crate::clock::Clock,
+    config: std::sync::Arc<crate::vault::config_cache::ConfigCache>,
 }
 
 /// What the callback worker is started with when the server runs.
@@ -99,11 +100,13 @@ impl Application {
         let request_timeout = std::time::Duration::from_secs(settings.request_timeout_seconds);
         let max_connections = usize::try_from(settings.max_connections).unwrap_or(usize::MAX);
         let hashes = std::sync::Arc::new(settings.hash_pool());
+        let config = std::sync::Arc::new(crate::vault::config_cache::ConfigCache::new());
         let state = web::Data::new(AppState {
             hashes,
             db,
             settings,
             keyring,
+            config: config.clone(),
             callback_policy,
             clock: clock.clone(),
         });
@@ -149,6 +152,7 @@ impl Application {
             server: server.run(),
             callbacks,
             clock,
+            config,
         })
     }
 
@@ -159,6 +163,16 @@ impl Application {
     /// The clock this server's console sessions are measured with (tests move it forward).
     pub fn clock(&self) -> crate::clock::Clock {
         self.clock.clone()
+    }
+
+    /// Statements run by the process's pool (the tests count them per call).
+    pub fn statements(&self) -> crate::db::StatementCount {
+        self.callbacks.db.statements.clone()
+    }
+
+    /// The process's configuration cache (the tests look at its version and entries).
+    pub fn config_cache(&self) -> std::sync::Arc<crate::vault::config_cache::ConfigCache> {
+        self.config.clone()
     }
 
     /// Serves until the server stops (a signal, or its handle), with the callback worker

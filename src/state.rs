@@ -8,12 +8,15 @@ use crate::config::Settings;
 use crate::db::DbPool;
 use crate::gateway::password::HashPool;
 use crate::gateway::target::AllowPrivate;
+use crate::vault::config_cache::ConfigCache;
 use crate::vault::keyring::Keyring;
 
 pub struct AppState {
     pub db: DbPool,
     pub settings: Settings,
     pub keyring: Arc<Keyring>,
+    /// The configuration API calls read, cached until its version moves.
+    pub config: Arc<ConfigCache>,
     /// Private callback targets allowed (the setting, or loopback in demo mode).
     pub callback_policy: AllowPrivate,
     /// The clock console sessions are measured with.

@@ -106,16 +106,20 @@ where
 {
     let meta = RequestMeta::from(&req);
     let keyring = state.keyring.clone();
+    let config = state.config.clone();
     let skew = state.settings.signature_skew_seconds;
     let outcome = state
         .db
         .run(move |conn| {
-            let ctx = match ixopay::auth::authenticate(conn, &keyring, skew, meta, &body, &api_key)
-            {
+            let ctx = match ixopay::auth::authenticate(
+                conn, &keyring, &config, skew, meta, &body, &api_key,
+            ) {
                 Ok(ctx) => ctx,
                 Err(e) => return Ok(Err(e)),
             };
-            let result = refuse_card_numbers(&body, &[]).and_then(|()| f(conn, &ctx, &body));
+            let result = refuse_card_numbers(&body, &[]).and_then(|()| {
+                crate::vault::config_cache::within(&ctx.config, || f(conn, &ctx, &body))
+            });
             Ok(Ok((ctx, result)))
         })
         .await;

@@ -56,6 +56,31 @@ const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = 
 
 pub struct Manager {
     url: String,
+    statements: StatementCount,
+}
+
+/// How many statements the pool's connections have run (queries, the pool's checks, `BEGIN` and
+/// `COMMIT`): one relaxed atomic add per statement, read by the tests and for the README's counts
+/// per API call.
+#[derive(Debug, Clone, Default)]
+pub struct StatementCount(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl StatementCount {
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+struct Counting(StatementCount);
+
+impl diesel::connection::Instrumentation for Counting {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let diesel::connection::InstrumentationEvent::StartQuery { .. } = event {
+            (self.0)
+                .0
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 impl ManageConnection for Manager {
@@ -73,7 +98,9 @@ impl ManageConnection for Manager {
                 diesel::SqliteConnection::establish(path).map(DbConnection::Sqlite)
             }
         };
-        r.map_err(diesel::r2d2::Error::ConnectionError)
+        let mut c = r.map_err(diesel::r2d2::Error::ConnectionError)?;
+        c.set_instrumentation(Counting(self.statements.clone()));
+        Ok(c)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
@@ -134,6 +161,7 @@ pub struct DbPool {
     pool: Pool<Manager>,
     permits: std::sync::Arc<tokio::sync::Semaphore>,
     pub backend: Backend,
+    pub statements: StatementCount,
 }
 
 impl DbPool {
@@ -142,21 +170,29 @@ impl DbPool {
         if backend == Backend::Sqlite {
             let mut first = Manager {
                 url: url.to_string(),
+                statements: StatementCount::default(),
             }
             .connect()?;
             first.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
         }
+        let statements = StatementCount::default();
         let pool = Pool::builder()
             .max_size(size)
+            // r2d2 pings a connection before handing it out. A SQLite connection is a file
+            // handle that cannot go stale: the ping was one statement of every call for nothing
+            // (on PostgreSQL it finds connections the server closed, and stays).
+            .test_on_check_out(backend == Backend::Postgres)
             .connection_timeout(std::time::Duration::from_secs(10))
             .connection_customizer(Box::new(Pragmas))
             .build(Manager {
                 url: url.to_string(),
+                statements: statements.clone(),
             })?;
         Ok(DbPool {
             pool,
             permits: std::sync::Arc::new(tokio::sync::Semaphore::new(size as usize)),
             backend,
+            statements,
         })
     }
 

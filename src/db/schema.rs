@@ -369,3 +369,12 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    /// One row (id 1): bumped by triggers in every transaction that changes the configuration
+    /// an API call reads (migration 000020). See `vault::config_cache`.
+    config_version (id) {
+        id -> Integer,
+        version -> BigInt,
+    }
+}

@@ -4,6 +4,7 @@
 pub mod api_user;
 pub mod audit;
 pub mod callback;
+pub mod config_version;
 pub mod connector;
 pub mod container;
 pub mod merchant;

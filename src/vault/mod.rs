@@ -3,6 +3,7 @@
 //! profiles and instruments themselves (`profiles`). Protocol-free: every API, the payment pages,
 //! the console and the seeder call these functions.
 
+pub mod config_cache;
 pub mod keyring;
 pub mod profiles;
 pub mod sharing;

@@ -8,7 +8,9 @@
 //! - A Global Setting of tenant X applies to the connectors of X's merchants (unless a connector
 //!   ignores global settings); it is not passed down to sub-tenants.
 //! - Effective container: own assignment, else the tenant's global setting (unless ignored), else
-//!   none; none as well when the rules no longer allow it. Computed on use, never cached. The
+//!   none; none as well when the rules no longer allow it. Computed on use from current rows
+//!   (an API call reuses the answer until the configuration version moves, see
+//!   `vault::config_cache`, so a change still takes effect on the next call). The
 //!   reason (`Source`) is what the console shows next to it, on connector pages and Global
 //!   Settings alike.
 
@@ -178,7 +180,63 @@ pub fn lineage_of(
 
 /// The effective container of connector `k`: the one entry point every path asks (both IXOPAY
 /// APIs, Monri, the payment pages, the console, the seeder).
+///
+/// Inside an API call (`vault::config_cache::within`) the answer computed for the call's configuration
+/// version is reused until the configuration changes; elsewhere (the console) it is computed now.
 pub fn effective(conn: &mut DbConnection, k: &Connector) -> Result<Effective, ServiceError> {
+    let memo = MEMO.with(|m| m.borrow().clone());
+    let Some(memo) = memo else {
+        return effective_now(conn, k);
+    };
+    if let Some(e) = memo.lock().get(&k.id) {
+        return Ok(e.clone());
+    }
+    let e = effective_now(conn, k)?;
+    memo.lock().insert(k.id.clone(), e.clone());
+    Ok(e)
+}
+
+/// Effective containers remembered for one configuration version: held by a
+/// `vault::config_cache` snapshot, consulted by [`effective`] inside [`with_memo`].
+#[derive(Debug, Default)]
+pub struct Memo(std::sync::Mutex<std::collections::HashMap<String, Effective>>);
+
+impl Memo {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Effective>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+thread_local! {
+    static MEMO: std::cell::RefCell<Option<std::sync::Arc<Memo>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (an API call's work, on its thread) with `memo` answering [`effective`].
+pub fn with_memo<T>(memo: &std::sync::Arc<Memo>, f: impl FnOnce() -> T) -> T {
+    struct Reset(Option<std::sync::Arc<Memo>>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            MEMO.with(|m| *m.borrow_mut() = prev);
+        }
+    }
+    let prev = MEMO.with(|m| m.borrow_mut().replace(memo.clone()));
+    let _reset = Reset(prev);
+    f()
+}
+
+fn effective_now(conn: &mut DbConnection, k: &Connector) -> Result<Effective, ServiceError> {
     effective_for(
         conn,
         &k.tenant_id,

@@ -35,7 +35,7 @@ fn ts(s: &str) -> NaiveDateTime {
 const VAULT_MARKER: &str = "SEALED-4111111111111111";
 const FINGERPRINT_MARKER: &str = "FINGERPRINT-MARKER";
 
-struct Seeded {
+pub(crate) struct Seeded {
     id: String,
     guid: String,
     card_token: String,
@@ -54,7 +54,7 @@ fn full_customer() -> Value {
 
 /// One profile with a preferred card (2030-01-17 15:36:41) and a SEPA instrument
 /// (2030-01-18 09:00:00), counted in the container as the gateway would.
-fn seed_profile(app: &TestApp, container: &str, connector: &str, ident: &str) -> Seeded {
+pub(crate) fn seed_profile(app: &TestApp, container: &str, connector: &str, ident: &str) -> Seeded {
     let cid = container_id(app, container);
     let kid = connector_id(app, connector);
     let db = app.db();

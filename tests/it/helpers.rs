@@ -11,6 +11,10 @@ pub struct TestApp {
     pub settings: Settings,
     /// The clock the app's console sessions are measured with: `advance` ages every session.
     pub clock: coffer::clock::Clock,
+    /// The app's configuration cache (`vault::config_cache`).
+    pub config: std::sync::Arc<coffer::vault::config_cache::ConfigCache>,
+    /// Statements run by the app's pool.
+    pub statements: coffer::db::StatementCount,
     _dir: tempfile::TempDir,
     pg: Option<PgDb>,
 }
@@ -84,12 +88,16 @@ impl TestApp {
         let app = Application::build(settings.clone(), demo).expect("build app");
         let addr = format!("http://127.0.0.1:{}", app.port());
         let clock = app.clock();
+        let config = app.config_cache();
+        let statements = app.statements();
         tokio::spawn(app.run_until_stopped());
         TestApp {
             addr,
             client: client(),
             settings,
             clock,
+            config,
+            statements,
             _dir: dir,
             pg: pg.map(|(_, d)| d),
         }

@@ -34,5 +34,6 @@ mod routes;
 mod rules_console;
 mod sessions;
 mod sharing_paths;
+mod speed;
 mod tokenize;
 mod tx_console;

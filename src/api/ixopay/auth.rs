@@ -10,8 +10,8 @@ use crate::api::ixopay::error::ApiError;
 use crate::db::DbConnection;
 use crate::gateway::api_password;
 use crate::gateway::signature::{self, BodyHash};
-use crate::models::api_user;
-use crate::models::connector::{self, Connector, Named};
+use crate::models::connector::{Connector, Named};
+use crate::vault::config_cache::{ConfigCache, Snapshot};
 use crate::vault::keyring::Keyring;
 
 /// The parts of an HTTP request the checks need, copied out of actix before going to the
@@ -58,10 +58,13 @@ pub struct ApiContext {
     /// The API user's name, for the audit log.
     pub api_username: String,
     /// The connector's shared secret, for signing the response.
-    pub secret: String,
+    pub secret: zeroize::Zeroizing<String>,
     /// The body-hash flavour of the request signature (SHA-512 unless the client used MD5).
     pub body_hash: BodyHash,
     pub meta: RequestMeta,
+    /// The configuration version the call was authenticated under; the call's work runs
+    /// within it (`config_cache::within`).
+    pub config: std::sync::Arc<Snapshot>,
 }
 
 fn basic_credentials(header: Option<&str>) -> Option<(String, String)> {
@@ -80,11 +83,13 @@ fn basic_credentials(header: Option<&str>) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-/// Checks the caller of `api_key`. One indexed lookup each for the connector and the API user,
-/// one HMAC for the password, and no argon2.
+/// Checks the caller of `api_key`: one read of the configuration version, then the connector,
+/// the API user and the opened secret from the process's configuration cache (one indexed
+/// lookup each on a miss), one HMAC for the password, and no argon2.
 pub fn authenticate(
     conn: &mut DbConnection,
     keyring: &Keyring,
+    config: &ConfigCache,
     skew_window_secs: i64,
     meta: RequestMeta,
     body: &[u8],
@@ -101,10 +106,14 @@ pub fn authenticate(
         return Err(ApiError::unauthorized());
     }
     // An inactive connector, or one of an inactive merchant, is not found: 401 like an unknown key.
-    let connector = connector::find_acting(conn, Named::ApiKey(api_key))
+    let snapshot = config.snapshot(conn).map_err(internal)?;
+    let acting = snapshot
+        .acting(conn, Named::ApiKey(api_key))
         .map_err(internal)?
         .ok_or_else(ApiError::unauthorized)?;
-    let user = api_user::find_by_username(conn, &username)
+    let connector = &acting.connector;
+    let user = snapshot
+        .api_user(conn, &username)
         .map_err(internal)?
         .ok_or_else(ApiError::unauthorized)?;
     if !user.active
@@ -113,9 +122,12 @@ pub fn authenticate(
     {
         return Err(ApiError::unauthorized());
     }
-    let secret = keyring
-        .open_string(conn, &connector.shared_secret, connector.id.as_bytes())
-        .map_err(|e| ApiError::from(crate::error::ServiceError::Unexpected(e)))?;
+    let secret = zeroize::Zeroizing::new(
+        acting
+            .secret(|| keyring.open_string(conn, &connector.shared_secret, connector.id.as_bytes()))
+            .map_err(|e| ApiError::from(crate::error::ServiceError::Unexpected(e)))?
+            .to_string(),
+    );
     let mut body_hash = BodyHash::Sha512;
     if connector.signing {
         let given = meta
@@ -142,12 +154,13 @@ pub fn authenticate(
         .map_err(|_| ApiError::signature("Invalid signature."))?;
     }
     Ok(ApiContext {
-        connector,
-        api_user_id: user.id,
-        api_username: user.username,
+        connector: connector.clone(),
+        api_user_id: user.id.clone(),
+        api_username: user.username.clone(),
         secret,
         body_hash,
         meta,
+        config: snapshot.clone(),
     })
 }
 

@@ -39,6 +39,7 @@ use crate::models::container::Container;
 use crate::models::monri::{self as rows, AccessToken};
 use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile};
+use crate::vault::config_cache::{ConfigCache, Snapshot};
 use crate::vault::keyring::Keyring;
 use crate::vault::profiles::{self, Key};
 
@@ -211,16 +212,20 @@ fn merchant_key(
     Ok(keyring.open_string(conn, sealed, &connectors::monri_key_aad(&k.id))?)
 }
 
-/// Authenticates a customer endpoint call by either scheme and returns its connector.
+/// Authenticates a customer endpoint call by either scheme and returns its connector and the
+/// configuration version the call runs within (the connector and its merchant key come from the
+/// process's configuration cache, see `vault::config_cache`).
+#[allow(clippy::too_many_arguments)]
 pub fn authenticate(
     conn: &mut DbConnection,
     keyring: &Keyring,
+    config: &ConfigCache,
     skew_seconds: i64,
     now: DateTime<Utc>,
     req: &RequestAuth,
     body: &[u8],
     need: Need,
-) -> Result<Connector, MonriError> {
+) -> Result<(Connector, std::sync::Arc<Snapshot>), MonriError> {
     let header = req
         .authorization
         .as_deref()
@@ -232,16 +237,33 @@ pub fn authenticate(
     let (scheme, rest) = header
         .split_once(' ')
         .ok_or_else(MonriError::unauthorized)?;
-    match scheme {
-        "WP3-v2.1" => wp3(conn, keyring, skew_seconds, now, rest, &req.path, body),
-        s if s.eq_ignore_ascii_case("bearer") => bearer(conn, keyring, now, rest.trim(), need),
-        _ => Err(MonriError::unauthorized()),
+    let wp3_scheme = scheme == "WP3-v2.1";
+    if !wp3_scheme && !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(MonriError::unauthorized());
     }
+    let snapshot = config.snapshot(conn)?;
+    let k = if wp3_scheme {
+        wp3(
+            conn,
+            keyring,
+            &snapshot,
+            skew_seconds,
+            now,
+            rest,
+            &req.path,
+            body,
+        )?
+    } else {
+        bearer(conn, &snapshot, keyring, now, rest.trim(), need)?
+    };
+    Ok((k, snapshot))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn wp3(
     conn: &mut DbConnection,
     keyring: &Keyring,
+    snapshot: &Snapshot,
     skew_seconds: i64,
     now: DateTime<Utc>,
     rest: &str,
@@ -272,19 +294,21 @@ fn wp3(
             ),
         ));
     }
-    let k = connector::find_acting(conn, Named::MonriToken(token))?
+    let acting = snapshot
+        .acting(conn, Named::MonriToken(token))?
         .ok_or_else(MonriError::unauthorized)?;
-    let key = merchant_key(conn, keyring, &k)?;
-    let expected = wp3_digest(&key, timestamp, token, path, body);
+    let key = acting.monri_merchant_key(|| merchant_key(conn, keyring, &acting.connector))?;
+    let expected = wp3_digest(key, timestamp, token, path, body);
     let given = digest.to_ascii_lowercase();
     if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
         return Err(MonriError::unauthorized());
     }
-    Ok(k)
+    Ok(acting.connector.clone())
 }
 
 fn bearer(
     conn: &mut DbConnection,
+    snapshot: &Snapshot,
     keyring: &Keyring,
     now: DateTime<Utc>,
     token: &str,
@@ -299,7 +323,8 @@ fn bearer(
         return Err(expired());
     }
     // A token issued before its connector or merchant was deactivated no longer works.
-    let k = connector::find_acting(conn, Named::Id(&t.connector_id))?
+    let k = snapshot
+        .acting(conn, Named::Id(&t.connector_id))?
         .ok_or_else(MonriError::unauthorized)?;
     let granted: Vec<&str> = t.scopes.split(' ').collect();
     if let Some(missing) = need.scopes().iter().find(|s| !granted.contains(s)) {
@@ -308,7 +333,7 @@ fn bearer(
             format!("The access token lacks the scope {missing}."),
         ));
     }
-    Ok(k)
+    Ok(k.connector.clone())
 }
 
 /// `POST /v2/oauth`: client credentials (authenticity token and merchant key) for a Bearer

@@ -72,13 +72,15 @@ where
     };
     let query = req.query_string().to_string();
     let keyring = state.keyring.clone();
+    let config = state.config.clone();
     let skew = state.settings.signature_skew_seconds;
     let outcome = state
         .db
         .run(move |conn| {
-            let k = match customers::authenticate(
+            let (k, snapshot) = match customers::authenticate(
                 conn,
                 &keyring,
+                &config,
                 skew,
                 chrono::Utc::now(),
                 &auth,
@@ -90,7 +92,11 @@ where
             };
             Ok(crate::api::refuse_card_numbers(&body, &[])
                 .map_err(|e| MonriError::invalid(e.message))
-                .and_then(|()| f(conn, &keyring, &k, &body, &query)))
+                .and_then(|()| {
+                    crate::vault::config_cache::within(&snapshot, || {
+                        f(conn, &keyring, &k, &body, &query)
+                    })
+                }))
         })
         .await;
     finish(outcome)
