@@ -226,14 +226,6 @@ impl Settings {
         )
     }
 
-    /// The tokenize rate limits.
-    pub fn tokenize_limits(&self) -> crate::payments::card_tokens::Limits {
-        crate::payments::card_tokens::Limits {
-            per_address: self.tokenize_limit_per_address,
-            per_key: self.tokenize_limit_per_key,
-        }
-    }
-
     /// What console sign-in takes from the settings.
     pub fn login_policy(&self) -> crate::console::auth::Policy {
         crate::console::auth::Policy {

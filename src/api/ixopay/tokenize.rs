@@ -30,7 +30,10 @@ pub async fn tokenize(
 ) -> HttpResponse {
     let public_key = path.into_inner();
     let source = crate::web::client::addr(&req, &state);
-    let limits = state.settings.tokenize_limits();
+    let limits = card_tokens::Limits {
+        per_address: state.settings.tokenize_limit_per_address,
+        per_key: state.settings.tokenize_limit_per_key,
+    };
     let keyring = state.keyring.clone();
     let lifetime = state.settings.card_token_minutes;
     let result = match read_body_limited(payload, TOKENIZE_BODY_LIMIT).await {
