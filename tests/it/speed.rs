@@ -222,6 +222,8 @@ const CONFIG_TABLES: &[&str] = &[
 /// Every other table. A new table must be added to one of the two lists.
 const OTHER_TABLES: &[&str] = &[
     "audit_log",
+    "audit_chains",
+    "audit_legacy_pending",
     "callback_attempts",
     "callbacks",
     "card_tokens",
