@@ -110,7 +110,7 @@ pub fn count_in_window(
     window: chrono::Duration,
 ) -> QueryResult<Option<i64>> {
     let window_start = at - window;
-    for _ in 0..3 {
+    for _ in 0..5 {
         let counted = diesel::update(
             login_throttle::table
                 .find(key)
@@ -123,6 +123,9 @@ pub fn count_in_window(
             return Ok(None);
         }
         match find(conn, key)? {
+            // A row that appeared since the UPDATE's snapshot (a concurrent first event just
+            // committed it) and still has room: count again instead of refusing.
+            Some(t) if t.first_failure_at > window_start && t.failures < limit => {}
             Some(t) if t.first_failure_at > window_start => {
                 let left = (t.first_failure_at + window - at).num_seconds();
                 return Ok(Some(left.max(1)));
