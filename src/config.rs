@@ -155,6 +155,15 @@ pub struct Settings {
         value_parser = clap::value_parser!(u64).range(0..=100_000)
     )]
     pub hash_queue: u64,
+    /// How often the access audit queue is written (milliseconds): what a `kill -9` can lose
+    /// (see `audit::access`).
+    #[arg(
+        long,
+        env = "COFFER_ACCESS_AUDIT_FLUSH_MS",
+        default_value_t = crate::audit::access::FLUSH_MS_DEFAULT,
+        value_parser = clap::value_parser!(u64).range(1..=60_000)
+    )]
+    pub access_audit_flush_ms: u64,
 }
 
 /// Longest accepted `COFFER_SESSION_IDLE_MINUTES` (one day).
@@ -210,6 +219,8 @@ impl Settings {
             max_connections: MAX_CONNECTIONS_DEFAULT,
             hash_threads: None,
             hash_queue: 32,
+            // Tests flush the access audit queue themselves (the audit page does, too).
+            access_audit_flush_ms: 60_000,
         }
     }
 

@@ -21,6 +21,7 @@ pub struct Application {
     callbacks: CallbackWorker,
     clock: crate::clock::Clock,
     config: std::sync::Arc<crate::vault::config_cache::ConfigCache>,
+    access: crate::audit::access::AccessLog,
 }
 
 /// What the callback worker is started with when the server runs.
@@ -101,7 +102,12 @@ impl Application {
         let max_connections = usize::try_from(settings.max_connections).unwrap_or(usize::MAX);
         let hashes = std::sync::Arc::new(settings.hash_pool());
         let config = std::sync::Arc::new(crate::vault::config_cache::ConfigCache::new());
+        let access = crate::audit::access::AccessLog::start(
+            db.clone(),
+            std::time::Duration::from_millis(settings.access_audit_flush_ms),
+        );
         let state = web::Data::new(AppState {
+            access: access.clone(),
             hashes,
             db,
             settings,
@@ -153,6 +159,7 @@ impl Application {
             callbacks,
             clock,
             config,
+            access,
         })
     }
 
@@ -170,6 +177,11 @@ impl Application {
         self.callbacks.db.statements.clone()
     }
 
+    /// The process's access audit queue (the tests flush it).
+    pub fn access_log(&self) -> crate::audit::access::AccessLog {
+        self.access.clone()
+    }
+
     /// The process's configuration cache (the tests look at its version and entries).
     pub fn config_cache(&self) -> std::sync::Arc<crate::vault::config_cache::ConfigCache> {
         self.config.clone()
@@ -184,6 +196,9 @@ impl Application {
         let r = self.server.await;
         let _ = stop.send(true);
         let _ = task.await;
+        // The reads answered before the stop are in the log before the process exits.
+        let access = self.access;
+        let _ = tokio::task::spawn_blocking(move || access.shutdown()).await;
         r
     }
 }

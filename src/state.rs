@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::audit::access::AccessLog;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::DbPool;
@@ -23,4 +24,6 @@ pub struct AppState {
     pub clock: Clock,
     /// Where people's passwords are hashed and checked (never on a database connection).
     pub hashes: Arc<HashPool>,
+    /// Where reads of customer profiles are recorded (buffered, see `audit::access`).
+    pub access: AccessLog,
 }

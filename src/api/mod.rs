@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 
 use crate::api::ixopay::auth::{ApiContext, RequestMeta, signed};
 use crate::api::ixopay::error::ApiError;
+use crate::audit::access::Reader;
 use crate::db::DbConnection;
 use crate::state::AppState;
 
@@ -92,6 +93,16 @@ pub async fn read_body_limited(
 
 /// Authenticates the call to `api_key` and runs `f` on a blocking thread with a connection
 /// (after [`refuse_card_numbers`]); the answer (or the error, once authenticated) is signed with the connector's secret.
+/// `METHOD /the/{route}` of a request, as the access audit names it (no ids, no keys).
+pub fn route_of(req: &HttpRequest) -> String {
+    format!(
+        "{} {}",
+        req.method(),
+        req.match_pattern()
+            .unwrap_or_else(|| req.path().to_string())
+    )
+}
+
 pub async fn call<F>(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -100,11 +111,19 @@ pub async fn call<F>(
     f: F,
 ) -> HttpResponse
 where
-    F: FnOnce(&mut DbConnection, &ApiContext, &[u8]) -> Result<(StatusCode, Vec<u8>), ApiError>
+    F: FnOnce(
+            &mut DbConnection,
+            &ApiContext,
+            &[u8],
+            &Reader,
+        ) -> Result<(StatusCode, Vec<u8>), ApiError>
         + Send
         + 'static,
 {
     let meta = RequestMeta::from(&req);
+    let route = route_of(&req);
+    let origin = crate::web::client::origin(&req, &state);
+    let access = state.access.clone();
     let keyring = state.keyring.clone();
     let config = state.config.clone();
     let skew = state.settings.signature_skew_seconds;
@@ -117,8 +136,18 @@ where
                 Ok(ctx) => ctx,
                 Err(e) => return Ok(Err(e)),
             };
+            let reader = Reader::client(
+                &access,
+                &ctx.connector,
+                format!(
+                    "API user {} (connector {})",
+                    ctx.api_username, ctx.connector.api_key
+                ),
+                route,
+                origin,
+            );
             let result = refuse_card_numbers(&body, &[]).and_then(|()| {
-                crate::vault::config_cache::within(&ctx.config, || f(conn, &ctx, &body))
+                crate::vault::config_cache::within(&ctx.config, || f(conn, &ctx, &body, &reader))
             });
             Ok(Ok((ctx, result)))
         })

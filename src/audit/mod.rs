@@ -2,6 +2,7 @@
 //! address and user agent), every read of a customer profile (`access`), in hash chains
 //! (`chain`).
 
+pub mod access;
 pub mod chain;
 
 use diesel::Connection;

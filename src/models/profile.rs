@@ -286,6 +286,15 @@ pub fn set_preferred(
 }
 
 /// The container of a profile (live or tombstone), to lock before changing its instruments.
+/// The guid of a profile (tombstones included), by id.
+pub fn guid_of(conn: &mut DbConnection, profile_id: &str) -> QueryResult<Option<String>> {
+    profiles::table
+        .find(profile_id)
+        .select(profiles::profile_guid)
+        .first(conn)
+        .optional()
+}
+
 pub fn container_id_of(conn: &mut DbConnection, profile_id: &str) -> QueryResult<Option<String>> {
     profiles::table
         .find(profile_id)

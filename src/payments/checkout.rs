@@ -9,6 +9,7 @@ use chrono::NaiveDateTime;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::audit::access::Reader;
 use crate::db::{DbConnection, write_tx};
 use crate::domain::TxStatus;
 use crate::error::{FieldErrors, ServiceError};
@@ -368,6 +369,7 @@ fn ctx<'a>(
     keyring: &'a Keyring,
     connector: &'a Connector,
     pages: &'a PageSettings,
+    reader: &'a Reader,
 ) -> Ctx<'a> {
     Ctx {
         conn,
@@ -375,6 +377,7 @@ fn ctx<'a>(
         connector,
         now: chrono::Utc::now(),
         pages,
+        reader,
     }
 }
 
@@ -441,6 +444,7 @@ fn settle_and_finish(
             connector: cx.connector,
             now: cx.now,
             pages: cx.pages,
+            reader: cx.reader,
         };
         tx::settle(&mut inner, &mut t, &l.request, charge, three_ds)
     });
@@ -477,6 +481,7 @@ pub fn submit_page(
     conn: &mut DbConnection,
     keyring: &Keyring,
     pages: &PageSettings,
+    reader: &Reader,
     token: &str,
     form: &PayForm,
 ) -> Result<Step, ServiceError> {
@@ -488,7 +493,7 @@ pub fn submit_page(
         let choice = form.instrument.as_deref().unwrap_or("new").to_string();
         let mut page = pay_page(conn, &l)?;
         let connector = l.connector.clone();
-        let mut cx = ctx(conn, keyring, &connector, pages);
+        let mut cx = ctx(conn, keyring, &connector, pages, reader);
         let charge = if choice == "new" {
             match new_card(form, cx.now) {
                 Ok((c, holder)) => Charge {
@@ -604,6 +609,7 @@ pub fn show_challenge(
     conn: &mut DbConnection,
     keyring: &Keyring,
     pages: &PageSettings,
+    reader: &Reader,
     token: &str,
 ) -> Result<Step, ServiceError> {
     write_tx(conn, |conn| {
@@ -615,7 +621,7 @@ pub fn show_challenge(
             .map(|m| m.name)
             .unwrap_or_default();
         let connector = l.connector.clone();
-        let mut cx = ctx(conn, keyring, &connector, pages);
+        let mut cx = ctx(conn, keyring, &connector, pages, reader);
         let charge = match challenge_charge_or_fail(&mut cx, &l)? {
             Ok(c) => c,
             Err(step) => return Ok(step),
@@ -635,6 +641,7 @@ pub fn submit_challenge(
     conn: &mut DbConnection,
     keyring: &Keyring,
     pages: &PageSettings,
+    reader: &Reader,
     token: &str,
     approve: bool,
 ) -> Result<Step, ServiceError> {
@@ -649,7 +656,7 @@ pub fn submit_challenge(
             return Ok(result_step(&t));
         }
         let connector = l.connector.clone();
-        let mut cx = ctx(conn, keyring, &connector, pages);
+        let mut cx = ctx(conn, keyring, &connector, pages, reader);
         let charge = match challenge_charge_or_fail(&mut cx, &l)? {
             Ok(c) => c,
             Err(step) => return Ok(step),

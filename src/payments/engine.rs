@@ -745,6 +745,7 @@ pub fn process(
         kind,
         request: r,
         body_hash,
+        reader,
     } = call;
     validate(kind, r)?;
     let answer = write_tx(conn, |conn| {
@@ -754,6 +755,7 @@ pub fn process(
             connector,
             now: Utc::now(),
             pages,
+            reader,
         };
         match kind {
             TxKind::Debit | TxKind::Preauthorize | TxKind::Register => {

@@ -160,6 +160,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) now: DateTime<Utc>,
     /// Public URL and page lifetime, for hosted payment pages and 3-D Secure challenges.
     pub(crate) pages: &'a PageSettings,
+    /// Who is paying (the access audit records each stored instrument opened).
+    pub(crate) reader: &'a crate::audit::access::Reader,
 }
 
 /// What the hosted payment page and the 3-D Secure challenge need from the settings.
@@ -193,6 +195,18 @@ pub(crate) fn fingerprint(keyring: &Keyring, secret: &str) -> String {
 
 /// Opens a sealed card number or IBAN into `Means` using stored metadata.
 pub(crate) fn means_from_instrument(cx: &mut Ctx<'_>, i: &Instrument) -> Result<Means, PayError> {
+    // Every charge of a stored instrument is an access to its profile (PCI DSS 10.2.1.1).
+    let guid = db(profile::guid_of(cx.conn, &i.profile_id))?.unwrap_or_default();
+    cx.reader.charge(
+        cx.conn,
+        cx.connector,
+        &guid,
+        &match (&i.last_four, &i.iban_masked) {
+            (Some(l4), _) => format!("charged the stored card ending {l4}"),
+            (None, Some(iban)) => format!("charged the stored account {iban}"),
+            _ => "charged a stored instrument".to_string(),
+        },
+    )?;
     let secret = cx
         .keyring
         .open_string(cx.conn, &i.vault_record, i.id.as_bytes())

@@ -16,6 +16,8 @@ pub struct Call<'a> {
     pub kind: TxKind,
     pub request: &'a TxRequest,
     pub body_hash: BodyHash,
+    /// Who calls: a stored instrument opened for this call is recorded as theirs.
+    pub reader: &'a crate::audit::access::Reader,
 }
 
 // ---------- request ----------

@@ -185,6 +185,9 @@ pub async fn index(
         filter_query(&q),
     );
     let actor = user.0.clone();
+    // What this process has answered is on the page: its queued profile reads first.
+    let access = state.access.clone();
+    let _ = web::block(move || access.flush(std::time::Duration::from_secs(5))).await;
     let (rows, next) = state
         .db
         .run(move |c| audit::page_where(c, &actor, &q))

@@ -141,6 +141,15 @@ fn pages(state: &AppState) -> PageSettings {
     PageSettings::from_settings(&state.settings)
 }
 
+/// The payer of a page, for the access audit of the saved cards it opens.
+fn payer(state: &AppState, req: &HttpRequest) -> crate::audit::access::Reader {
+    crate::audit::access::Reader::payer(
+        &state.access,
+        crate::api::route_of(req),
+        crate::web::client::origin(req, state),
+    )
+}
+
 pub async fn page(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -163,9 +172,10 @@ pub async fn pay(
 ) -> Result<HttpResponse, HtmlError> {
     let token = token.into_inner();
     let (t, keyring, pages) = (token.clone(), state.keyring.clone(), pages(&state));
+    let reader = payer(&state, &req);
     let step = state
         .db
-        .run(move |conn| checkout::submit_page(conn, &keyring, &pages, &t, &form))
+        .run(move |conn| checkout::submit_page(conn, &keyring, &pages, &reader, &t, &form))
         .await?;
     respond(step, &token, &req, &state)
 }
@@ -195,9 +205,10 @@ pub async fn challenge(
 ) -> Result<HttpResponse, HtmlError> {
     let token = token.into_inner();
     let (t, keyring, pages) = (token.clone(), state.keyring.clone(), pages(&state));
+    let reader = payer(&state, &req);
     let step = state
         .db
-        .run(move |conn| checkout::show_challenge(conn, &keyring, &pages, &t))
+        .run(move |conn| checkout::show_challenge(conn, &keyring, &pages, &reader, &t))
         .await?;
     respond(step, &token, &req, &state)
 }
@@ -222,9 +233,10 @@ pub async fn decide(
     };
     let token = token.into_inner();
     let (t, keyring, pages) = (token.clone(), state.keyring.clone(), pages(&state));
+    let reader = payer(&state, &req);
     let step = state
         .db
-        .run(move |conn| checkout::submit_challenge(conn, &keyring, &pages, &t, approve))
+        .run(move |conn| checkout::submit_challenge(conn, &keyring, &pages, &reader, &t, approve))
         .await?;
     respond(step, &token, &req, &state)
 }

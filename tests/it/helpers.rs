@@ -15,6 +15,8 @@ pub struct TestApp {
     pub config: std::sync::Arc<coffer::vault::config_cache::ConfigCache>,
     /// Statements run by the app's pool.
     pub statements: coffer::db::StatementCount,
+    /// The app's access audit queue (`audit::access`): tests flush it.
+    pub access: coffer::audit::access::AccessLog,
     _dir: tempfile::TempDir,
     pg: Option<PgDb>,
 }
@@ -90,6 +92,7 @@ impl TestApp {
         let clock = app.clock();
         let config = app.config_cache();
         let statements = app.statements();
+        let access = app.access_log();
         tokio::spawn(app.run_until_stopped());
         TestApp {
             addr,
@@ -98,6 +101,7 @@ impl TestApp {
             clock,
             config,
             statements,
+            access,
             _dir: dir,
             pg: pg.map(|(_, d)| d),
         }

@@ -6,6 +6,7 @@ mod server;
 
 mod a11y;
 mod abuse;
+mod access_audit;
 mod api_monri;
 mod api_profiles;
 mod api_transactions;

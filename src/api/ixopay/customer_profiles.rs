@@ -37,6 +37,7 @@ use serde_json::{Map, Value};
 
 use crate::api::ixopay::error::ApiError;
 use crate::audit;
+use crate::audit::access::{self, Reader};
 use crate::console::connectors;
 use crate::db::{DbConnection, write_tx};
 use crate::error::ServiceError;
@@ -73,6 +74,7 @@ pub fn handle(
     conn: &mut DbConnection,
     connector: &Connector,
     api_username: &str,
+    reader: &Reader,
     op: &str,
     body: &[u8],
 ) -> Result<(StatusCode, Vec<u8>), ApiError> {
@@ -88,6 +90,9 @@ pub fn handle(
         Op::Get => {
             let key = parse_key(&obj)?;
             let answer = get_profile(conn, connector, &key)?;
+            if let Some(guid) = &answer.profile_guid {
+                reader.read(conn, access::Kind::Get, guid, "getProfile")?;
+            }
             Ok((StatusCode::OK, to_json(&answer)?))
         }
         Op::Update => {

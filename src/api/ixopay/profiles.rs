@@ -18,8 +18,8 @@ pub async fn handle(
         Ok(b) => b,
         Err(e) => return e.error_response(),
     };
-    call(state, req, body, api_key, move |conn, ctx, body| {
-        customer_profiles::handle(conn, &ctx.connector, &ctx.api_username, &op, body)
+    call(state, req, body, api_key, move |conn, ctx, body, reader| {
+        customer_profiles::handle(conn, &ctx.connector, &ctx.api_username, reader, &op, body)
     })
     .await
 }

@@ -32,7 +32,7 @@ pub async fn by_uuid(
         req,
         web::Bytes::new(),
         api_key,
-        move |conn, ctx, _| {
+        move |conn, ctx, _, _| {
             // An id holding NUL matches nothing (and PostgreSQL cannot compare it).
             if uuid.contains('\0') {
                 return Err(not_found());
@@ -59,7 +59,7 @@ pub async fn by_merchant_transaction_id(
         req,
         web::Bytes::new(),
         api_key,
-        move |conn, ctx, _| {
+        move |conn, ctx, _, _| {
             if id.contains('\0') {
                 return Err(not_found());
             }

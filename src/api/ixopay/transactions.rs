@@ -23,7 +23,7 @@ pub async fn handle(
     let keyring = state.keyring.clone();
     let policy = state.callback_policy;
     let pages = crate::payments::means::PageSettings::from_settings(&state.settings);
-    call(state, req, body, api_key, move |conn, ctx, body| {
+    call(state, req, body, api_key, move |conn, ctx, body, reader| {
         let Some(kind) = crate::payments::request::TxKind::parse(&kind) else {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -37,6 +37,7 @@ pub async fn handle(
             kind,
             request: &request,
             body_hash: ctx.body_hash,
+            reader,
         };
         let a = engine::process(conn, &keyring, &pages, &ctx.connector, call)?;
         Ok((StatusCode::OK, to_json(&a.body)?))
