@@ -493,6 +493,45 @@ pub fn profile(
     })
 }
 
+/// A profile as its console page shows it: the view is recorded in the access audit
+/// (PCI DSS v4 10.2.1.1) before anything is answered.
+pub fn view_profile(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    reader: &crate::audit::access::Reader,
+    profile_id: &str,
+) -> Result<ProfileView, ServiceError> {
+    let v = profile(conn, actor, profile_id)?;
+    reader.read(
+        conn,
+        crate::audit::access::Kind::View,
+        &v.profile.profile_guid,
+        "opened the profile's page",
+    )?;
+    Ok(v)
+}
+
+/// How many access entries a profile's page shows (the audit page has them all).
+pub const ACCESS_HISTORY_SHOWN: usize = 10;
+
+/// The newest access entries of a profile that `actor` may see (the audit log's own scoping),
+/// newest first, and whether there are more.
+pub fn access_history(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    profile_guid: &str,
+) -> Result<(Vec<crate::models::audit::AuditEntry>, bool), ServiceError> {
+    let q = audit::Query {
+        object_id: Some(profile_guid.to_string()),
+        action_prefix: Some(crate::audit::access::ACTION_PREFIX.to_string()),
+        ..audit::Query::default()
+    };
+    let (mut rows, next) = audit::page_where(conn, actor, &q)?;
+    let more = next.is_some() || rows.len() > ACCESS_HISTORY_SHOWN;
+    rows.truncate(ACCESS_HISTORY_SHOWN);
+    Ok((rows, more))
+}
+
 /// Deletes a profile, its instruments and their vault records. Irreversible and audited.
 pub fn delete_profile(
     conn: &mut DbConnection,

@@ -117,7 +117,7 @@ pub fn container_cards_page(
     container_id: &str,
     limit: i64,
     offset: i64,
-) -> QueryResult<Vec<(Instrument, String)>> {
+) -> QueryResult<Vec<(Instrument, String, String)>> {
     instruments::table
         .inner_join(profiles::table)
         .filter(profiles::container_id.eq(container_id))
@@ -126,7 +126,11 @@ pub fn container_cards_page(
         .order((instruments::created_at.desc(), instruments::id.desc()))
         .limit(limit)
         .offset(offset)
-        .select((Instrument::as_select(), profiles::uuid))
+        .select((
+            Instrument::as_select(),
+            profiles::uuid,
+            profiles::profile_guid,
+        ))
         .load(conn)
 }
 

@@ -64,6 +64,19 @@ fn changes_of(raw: &str) -> Vec<FieldChange> {
     }
 }
 
+impl EntryView {
+    /// How an access entry read its profile, in words.
+    pub fn access_kind(&self) -> &'static str {
+        match self.action.as_str() {
+            "profile.access.view" => "Console page",
+            "profile.access.get" => "Customer Profiles API",
+            "profile.access.monri" => "Monri Customers API",
+            "profile.access.charge" => "Charge of a stored instrument",
+            _ => "Other",
+        }
+    }
+}
+
 impl From<AuditEntry> for EntryView {
     fn from(e: AuditEntry) -> Self {
         EntryView {

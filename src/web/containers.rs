@@ -2,7 +2,7 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -348,6 +348,9 @@ struct ProfilePageT {
     v: ProfileView,
     customer: Vec<(String, String)>,
     transactions: Vec<Row>,
+    /// The newest reads of the profile (access audit), and whether there are more.
+    accesses: Vec<crate::web::audit::EntryView>,
+    more_accesses: bool,
 }
 
 impl ProfilePageT {
@@ -395,6 +398,7 @@ fn customer_fields(json: &str) -> Vec<(String, String)> {
 }
 
 pub async fn profile(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     user: CurrentUser,
@@ -402,13 +406,30 @@ pub async fn profile(
 ) -> Result<HttpResponse, HtmlError> {
     let actor = user.0.clone();
     let id = path.into_inner();
+    let reader = crate::audit::access::Reader::user(
+        &state.access,
+        &actor,
+        crate::api::route_of(&req),
+        crate::web::client::origin(&req, &state),
+    );
     let (v, transactions) = state
         .db
-        .run(move |c| {
-            let v = containers::profile(c, &actor, &id)?;
-            let t = transactions_view::for_profile(c, &actor, &v.profile.id)?;
-            Ok((v, t))
+        .run({
+            let actor = actor.clone();
+            move |c| {
+                let v = containers::view_profile(c, &actor, &reader, &id)?;
+                let t = transactions_view::for_profile(c, &actor, &v.profile.id)?;
+                Ok((v, t))
+            }
         })
+        .await?;
+    // The history includes this view: the process's queued reads are written first.
+    let access = state.access.clone();
+    let _ = web::block(move || access.flush(std::time::Duration::from_secs(2))).await;
+    let guid = v.profile.profile_guid.clone();
+    let (accesses, more_accesses) = state
+        .db
+        .run(move |c| containers::access_history(c, &actor, &guid))
         .await?;
     let customer = customer_fields(&v.profile.customer);
     render(
@@ -418,6 +439,11 @@ pub async fn profile(
             v,
             customer,
             transactions,
+            accesses: accesses
+                .into_iter()
+                .map(crate::web::audit::EntryView::from)
+                .collect(),
+            more_accesses,
         },
     )
 }

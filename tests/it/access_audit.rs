@@ -155,3 +155,216 @@ async fn the_audit_page_filtered_to_a_profile_shows_its_reads_without_waiting_fo
     assert!(body.contains("profile.access.get"), "{body}");
     assert!(body.contains("API user shop-api"), "{body}");
 }
+
+/// Registers a Visa card into a new profile `ident` on the demo shop; its profileGuid.
+async fn registered(app: &TestApp, ident: &str) -> String {
+    let card = tokenize(app, "demo-shop-public", "4111111111111111").await;
+    let reg = post(
+        app,
+        "/api/v3/transaction/demo-shop-cards/register",
+        json!({"merchantTransactionId": format!("reg-{ident}"), "transactionToken": card,
+               "customerProfileData": {"customerIdentification": ident}}),
+    )
+    .await;
+    reg["customerProfileData"]["profileGuid"]
+        .as_str()
+        .unwrap_or_else(|| panic!("guid in {reg}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn monri_reads_are_attributed_to_the_monri_client_and_route() {
+    let app = TestApp::demo().await;
+    let guid = registered(&app, "access-3").await;
+    let r = app
+        .client
+        .post(app.url("/v2/oauth"))
+        .json(
+            &json!({"client_id": "acmeshopdemoauthenticitytoken00000000000",
+                      "client_secret": "demo-shop-merchant-key",
+                      "grant_type": "client_credentials",
+                      "scopes": ["customers", "payment-methods"]}),
+        )
+        .send()
+        .await
+        .expect("oauth");
+    assert_eq!(r.status(), StatusCode::OK);
+    let token = r.json::<Value>().await.expect("json")["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let get = |path: String| {
+        let req = app
+            .client
+            .get(app.url(&path))
+            .header("authorization", format!("Bearer {token}"));
+        async move {
+            let r = req.send().await.expect("monri");
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            r.json::<Value>().await.expect("json")
+        }
+    };
+    let by_id = get("/v2/merchants/customers/access-3".into()).await;
+    let uuid = by_id["uuid"].as_str().expect("uuid").to_string();
+    get(format!("/v2/customers/{uuid}")).await;
+    get(format!("/v2/customers/{uuid}/payment-methods")).await;
+    get("/v2/payment-methods".into()).await;
+    get("/v2/customers".into()).await;
+    flush(&app).await;
+    let rows: Vec<Row> = access_rows(&app, &guid)
+        .into_iter()
+        .filter(|r| r.action == "profile.access.monri")
+        .collect();
+    for r in &rows {
+        assert_eq!(r.actor_name, "Monri API client (connector demo-shop-cards)");
+    }
+    for route in [
+        "GET /v2/merchants/customers/{merchant_customer_id}",
+        "GET /v2/customers/{uuid})",
+        "GET /v2/customers/{uuid}/payment-methods",
+        "GET /v2/payment-methods",
+        "GET /v2/customers)",
+    ] {
+        assert!(
+            rows.iter().any(|r| r.summary.contains(route)),
+            "{route} in {rows:?}"
+        );
+    }
+    assert_eq!(rows.len(), 5, "{rows:?}");
+}
+
+#[tokio::test]
+async fn a_console_view_of_a_profile_is_recorded_and_its_page_shows_the_access_history() {
+    let app = TestApp::demo().await;
+    let guid = registered(&app, "access-4").await;
+    post(
+        &app,
+        "/api/v3/customerProfiles/demo-shop-cards/getProfile",
+        json!({"profileGuid": guid}),
+    )
+    .await;
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        id: String,
+    }
+    let id = {
+        let db = app.db();
+        let mut c = db.get().expect("conn");
+        diesel::sql_query(format!(
+            "SELECT id FROM profiles WHERE profile_guid = '{guid}'"
+        ))
+        .get_result::<Id>(&mut *c)
+        .expect("profile id")
+        .id
+    };
+    app.login_ok("admin", "admin-demo").await;
+    let (status, page) = app.get_html(&format!("/profiles/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let history = page
+        .split("id=\"access-history\"")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .unwrap_or_else(|| panic!("an access history table in {page}"));
+    // This very view is in it, above the API read.
+    let at = |what: &str| history.find(what).unwrap_or_else(|| panic!("{what}"));
+    assert!(
+        at("opened the profile") < at("Customer Profiles API"),
+        "newest first: {history}"
+    );
+    assert!(history.contains("Console page") && history.contains(">admin<"));
+    assert!(history.contains("API user shop-api (connector demo-shop-cards)"));
+    assert!(
+        page.contains(&format!("/audit?profile={guid}")),
+        "a link to the whole history"
+    );
+    let rows = access_rows(&app, &guid);
+    let view = rows
+        .iter()
+        .find(|r| r.action == "profile.access.view")
+        .unwrap_or_else(|| panic!("a view entry in {rows:?}"));
+    assert_eq!(view.actor_name, "admin");
+    assert!(view.summary.contains("GET /profiles/{"), "{view:?}");
+}
+
+/// What `kill -9` can lose is bounded: every read answered more than the flush interval (plus
+/// the time of one batch write) before the kill is in the audit log; a graceful stop (SIGTERM)
+/// loses nothing.
+#[tokio::test]
+async fn kill_9_loses_only_the_reads_of_the_last_flush_interval_and_sigterm_loses_none() {
+    use crate::server::{Backend, Reply, client, mtid, profiles_api, transaction};
+    use std::time::{Duration, Instant};
+
+    let backend = Backend::new();
+    let env = [("COFFER_ACCESS_AUDIT_FLUSH_MS", "200")];
+    let mut server = backend.start_with("access", &env).await;
+    let http = client();
+    let card = crate::server::tokenize(&http, &server.addr, "4111111111111111")
+        .await
+        .unwrap_or_else(|_| panic!("tokenized"));
+    let reg = transaction(
+        &http,
+        &server.addr,
+        "register",
+        &json!({"merchantTransactionId": mtid(), "transactionToken": card,
+                "customerProfileData": {"customerIdentification": "access-kill"}}),
+    )
+    .await;
+    let guid = match reg {
+        Reply::Answer(s, v) if s == StatusCode::OK => v["customerProfileData"]["profileGuid"]
+            .as_str()
+            .expect("guid")
+            .to_string(),
+        other => panic!("register: {other:?}"),
+    };
+    let count = |settings: &coffer::config::Settings| -> usize {
+        let db = coffer::db::DbPool::connect(&settings.database_url(), 1).expect("pool");
+        let mut c = db.get().expect("conn");
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM audit_log \
+             WHERE object_id = '{guid}' AND action = 'profile.access.get'"
+        ))
+        .get_result::<N>(&mut *c)
+        .expect("count")
+        .n as usize
+    };
+    let read = |addr: String| {
+        let (http, body) = (http.clone(), json!({"profileGuid": guid}));
+        async move {
+            match profiles_api(&http, &addr, "getProfile", &body).await {
+                Reply::Answer(s, _) if s == StatusCode::OK => {}
+                other => panic!("getProfile: {other:?}"),
+            }
+        }
+    };
+    // Reads for 1.5 s, then kill -9 right after the last answer.
+    let mut answered: Vec<Instant> = vec![];
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1500) {
+        read(server.addr.clone()).await;
+        answered.push(Instant::now());
+    }
+    server.kill();
+    let killed = Instant::now();
+    let bound = Duration::from_millis(200 + 800);
+    let old_enough = answered.iter().filter(|t| killed - **t > bound).count();
+    let written = count(&backend.settings("access"));
+    assert!(answered.len() >= 20, "reads made: {}", answered.len());
+    assert!(
+        written >= old_enough && written <= answered.len(),
+        "{written} entries written; {old_enough} reads answered more than {bound:?} before the kill, {} in all",
+        answered.len()
+    );
+    // A graceful stop writes every queued entry before the exit.
+    let mut server = backend.start_with("access", &env).await;
+    for _ in 0..25 {
+        read(server.addr.clone()).await;
+    }
+    server.terminate();
+    assert_eq!(count(&backend.settings("access")), written + 25);
+}

@@ -319,3 +319,58 @@ async fn at_phone_width_the_menu_button_opens_the_navigation_without_javascript(
     assert!(!button.is_displayed().await.expect("displayed"));
     b.finish().await;
 }
+
+/// Issue 12: two-factor enrollment and the two-step login, end to end in the browser, with a
+/// screenshot of the enrollment page (QR code and secret).
+#[tokio::test]
+async fn a_manager_sets_up_two_factor_and_signs_in_with_a_recovery_code_in_the_browser() {
+    use crate::identity::{base32_decode, totp};
+    let Some(b) = Browser::demo("two_factor_flow").await else {
+        return;
+    };
+    b.login("manager", "manager-demo").await;
+    b.goto("/account/two-factor").await;
+    assert_eq!(b.h1().await, "Two-factor authentication");
+    b.click("Set up two-factor authentication").await;
+    let secret_text = b.text("#totp-secret").await;
+    let uri = b.text("#totp-uri").await;
+    assert_eq!(
+        uri,
+        format!("otpauth://totp/Coffer:manager?secret={secret_text}&issuer=Coffer")
+    );
+    let svg = b.texts(".qr svg").await;
+    assert_eq!(svg.len(), 1, "one inline SVG QR code");
+    b.screenshot("enrollment").await;
+    b.assert_accessible("two-factor enrollment").await;
+    let secret = base32_decode(&secret_text);
+    b.fill("code", &totp(&secret, 0)).await;
+    b.click("Switch on two-factor authentication").await;
+    let codes = b.texts("#recovery-codes li").await;
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    b.screenshot("recovery-codes").await;
+
+    // Signing in again: the password, then a recovery code; the code works once.
+    b.click("Log out").await;
+    for (attempt, expect_in) in [(0, true), (1, false)] {
+        b.goto("/login").await;
+        b.fill("Username", "manager").await;
+        b.fill("Password", "manager-demo").await;
+        b.click("Log in").await;
+        assert_eq!(b.path().await, "/login/two-factor", "attempt {attempt}");
+        b.fill("code", &codes[0]).await;
+        b.click("Verify").await;
+        if expect_in {
+            let who = b.text("header .who").await;
+            assert!(who.contains("manager"), "signed in: {who}");
+            b.click("Log out").await;
+        } else {
+            assert_eq!(
+                b.path().await,
+                "/login/two-factor",
+                "a used code is refused"
+            );
+            b.screenshot("recovery-code-refused").await;
+        }
+    }
+    b.finish().await;
+}

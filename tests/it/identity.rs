@@ -156,7 +156,7 @@ async fn guesses_of_the_current_password_are_throttled() {
 
 /// RFC 4648 base32 (upper case, no padding), decoded here so that the test does not trust the
 /// app's encoder.
-fn base32_decode(text: &str) -> Vec<u8> {
+pub(crate) fn base32_decode(text: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut out = vec![];
     let (mut buf, mut bits) = (0u32, 0u32);

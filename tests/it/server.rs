@@ -178,6 +178,32 @@ impl CofferProcess {
     }
 }
 
+impl CofferProcess {
+    /// A graceful stop: SIGTERM (by the system's `kill`), then waits for the exit (at most 30 s).
+    pub fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let sent = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status()
+                .expect("run kill");
+            assert!(sent.success(), "SIGTERM sent");
+            let until = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(status) = c.try_wait().expect("try_wait") {
+                    assert!(status.success(), "coffer stopped cleanly: {status}");
+                    return;
+                }
+                if Instant::now() > until {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    panic!("coffer did not stop within 30 s of SIGTERM");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
 impl Drop for CofferProcess {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -215,6 +241,7 @@ fn basic(user: &str, pw: &str) -> String {
 
 /// What came back for one request: an answer (status and JSON body), or nothing (the
 /// connection failed or broke before the whole answer arrived).
+#[derive(Debug)]
 pub enum Reply {
     Answer(StatusCode, Value),
     /// `refused`: the connection was never made (the process was already gone).

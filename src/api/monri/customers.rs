@@ -30,6 +30,7 @@ use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use crate::audit;
+use crate::audit::access::{Kind as Read, Reader};
 use crate::console::connectors;
 use crate::db::{DbConnection, is_unique_violation, write_tx};
 use crate::error::ServiceError;
@@ -909,12 +910,18 @@ pub fn create(conn: &mut DbConnection, k: &Connector, body: &[u8]) -> Result<Ans
 }
 
 /// `GET /v2/customers/:uuid` (a deleted customer answers its tombstone).
-pub fn get(conn: &mut DbConnection, k: &Connector, uuid: &str) -> Result<Answer, MonriError> {
+pub fn get(
+    conn: &mut DbConnection,
+    k: &Connector,
+    reader: &Reader,
+    uuid: &str,
+) -> Result<Answer, MonriError> {
     if !is_uuid_shape(uuid) {
         return Err(MonriError::not_found());
     }
     let c = container_of(conn, k)?;
     let p = profiles::find_with_tombstone(conn, &c.id, uuid)?.ok_or_else(MonriError::not_found)?;
+    reader.read(conn, Read::Monri, &p.profile_guid, "read the customer")?;
     approved(customer_json(&p))
 }
 
@@ -922,6 +929,7 @@ pub fn get(conn: &mut DbConnection, k: &Connector, uuid: &str) -> Result<Answer,
 pub fn get_by_merchant_id(
     conn: &mut DbConnection,
     k: &Connector,
+    reader: &Reader,
     merchant_customer_id: &str,
 ) -> Result<Answer, MonriError> {
     let n = merchant_customer_id.chars().count();
@@ -933,6 +941,12 @@ pub fn get_by_merchant_id(
         // A customer without merchant_customer_id is not found by its uuid here.
         .filter(|p| p.customer_identification != p.uuid)
         .ok_or_else(MonriError::not_found)?;
+    reader.read(
+        conn,
+        Read::Monri,
+        &p.profile_guid,
+        "read the customer by merchant_customer_id",
+    )?;
     approved(customer_json(&p))
 }
 
@@ -1035,10 +1049,22 @@ pub fn delete(conn: &mut DbConnection, k: &Connector, uuid: &str) -> Result<Answ
 }
 
 /// `GET /v2/customers?limit=&offset=`: live customers, newest first.
-pub fn list(conn: &mut DbConnection, k: &Connector, query: &str) -> Result<Answer, MonriError> {
+pub fn list(
+    conn: &mut DbConnection,
+    k: &Connector,
+    reader: &Reader,
+    query: &str,
+) -> Result<Answer, MonriError> {
     let (limit, offset) = parse_paging(query)?;
     let c = container_of(conn, k)?;
-    let data: Vec<CustomerJson> = rows::page(conn, &c.id, limit, offset)?
+    let page = rows::page(conn, &c.id, limit, offset)?;
+    reader.read_all(
+        conn,
+        Read::Monri,
+        page.iter().map(|p| p.profile_guid.as_str()),
+        "listed the customer",
+    )?;
+    let data: Vec<CustomerJson> = page
         .iter()
         .map(|p| {
             let mut j = customer_json(p);
@@ -1058,6 +1084,7 @@ pub fn payment_methods(
     conn: &mut DbConnection,
     keyring: &Keyring,
     k: &Connector,
+    reader: &Reader,
     uuid: &str,
     query: &str,
 ) -> Result<Answer, MonriError> {
@@ -1067,6 +1094,12 @@ pub fn payment_methods(
     }
     let c = container_of(conn, k)?;
     let p = profiles::find_with_tombstone(conn, &c.id, uuid)?.ok_or_else(MonriError::not_found)?;
+    reader.read(
+        conn,
+        Read::Monri,
+        &p.profile_guid,
+        "listed the customer's payment methods",
+    )?;
     let today = Utc::now().date_naive();
     let data: Vec<Value> = rows::cards_page(conn, &p.id, limit, offset)?
         .iter()
@@ -1085,14 +1118,22 @@ pub fn merchant_payment_methods(
     conn: &mut DbConnection,
     keyring: &Keyring,
     k: &Connector,
+    reader: &Reader,
     query: &str,
 ) -> Result<Answer, MonriError> {
     let (limit, offset) = parse_paging(query)?;
     let c = container_of(conn, k)?;
     let today = Utc::now().date_naive();
-    let data: Vec<Value> = rows::container_cards_page(conn, &c.id, limit, offset)?
+    let page = rows::container_cards_page(conn, &c.id, limit, offset)?;
+    reader.read_all(
+        conn,
+        Read::Monri,
+        page.iter().map(|(_, _, guid)| guid.as_str()),
+        "listed the merchant's payment methods",
+    )?;
+    let data: Vec<Value> = page
         .iter()
-        .map(|(i, customer_uuid)| payment_method_json(keyring, i, customer_uuid, today))
+        .map(|(i, customer_uuid, _)| payment_method_json(keyring, i, customer_uuid, today))
         .collect();
     Ok((
         StatusCode::OK,

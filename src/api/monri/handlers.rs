@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 use crate::api::monri::customers::{self, Answer, MonriError, Need, RequestAuth};
+use crate::audit::access::Reader;
 use crate::db::DbConnection;
 use crate::models::connector::Connector;
 use crate::state::AppState;
@@ -54,7 +55,14 @@ async fn call<F>(
     f: F,
 ) -> HttpResponse
 where
-    F: FnOnce(&mut DbConnection, &Keyring, &Connector, &[u8], &str) -> Result<Answer, MonriError>
+    F: FnOnce(
+            &mut DbConnection,
+            &Keyring,
+            &Connector,
+            &Reader,
+            &[u8],
+            &str,
+        ) -> Result<Answer, MonriError>
         + Send
         + 'static,
 {
@@ -71,6 +79,9 @@ where
         path: req.uri().path().to_string(),
     };
     let query = req.query_string().to_string();
+    let route = crate::api::route_of(&req);
+    let origin = crate::web::client::origin(&req, &state);
+    let access = state.access.clone();
     let keyring = state.keyring.clone();
     let config = state.config.clone();
     let skew = state.settings.signature_skew_seconds;
@@ -90,11 +101,18 @@ where
                 Ok(k) => k,
                 Err(e) => return Ok(Err(e)),
             };
+            let reader = Reader::client(
+                &access,
+                &k,
+                format!("Monri API client (connector {})", k.api_key),
+                route,
+                origin,
+            );
             Ok(crate::api::refuse_card_numbers(&body, &[])
                 .map_err(|e| MonriError::invalid(e.message))
                 .and_then(|()| {
                     crate::vault::config_cache::within(&snapshot, || {
-                        f(conn, &keyring, &k, &body, &query)
+                        f(conn, &keyring, &k, &reader, &body, &query)
                     })
                 }))
         })
@@ -126,9 +144,13 @@ pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    call(state, req, payload, Need::Customers, |c, _, k, body, _| {
-        customers::create(c, k, body)
-    })
+    call(
+        state,
+        req,
+        payload,
+        Need::Customers,
+        |c, _, k, _, body, _| customers::create(c, k, body),
+    )
     .await
 }
 
@@ -138,8 +160,8 @@ pub async fn list(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    call(state, req, payload, Need::Customers, |c, _, k, _, q| {
-        customers::list(c, k, q)
+    call(state, req, payload, Need::Customers, |c, _, k, r, _, q| {
+        customers::list(c, k, r, q)
     })
     .await
 }
@@ -156,7 +178,7 @@ pub async fn get(
         req,
         payload,
         Need::Customers,
-        move |c, _, k, _, _| customers::get(c, k, &uuid),
+        move |c, _, k, r, _, _| customers::get(c, k, r, &uuid),
     )
     .await
 }
@@ -173,7 +195,7 @@ pub async fn update(
         req,
         payload,
         Need::Customers,
-        move |c, _, k, body, _| customers::update(c, k, &uuid, body),
+        move |c, _, k, _, body, _| customers::update(c, k, &uuid, body),
     )
     .await
 }
@@ -190,7 +212,7 @@ pub async fn delete(
         req,
         payload,
         Need::Customers,
-        move |c, _, k, _, _| customers::delete(c, k, &uuid),
+        move |c, _, k, _, _, _| customers::delete(c, k, &uuid),
     )
     .await
 }
@@ -232,7 +254,7 @@ pub async fn by_merchant_id(
         req,
         payload,
         Need::Customers,
-        move |c, _, k, _, _| customers::get_by_merchant_id(c, k, &id),
+        move |c, _, k, r, _, _| customers::get_by_merchant_id(c, k, r, &id),
     )
     .await
 }
@@ -249,7 +271,7 @@ pub async fn payment_methods(
         req,
         payload,
         Need::PaymentMethods,
-        move |c, keyring, k, _, q| customers::payment_methods(c, keyring, k, &uuid, q),
+        move |c, keyring, k, r, _, q| customers::payment_methods(c, keyring, k, r, &uuid, q),
     )
     .await
 }
@@ -265,7 +287,7 @@ pub async fn merchant_payment_methods(
         req,
         payload,
         Need::PaymentMethods,
-        |c, keyring, k, _, q| customers::merchant_payment_methods(c, keyring, k, q),
+        |c, keyring, k, r, _, q| customers::merchant_payment_methods(c, keyring, k, r, q),
     )
     .await
 }
