@@ -271,6 +271,7 @@ pub fn create(
         tenant_path: t.path.clone(),
         name,
         profile_count: 0,
+        instrument_count: 0,
         created_at: at,
         updated_at: at,
     };

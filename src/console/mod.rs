@@ -5,6 +5,7 @@ pub mod auth;
 pub mod connectors;
 pub mod containers;
 pub mod demo;
+pub mod home;
 pub mod merchants;
 pub mod tenants;
 pub mod transactions_view;

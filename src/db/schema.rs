@@ -99,6 +99,7 @@ diesel::table! {
         tenant_path -> Text,
         name -> Text,
         profile_count -> BigInt,
+        instrument_count -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }

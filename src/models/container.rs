@@ -13,6 +13,9 @@ pub struct Container {
     pub name: String,
     /// Kept in the same transaction as profile inserts and deletes, so the total is O(1).
     pub profile_count: i64,
+    /// Instruments in the container's profiles, kept by database triggers (migration
+    /// `instrument_counts`) on every insert and delete of an instrument.
+    pub instrument_count: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }

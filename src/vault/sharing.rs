@@ -364,6 +364,7 @@ mod tests {
             tenant_path: String::new(),
             name: format!("C-{id}"),
             profile_count: 0,
+            instrument_count: 0,
             created_at: at,
             updated_at: at,
         }

@@ -8,7 +8,6 @@ use crate::console::auth::LoginOutcome;
 use crate::console::two_factor::CodeOutcome;
 use crate::state::AppState;
 use crate::web::auth::csrf::CsrfForm;
-use crate::web::auth::guards::CurrentUser;
 use crate::web::auth::return_to;
 use crate::web::auth::session::{SecondStep, TypedSession};
 use crate::web::error::HtmlError;
@@ -22,14 +21,6 @@ struct LoginPage {
     error: String,
     /// Where to return after signing in (a checked relative path, or empty).
     next: String,
-}
-
-pub async fn home(user: CurrentUser) -> HttpResponse {
-    if user.0.scope.is_merchant() {
-        see_other("/merchants")
-    } else {
-        see_other("/tenants")
-    }
 }
 
 /// The login page; `?next=` (a relative path, see `web::auth::return_to`) is where the

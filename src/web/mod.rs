@@ -11,6 +11,7 @@ pub mod ctx;
 pub mod error;
 pub mod headers;
 pub mod health;
+pub mod home;
 pub mod login;
 pub mod merchants;
 pub mod nul;
@@ -39,7 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/pay/{token}/cancel", web::post().to(checkout::cancel))
         .route("/3ds/{token}", web::get().to(checkout::challenge))
         .route("/3ds/{token}", web::post().to(checkout::decide))
-        .route("/", web::get().to(login::home))
+        .route("/", web::get().to(home::show))
         .route("/login", web::get().to(login::form))
         .route("/login", web::post().to(login::submit))
         .route("/login/two-factor", web::get().to(login::code_form))

@@ -203,7 +203,7 @@ async fn sweep(scheme: ColorScheme) {
             "/account/two-factor",
             "Two-factor authentication",
         ),
-        page("/", Admin, "/", "Tenants"),
+        page("/", Admin, "/", "Home"),
         page(
             "/account/password",
             Admin,
@@ -320,7 +320,7 @@ async fn sweep(scheme: ColorScheme) {
         page("(404)", LoggedOut, "/no-such-page", "404"),
         page("(404)", Admin, format!("/tenants/{missing}"), "404"),
         // What a merchant admin sees.
-        page("/", Merchant, "/", "Merchants"),
+        page("/", Merchant, "/", "Home"),
         page("/merchants", Merchant, "/merchants", "Merchants"),
         page(
             "/merchants/{id}",

@@ -27,11 +27,13 @@ async fn admin_builds_a_setup_and_deletes_a_profile_in_the_browser() {
     )
     .await;
 
-    // Log in: the platform admin lands on the tenant tree.
+    // Log in: the platform admin lands on the home page, then opens the tenant tree.
     b.login("admin", "admin-demo").await;
-    assert_eq!(b.path().await, "/tenants");
-    assert_eq!(b.h1().await, "Tenants");
+    assert_eq!(b.path().await, "/");
+    assert_eq!(b.h1().await, "Home");
     b.screenshot("logged-in").await;
+    b.click("Tenants").await;
+    assert_eq!(b.h1().await, "Tenants");
 
     // A sub-tenant of Acme Group.
     b.select("Parent tenant", "Acme Group").await;
@@ -178,8 +180,8 @@ async fn the_console_works_with_the_keyboard_alone() {
     assert_eq!(b.focused().await.id, "username");
     b.tab().await;
     b.press_and_load(&[Key::Enter]).await;
-    assert_eq!(b.path().await, "/tenants");
-    assert_eq!(b.h1().await, "Tenants");
+    assert_eq!(b.path().await, "/");
+    assert_eq!(b.h1().await, "Home");
 
     // First Tab: the skip link, visibly focused, pointing at the <main> landmark.
     b.tab().await;

@@ -25,6 +25,7 @@ mod crash;
 mod deactivation;
 mod foundation;
 mod fuzz;
+mod home;
 mod hygiene;
 mod identity;
 mod isolation;

@@ -303,13 +303,15 @@ async fn every_configuration_table_bumps_the_version_in_the_writing_transaction(
         }
     }
     let v = coffer::models::config_version::current(&mut c).expect("v");
-    diesel::sql_query("UPDATE containers SET profile_count = profile_count")
-        .execute(&mut c)
-        .expect("count");
+    diesel::sql_query(
+        "UPDATE containers SET profile_count = profile_count, instrument_count = instrument_count",
+    )
+    .execute(&mut c)
+    .expect("count");
     assert_eq!(
         coffer::models::config_version::current(&mut c).expect("v"),
         v,
-        "the profile count is not configuration: registrations do not drop the cache"
+        "the profile and instrument counts are not configuration: registrations do not drop the cache"
     );
     // A rolled-back change leaves the version alone; a committed one moves it with its rows.
     let r: Result<(), diesel::result::Error> = c.transaction(|c| {

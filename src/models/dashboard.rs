@@ -1,0 +1,102 @@
+//! Read queries of the console's home page: counts only, each served by an index, so that the
+//! page stays fast at a million profiles (the per-container totals are kept on the container
+//! rows themselves).
+
+use chrono::NaiveDateTime;
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::{callbacks, instruments, profiles, transactions};
+use crate::models::transaction_query::Slice;
+
+/// Transactions of `slice` created in `[from, until)`, counted per status.
+pub fn status_counts(
+    conn: &mut DbConnection,
+    slice: Slice<'_>,
+    from: NaiveDateTime,
+    until: NaiveDateTime,
+) -> QueryResult<Vec<(String, i64)>> {
+    let q = transactions::table
+        .filter(transactions::created_at.ge(from))
+        .filter(transactions::created_at.lt(until))
+        .group_by(transactions::status)
+        .select((transactions::status, count_star()))
+        .into_boxed();
+    match slice {
+        Slice::Merchant(m) => q.filter(transactions::merchant_id.eq(m.to_string())),
+        Slice::TenantPath(p) => q.filter(transactions::tenant_path.eq(p.to_string())),
+    }
+    .load(conn)
+}
+
+/// A callback that is failing: given up, or waiting for a retry after a failed attempt.
+#[derive(Debug, Clone, Queryable)]
+pub struct FailingCallback {
+    pub transaction_uuid: String,
+    pub attempts: i32,
+    pub status: String,
+    pub last_error: Option<String>,
+}
+
+/// Failing callbacks of the merchant `merchant`, or of every tenant whose path starts with
+/// `prefix` (all when both are `None`): how many, and the newest `limit` of them.
+pub fn failing_callbacks(
+    conn: &mut DbConnection,
+    prefix: Option<&str>,
+    merchant: Option<&str>,
+    limit: i64,
+) -> QueryResult<(i64, Vec<FailingCallback>)> {
+    let scoped = || {
+        let mut q = callbacks::table
+            .filter(
+                callbacks::status.eq("failed").or(callbacks::status
+                    .eq("pending")
+                    .and(callbacks::attempts.gt(0))),
+            )
+            .into_boxed();
+        if let Some(m) = merchant {
+            q = q.filter(callbacks::merchant_id.eq(m.to_string()));
+        }
+        if let Some(p) = prefix {
+            q = q.filter(callbacks::tenant_path.like(format!("{p}%")));
+        }
+        q
+    };
+    let total = scoped().select(count_star()).first(conn)?;
+    let newest = scoped()
+        .order(callbacks::updated_at.desc())
+        .limit(limit)
+        .select((
+            callbacks::transaction_uuid,
+            callbacks::attempts,
+            callbacks::status,
+            callbacks::last_error,
+        ))
+        .load(conn)?;
+    Ok((total, newest))
+}
+
+/// Instruments of live profiles in the containers `container_ids` whose expiry is one of the
+/// (year, month) pairs `months`.
+pub fn expiring(
+    conn: &mut DbConnection,
+    container_ids: &[String],
+    months: &[(i32, i32)],
+) -> QueryResult<i64> {
+    if container_ids.is_empty() || months.is_empty() {
+        return Ok(0);
+    }
+    let mut total = 0;
+    for (y, m) in months {
+        total += instruments::table
+            .inner_join(profiles::table)
+            .filter(instruments::exp_year.eq(*y))
+            .filter(instruments::exp_month.eq(*m))
+            .filter(profiles::container_id.eq_any(container_ids))
+            .filter(profiles::deleted_at.is_null())
+            .select(count_star())
+            .first::<i64>(conn)?;
+    }
+    Ok(total)
+}
