@@ -39,6 +39,10 @@ SCENARIOS = {
         "console profile search",
         "GET /containers/<id>?q=bench-<n> logged in as admin (HTML page)",
     ),
+    "console_home": (
+        "console home page",
+        "GET / logged in as admin: totals, 30 days of counts, alerts, chart (HTML page)",
+    ),
     "monri_customer": ("Monri GET /v2/customers/:uuid", "Monri Customers API v2"),
 }
 

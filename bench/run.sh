@@ -22,7 +22,7 @@ CONCURRENCY=64
 DURATION=10
 WARMUP=3
 THREADS=2
-SCENARIOS="healthz,get_profile,debit_token,debit_register,signed_get_profile,console_search,monri_customer"
+SCENARIOS="healthz,get_profile,debit_token,debit_register,signed_get_profile,console_search,console_home,monri_customer"
 OUT=""
 PERF_SCENARIO=""
 KEEP=0
@@ -159,6 +159,7 @@ prepare_signed_get_profile() {
   python3 "$BENCH/sign.py" --out "$SEED/signed_requests.txt" --profiles "$PROFILES" --count 5000
 }
 prepare_console_search() { :; }
+prepare_console_home() { :; }
 prepare_monri_customer() {
   # An OAuth access token (900 s) for demo-shop-cards, obtained right before each phase.
   local answer

@@ -10,10 +10,12 @@ use crate::console::{connectors, merchants};
 use crate::db::DbConnection;
 use crate::domain::{Actor, Scope, TxStatus};
 use crate::error::ServiceError;
+use crate::models::connector::Connector;
 use crate::models::container::{self, Container};
 use crate::models::dashboard::{self, FailingCallback};
 use crate::models::tenant;
 use crate::models::transaction_query::Slice;
+use crate::vault::sharing::Effective;
 
 /// Days of the transaction chart (today included).
 pub const DAYS: usize = 30;
@@ -118,6 +120,7 @@ pub fn expiry_months(today: NaiveDate) -> Vec<(i32, i32)> {
 fn containers_of(
     conn: &mut DbConnection,
     actor: &Actor,
+    used: &[(Connector, Effective)],
 ) -> Result<Vec<ContainerTotals>, ServiceError> {
     let mut found: BTreeMap<String, ContainerTotals> = BTreeMap::new();
     if !actor.scope.is_merchant() {
@@ -133,8 +136,8 @@ fn containers_of(
             );
         }
     }
-    for (k, _) in connectors::list(conn, actor)? {
-        if let Some(c) = connectors::effective(conn, &k)?.container
+    for (_, e) in used {
+        if let Some(c) = e.container.clone()
             && !found.contains_key(&c.id)
         {
             let linked = !actor.scope.is_merchant();
@@ -182,26 +185,29 @@ fn days(
     actor: &Actor,
     today: NaiveDate,
 ) -> Result<Vec<Day>, ServiceError> {
-    let keys = slices(conn, actor)?;
-    let mut out = vec![];
-    for back in (0..DAYS as i64).rev() {
-        let date = today - Duration::days(back);
-        let from: NaiveDateTime = date.and_hms_opt(0, 0, 0).unwrap_or_default();
-        let until = from + Duration::days(1);
-        let mut d = Day {
-            date: Some(date),
+    let first = today - Duration::days(DAYS as i64 - 1);
+    let mut out: Vec<Day> = (0..DAYS as i64)
+        .map(|i| Day {
+            date: Some(first + Duration::days(i)),
             ..Day::default()
-        };
-        for k in &keys {
-            for (status, n) in dashboard::status_counts(conn, k.slice(), from, until)? {
-                match status.as_str() {
-                    s if s == TxStatus::Success.as_str() => d.success += n,
-                    s if s == TxStatus::Error.as_str() => d.error += n,
-                    _ => d.pending += n,
-                }
+        })
+        .collect();
+    let from: NaiveDateTime = first.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let until = from + Duration::days(DAYS as i64);
+    for k in slices(conn, actor)? {
+        for (day, status, n) in dashboard::daily_status_counts(conn, k.slice(), from, until)? {
+            let Some(d) = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+                .ok()
+                .and_then(|date| out.iter_mut().find(|d| d.date == Some(date)))
+            else {
+                continue;
+            };
+            match status.as_str() {
+                s if s == TxStatus::Success.as_str() => d.success += n,
+                s if s == TxStatus::Error.as_str() => d.error += n,
+                _ => d.pending += n,
             }
         }
-        out.push(d);
     }
     Ok(out)
 }
@@ -245,7 +251,13 @@ pub fn home(
     actor: &Actor,
     today: NaiveDate,
 ) -> Result<Home, ServiceError> {
-    let containers = containers_of(conn, actor)?;
+    // Each connector in scope with the container it uses now, decided once.
+    let mut used = vec![];
+    for (k, _) in connectors::list(conn, actor)? {
+        let e = connectors::effective(conn, &k)?;
+        used.push((k, e));
+    }
+    let containers = containers_of(conn, actor, &used)?;
     let profiles = containers.iter().map(|c| c.container.profile_count).sum();
     let instruments = containers
         .iter()
@@ -260,9 +272,8 @@ pub fn home(
     let (failing_callbacks, failing) =
         dashboard::failing_callbacks(conn, actor.scope.path_prefix(), merchant, CALLBACKS_LISTED)?;
     let mut alerts = callback_alerts(&failing, failing_callbacks);
-    for (k, _) in connectors::list(conn, actor)? {
-        let e = connectors::effective(conn, &k)?;
-        if let Some(s) = connectors::suspended(conn, &k, &e)? {
+    for (k, e) in &used {
+        if let Some(s) = connectors::suspended(conn, k, e)? {
             alerts.push(Alert {
                 message: format!(
                     "Connector {} is assigned the container {}, but {}: its payments store no profiles.",

@@ -10,24 +10,38 @@ use crate::db::DbConnection;
 use crate::db::schema::{callbacks, instruments, profiles, transactions};
 use crate::models::transaction_query::Slice;
 
-/// Transactions of `slice` created in `[from, until)`, counted per status.
-pub fn status_counts(
+/// Transactions of `slice` created in `[from, until)`, counted per UTC day (`YYYY-MM-DD`) and
+/// status: one index range (`transactions_merchant_created`, `transactions_path_created`).
+pub fn daily_status_counts(
     conn: &mut DbConnection,
     slice: Slice<'_>,
     from: NaiveDateTime,
     until: NaiveDateTime,
-) -> QueryResult<Vec<(String, i64)>> {
-    let q = transactions::table
-        .filter(transactions::created_at.ge(from))
-        .filter(transactions::created_at.lt(until))
-        .group_by(transactions::status)
-        .select((transactions::status, count_star()))
-        .into_boxed();
+) -> QueryResult<Vec<(String, String, i64)>> {
+    // The day as text on both databases: SQLite stores `YYYY-MM-DD HH:MM:SS[.f]`, PostgreSQL
+    // casts a timestamp to the same shape.
+    use diesel::dsl::sql;
+    use diesel::sql_types::{BigInt, Text};
+    let group = || sql::<Text>("substr(CAST(created_at AS TEXT), 1, 10), status");
+    let select =
+        || sql::<(Text, Text, BigInt)>("substr(CAST(created_at AS TEXT), 1, 10), status, COUNT(*)");
+    let range = transactions::created_at
+        .ge(from)
+        .and(transactions::created_at.lt(until));
     match slice {
-        Slice::Merchant(m) => q.filter(transactions::merchant_id.eq(m.to_string())),
-        Slice::TenantPath(p) => q.filter(transactions::tenant_path.eq(p.to_string())),
+        Slice::Merchant(m) => transactions::table
+            .filter(transactions::merchant_id.eq(m))
+            .filter(range)
+            .group_by(group())
+            .select(select())
+            .load(conn),
+        Slice::TenantPath(p) => transactions::table
+            .filter(transactions::tenant_path.eq(p))
+            .filter(range)
+            .group_by(group())
+            .select(select())
+            .load(conn),
     }
-    .load(conn)
 }
 
 /// A callback that is failing: given up, or waiting for a retry after a failed attempt.
