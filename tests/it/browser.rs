@@ -467,7 +467,8 @@ impl Browser {
         let xpath = format!(
             "//button[normalize-space()={lit}] | //a[normalize-space()={lit}] | \
              //input[@type='submit' and @value={lit}] | //*[@id={lit}] | \
-             //a[@aria-label={lit}] | //summary[normalize-space()={lit}]"
+             //a[@aria-label={lit}] | //button[@aria-label={lit}] | \
+             //summary[normalize-space()={lit}]"
         );
         self.client
             .find(Locator::XPath(&xpath))

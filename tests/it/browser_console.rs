@@ -376,3 +376,36 @@ async fn a_manager_sets_up_two_factor_and_signs_in_with_a_recovery_code_in_the_b
     }
     b.finish().await;
 }
+
+/// Issue 13, points 5 and 10: with the console's script, copy buttons appear beside ids and keys
+/// and answer a click; a form re-rendered with messages puts the focus on its first bad field.
+#[tokio::test]
+async fn copy_buttons_work_and_a_form_with_errors_focuses_its_first_bad_field() {
+    let Some(b) = Browser::demo("copy_and_focus").await else {
+        return;
+    };
+    b.login("admin", "admin-demo").await;
+    b.click("Connectors").await;
+    b.click("Acme Shop Cards").await;
+    let buttons = b.texts("button.copy").await;
+    assert!(
+        buttons.len() >= 3 && buttons.iter().all(|t| t == "Copy"),
+        "visible copy buttons (hidden ones have no text): {buttons:?}"
+    );
+    b.click_in_place("Copy the API key").await;
+    let after = b.text("button.copy").await;
+    assert!(
+        after == "Copied" || after == "Press Ctrl+C",
+        "the click was answered: {after}"
+    );
+    b.screenshot("copy").await;
+
+    b.click("Tenants").await;
+    b.select("Parent tenant", "Acme Group").await;
+    b.fill("Name", "   ").await;
+    b.click("Create tenant").await;
+    let f = b.focused().await;
+    assert_eq!(f.id, "name", "focus on the field with the error: {f:?}");
+    b.screenshot("first-error-focused").await;
+    b.finish().await;
+}

@@ -214,3 +214,42 @@ async fn each_role_sees_its_own_scope_and_a_failing_callback_is_an_alert_to_its_
     );
     assert!(!page.contains("Globex"));
 }
+
+/// Issue 13, point 5: ids, keys and tokens carry a copy button (a `<button>` labelled Copy);
+/// a secret shown once carries one too.
+#[tokio::test]
+async fn ids_keys_and_a_new_secret_have_copy_buttons() {
+    let app = TestApp::demo().await;
+    app.login_ok("admin", "admin-demo").await;
+    let id = crate::fuzz::ids_of(&app, "connectors", "WHERE api_key = 'demo-shop-cards'")
+        .pop()
+        .expect("connector");
+    let (_, page) = app.get_html(&format!("/connectors/{id}")).await;
+    for (label, value) in [
+        ("the API key", "demo-shop-cards"),
+        ("the public integration key", "demo-shop-public"),
+    ] {
+        let button = format!(
+            "<button type=\"button\" class=\"copy\" data-copy=\"{value}\" aria-label=\"Copy {label}\">Copy</button>"
+        );
+        assert!(page.contains(&button), "{button} in {page}");
+    }
+    let r = app
+        .post_form(&format!("/connectors/{id}/rotate-secret"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.expect("body");
+    let marker = "New shared secret (shown only now, store it safely): ";
+    let i = page.find(marker).expect("the new secret") + marker.len();
+    let secret: String = page[i..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    assert!(secret.len() >= 20, "{secret}");
+    assert!(
+        page.contains(&format!(
+            "data-copy=\"{secret}\" aria-label=\"Copy the new secret\">Copy</button>"
+        )),
+        "a copy button for the new secret"
+    );
+}

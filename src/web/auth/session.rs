@@ -44,6 +44,20 @@ pub struct Flash {
     pub message: String,
 }
 
+impl Flash {
+    /// For a secret shown once ("New shared secret (…): VALUE"), the value its copy button
+    /// copies.
+    pub fn secret_value(&self) -> Option<&str> {
+        if self.level != "secret" {
+            return None;
+        }
+        self.message
+            .rsplit_once(": ")
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+}
+
 pub struct TypedSession<'a>(pub &'a Session);
 
 /// Longest flash message kept, in bytes (longer ones are cut at a character boundary).
