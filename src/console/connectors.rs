@@ -216,6 +216,7 @@ pub fn create(
     ))
 }
 
+#[derive(Debug, Clone)]
 pub struct BaseDataInput {
     pub name: String,
     pub container_id: String,
@@ -228,6 +229,21 @@ pub struct BaseDataInput {
 /// Saves the Connector Base Data. The container is re-checked against the sharing rules here,
 /// whatever the form offered. A suspended assignment (which the form cannot offer) is kept when
 /// no container is submitted.
+/// What saving `input` would do, without saving it: the connector before and as it would be,
+/// and how its effective container would move ([`crate::console::impact`]).
+pub fn update_impact(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    input: BaseDataInput,
+) -> Result<(Connector, Connector, crate::console::impact::Impact), ServiceError> {
+    let old = get(conn, actor, id)?;
+    let (new, impact) = crate::console::impact::preview(conn, std::slice::from_ref(&old), |tx| {
+        update(tx, actor, id, input)
+    })?;
+    Ok((old, new, impact))
+}
+
 pub fn update(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -332,6 +348,60 @@ pub fn update(
         Ok::<_, ServiceError>(())
     })?;
     get(conn, actor, id)
+}
+
+/// Connector `id`, which `actor` manages.
+fn managed(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Connector, ServiceError> {
+    if !actor.can_manage() {
+        return Err(ServiceError::Forbidden);
+    }
+    get(conn, actor, id)
+}
+
+/// What rotating the shared secret of connector `id` does, in words (its confirmation page).
+pub fn rotate_secret_consequences(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<(Connector, Vec<String>), ServiceError> {
+    let k = managed(conn, actor, id)?;
+    let pending = crate::models::callback::pending_for_connector(conn, &k.id)?;
+    let lines = vec![
+        format!(
+            "Requests to {} signed with the current shared secret are refused from the moment you confirm; its API clients need the new one, shown to you once.",
+            k.name
+        ),
+        format!(
+            "{} waiting for delivery will be signed with the new secret.",
+            crate::domain::plural(pending, "callback", "callbacks")
+        ),
+    ];
+    Ok((k, lines))
+}
+
+/// What rotating (or first issuing) the Monri merchant key of connector `id` does, in words.
+pub fn rotate_monri_key_consequences(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<(Connector, Vec<String>), ServiceError> {
+    let k = managed(conn, actor, id)?;
+    let live = crate::models::monri::live_tokens_of(conn, &k.id, now())?;
+    let mut lines = vec![];
+    if k.monri_merchant_key.is_some() {
+        lines.push(format!(
+            "The current Monri merchant key of {} stops working the moment you confirm: WP3-v2.1 signatures and OAuth requests made with it are refused.",
+            k.name
+        ));
+    }
+    lines.push(format!(
+        "{} of {} {} revoked.",
+        crate::domain::plural(live, "live access token", "live access tokens"),
+        k.name,
+        if live == 1 { "is" } else { "are" }
+    ));
+    lines.push("The new merchant key is shown to you once.".to_string());
+    Ok((k, lines))
 }
 
 /// A new shared secret, returned in clear once; only the sealed form is stored.

@@ -632,6 +632,22 @@ pub fn global_setting(
     })
 }
 
+/// What setting the Global Setting of `tenant_id` to `container_id` would do, without doing it:
+/// the tenant's name and how the effective container of every connector under it would move.
+pub fn global_setting_impact(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+    container_id: &str,
+) -> Result<(Tenant, crate::console::impact::Impact), ServiceError> {
+    let t = tenants::get(conn, actor, tenant_id)?;
+    let candidates = connector::under(conn, Some(&t.path))?;
+    let (_, impact) = crate::console::impact::preview(conn, &candidates, |tx| {
+        set_global_setting(tx, actor, tenant_id, container_id)
+    })?;
+    Ok((t, impact))
+}
+
 pub fn set_global_setting(
     conn: &mut DbConnection,
     actor: &Actor,

@@ -6,6 +6,7 @@ pub mod connectors;
 pub mod containers;
 pub mod demo;
 pub mod home;
+pub mod impact;
 pub mod merchants;
 pub mod tenants;
 pub mod transactions_view;

@@ -88,11 +88,31 @@ pub fn create(
     })
 }
 
+#[derive(Debug, Clone)]
 pub struct TenantChanges {
     pub name: String,
     pub disable_containers_for_subtenants: bool,
     /// "Require two-factor authentication for users of this tenant and its sub-tenants".
     pub require_two_factor: bool,
+}
+
+/// What saving `input` would do to the sharing, without saving it: the tenant as it is, and how
+/// the effective container of every connector under it would move. `None` when the flag
+/// "Disable customer profile containers for sub-tenants" stays as it is.
+pub fn update_impact(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    input: TenantChanges,
+) -> Result<Option<(Tenant, crate::console::impact::Impact)>, ServiceError> {
+    let t = get(conn, actor, id)?;
+    if t.disable_containers_for_subtenants == input.disable_containers_for_subtenants {
+        return Ok(None);
+    }
+    let candidates = crate::models::connector::under(conn, Some(&t.path))?;
+    let (_, impact) =
+        crate::console::impact::preview(conn, &candidates, |tx| update(tx, actor, id, input))?;
+    Ok(Some((t, impact)))
 }
 
 pub fn update(

@@ -365,12 +365,8 @@ pub fn disable(
 
 /// Resets another user's two-factor (their secret and recovery codes go; if it is required of
 /// them, their next sign-in leads to a new setup).
-pub fn reset(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    id: &str,
-    origin: &Origin,
-) -> Result<User, ServiceError> {
+/// The user `id` whose two-factor `actor` may reset, or why not.
+fn resettable(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<User, ServiceError> {
     let u = crate::console::users::get(conn, actor, id)?;
     if u.id == actor.user_id {
         return Err(ServiceError::Conflict(
@@ -382,6 +378,52 @@ pub fn reset(
     if !crate::console::users::may_reset(actor, &u) {
         return Err(ServiceError::Forbidden);
     }
+    Ok(u)
+}
+
+/// What resetting the two-factor of user `id` does, in words (its confirmation page), after
+/// the same checks as [`reset`].
+pub fn reset_consequences(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<(User, Vec<String>), ServiceError> {
+    let u = resettable(conn, actor, id)?;
+    let Some(t) = tf::find(conn, &u.id)? else {
+        return Err(ServiceError::Conflict(format!(
+            "{} has no two-factor authentication to reset.",
+            u.username
+        )));
+    };
+    let codes = tf::unused_codes(conn, &u.id)?;
+    let mut lines = vec![format!(
+        "{}'s authenticator app stops working for Coffer{}.",
+        u.username,
+        if t.enabled {
+            ""
+        } else {
+            " (the setup was not finished)"
+        }
+    )];
+    lines.push(format!(
+        "{} of {} stop working.",
+        crate::domain::plural(codes, "unused recovery code", "unused recovery codes"),
+        u.username
+    ));
+    lines.push(format!(
+        "{} signs in with the password alone until setting up two-factor authentication again (at once, where it is required).",
+        u.username
+    ));
+    Ok((u, lines))
+}
+
+pub fn reset(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    origin: &Origin,
+) -> Result<User, ServiceError> {
+    let u = resettable(conn, actor, id)?;
     crate::db::write_tx(conn, |c| {
         let was = tf::find(c, &u.id)?;
         if was.is_none() {

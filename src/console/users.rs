@@ -228,11 +228,11 @@ pub fn set_active(
 /// Sets another user's password to `hash`, the hash of a new random password
 /// ([`new_random_password`]; the caller shows it once, it is never stored in clear and never
 /// audited).
-pub fn reset_password(
+/// The user `id` whose password `actor` may reset, or why not.
+fn password_resettable(
     conn: &mut DbConnection,
     actor: &Actor,
     id: &str,
-    hash: &str,
 ) -> Result<User, ServiceError> {
     if !actor.can_manage() {
         return Err(ServiceError::Forbidden);
@@ -248,6 +248,35 @@ pub fn reset_password(
     if !may_reset(actor, &u) {
         return Err(ServiceError::Forbidden);
     }
+    Ok(u)
+}
+
+/// What resetting the password of user `id` does, in words (its confirmation page), after the
+/// same checks as [`reset_password`].
+pub fn reset_password_consequences(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<(User, Vec<String>), ServiceError> {
+    let u = password_resettable(conn, actor, id)?;
+    let lines = vec![
+        format!(
+            "The current password of {} stops working the moment you confirm.",
+            u.username
+        ),
+        "A new temporary password is shown to you once; hand it over through a channel you trust."
+            .to_string(),
+    ];
+    Ok((u, lines))
+}
+
+pub fn reset_password(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    hash: &str,
+) -> Result<User, ServiceError> {
+    let u = password_resettable(conn, actor, id)?;
     crate::db::write_tx(conn, |c| {
         user::set_password(c, &u.id, hash, now())?;
         audit::record(

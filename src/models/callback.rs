@@ -221,3 +221,12 @@ pub fn reschedule(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Quer
     ))
     .execute(conn)
 }
+
+/// Callbacks of connector `connector_id` not delivered yet and not given up.
+pub fn pending_for_connector(conn: &mut DbConnection, connector_id: &str) -> QueryResult<i64> {
+    callbacks::table
+        .filter(callbacks::connector_id.eq(connector_id))
+        .filter(callbacks::status.eq("pending"))
+        .count()
+        .get_result(conn)
+}

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::db::schema::{connector_members, connectors, merchants};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Default, Queryable, Selectable, Insertable)]
 #[diesel(table_name = connectors)]
 pub struct Connector {
     pub id: String,

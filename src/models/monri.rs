@@ -169,3 +169,16 @@ pub fn update_customer(
         ))
         .execute(conn)
 }
+
+/// Access tokens of connector `connector_id` that have not expired at `now`.
+pub fn live_tokens_of(
+    conn: &mut DbConnection,
+    connector_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<i64> {
+    monri_access_tokens::table
+        .filter(monri_access_tokens::connector_id.eq(connector_id))
+        .filter(monri_access_tokens::expires_at.gt(now))
+        .count()
+        .get_result(conn)
+}

@@ -19,6 +19,7 @@ use crate::vault::sharing::{self, Effective};
 use crate::web::auth::csrf::CsrfForm;
 use crate::web::auth::guards::CurrentUser;
 use crate::web::auth::session::{Flash, TypedSession};
+use crate::web::confirm::{self, ConfirmPage};
 use crate::web::ctx::{FormState, PageCtx};
 use crate::web::error::HtmlError;
 use crate::web::{render, see_other};
@@ -343,6 +344,46 @@ pub async fn update(
         active: f.active.is_some(),
         members,
     };
+    if !confirm::is_confirmed(&pairs) {
+        let (actor, kid, preview) = (user.0.clone(), id.clone(), input.clone());
+        match state
+            .db
+            .run(move |c| connectors::update_impact(c, &actor, &kid, preview))
+            .await
+        {
+            Ok((old, new, impact)) => {
+                let deactivates = old.active && !new.active;
+                if !impact.is_empty() || deactivates {
+                    let mut page =
+                        ConfirmPage::of_form(PageCtx::new(&session, &user.0, "connectors"), &pairs);
+                    page.title = format!("Save the Connector Base Data of {}?", old.name);
+                    page.crumbs = vec![
+                        ("/connectors".into(), "Connectors".into()),
+                        (format!("/connectors/{}", old.id), old.name.clone()),
+                    ];
+                    page.consequences = impact.sentences();
+                    if deactivates {
+                        page.consequences.push(format!(
+                            "{} will be deactivated: it refuses every payment and every Customer Profiles and Monri call until it is activated again.",
+                            old.name
+                        ));
+                    }
+                    page.action = format!("/connectors/{}", old.id);
+                    page.button = "Save the Connector Base Data".into();
+                    page.cancel = format!("/connectors/{}", old.id);
+                    return render(StatusCode::OK, &page);
+                }
+            }
+            Err(ServiceError::Validation(errors)) => {
+                let d = load(&state, &user, id).await?;
+                return render(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &page_from(&session, &user, d, FormState { errors }, Some(f)),
+                );
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     let actor = user.0.clone();
     let kid = id.clone();
     match state
@@ -371,13 +412,64 @@ pub async fn update(
 #[derive(Deserialize)]
 pub struct Empty {}
 
+/// A console service saying what a connector action would do (`connectors::*_consequences`).
+type Consequences = fn(
+    &mut crate::db::DbConnection,
+    &crate::domain::Actor,
+    &str,
+) -> Result<(Connector, Vec<String>), ServiceError>;
+
+/// The confirmation page of a connector action whose consequences `lines` loads.
+async fn confirm_connector_action(
+    state: &web::Data<AppState>,
+    session: &Session,
+    user: &CurrentUser,
+    id: String,
+    lines: Consequences,
+    what: (&str, &str, &str),
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let (k, consequences) = state.db.run(move |c| lines(c, &actor, &id)).await?;
+    let (title, path, button) = what;
+    render(
+        StatusCode::OK,
+        &confirm::simple(
+            PageCtx::new(session, &user.0, "connectors"),
+            format!("{title} of {}?", k.name),
+            vec![
+                ("/connectors".into(), "Connectors".into()),
+                (format!("/connectors/{}", k.id), k.name.clone()),
+            ],
+            consequences,
+            format!("/connectors/{}/{path}", k.id),
+            button,
+            format!("/connectors/{}", k.id),
+        ),
+    )
+}
+
 pub async fn rotate_secret(
     state: web::Data<AppState>,
     session: Session,
     user: CurrentUser,
     path: web::Path<String>,
-    _f: CsrfForm<Empty>,
+    CsrfForm(f): CsrfForm<confirm::Confirmable>,
 ) -> Result<HttpResponse, HtmlError> {
+    if !f.yes() {
+        return confirm_connector_action(
+            &state,
+            &session,
+            &user,
+            path.into_inner(),
+            connectors::rotate_secret_consequences,
+            (
+                "Rotate the shared secret",
+                "rotate-secret",
+                "Rotate the shared secret",
+            ),
+        )
+        .await;
+    }
     let actor = user.0.clone();
     let keyring = state.keyring.clone();
     let id = path.into_inner();
@@ -408,8 +500,23 @@ pub async fn rotate_monri_key(
     session: Session,
     user: CurrentUser,
     path: web::Path<String>,
-    _f: CsrfForm<Empty>,
+    CsrfForm(f): CsrfForm<confirm::Confirmable>,
 ) -> Result<HttpResponse, HtmlError> {
+    if !f.yes() {
+        return confirm_connector_action(
+            &state,
+            &session,
+            &user,
+            path.into_inner(),
+            connectors::rotate_monri_key_consequences,
+            (
+                "Rotate the Monri merchant key",
+                "rotate-monri-key",
+                "Rotate the Monri merchant key",
+            ),
+        )
+        .await;
+    }
     let actor = user.0.clone();
     let keyring = state.keyring.clone();
     let id = path.into_inner();

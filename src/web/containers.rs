@@ -567,8 +567,57 @@ pub async fn save_global_settings(
     state: web::Data<AppState>,
     session: Session,
     user: CurrentUser,
-    CsrfForm(f): CsrfForm<GlobalForm>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
 ) -> Result<HttpResponse, HtmlError> {
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let f = GlobalForm {
+        tenant_id: field("tenant_id"),
+        container_id: field("container_id"),
+    };
+    if !crate::web::confirm::is_confirmed(&pairs) {
+        let actor = user.0.clone();
+        let (tid, cid) = (f.tenant_id.clone(), f.container_id.clone());
+        match state
+            .db
+            .run(move |c| containers::global_setting_impact(c, &actor, &tid, &cid))
+            .await
+        {
+            Ok((t, impact)) => {
+                let mut page = crate::web::confirm::ConfirmPage::of_form(
+                    PageCtx::new(&session, &user.0, "global"),
+                    &pairs,
+                );
+                page.title = format!("Change the Global Setting of {}?", t.name);
+                page.crumbs = vec![(
+                    format!("/global-settings?tenant={}", t.id),
+                    "Global Settings".into(),
+                )];
+                page.consequences = impact.sentences();
+                page.action = "/global-settings".into();
+                page.button = "Save the Global Setting".into();
+                page.cancel = format!("/global-settings?tenant={}", t.id);
+                return render(StatusCode::OK, &page);
+            }
+            Err(ServiceError::Validation(errors)) => {
+                let page = global_page(
+                    &state,
+                    &session,
+                    &user,
+                    Some(f.tenant_id),
+                    FormState { errors },
+                )
+                .await?;
+                return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     let actor = user.0.clone();
     let (tid, cid) = (f.tenant_id.clone(), f.container_id.clone());
     match state

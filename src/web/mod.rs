@@ -5,6 +5,7 @@ pub mod auth;
 pub mod callbacks;
 pub mod checkout;
 pub mod client;
+pub mod confirm;
 pub mod connectors;
 pub mod containers;
 pub mod ctx;

@@ -12,6 +12,7 @@ use crate::state::AppState;
 use crate::web::auth::csrf::CsrfForm;
 use crate::web::auth::guards::CurrentUser;
 use crate::web::auth::session::TypedSession;
+use crate::web::confirm::ConfirmPage;
 use crate::web::ctx::{FormState, PageCtx};
 use crate::web::error::HtmlError;
 use crate::web::{render, see_other};
@@ -220,6 +221,8 @@ pub struct UpdateForm {
     disable_containers_for_subtenants: Option<String>,
     #[serde(default)]
     require_two_factor: Option<String>,
+    #[serde(default)]
+    confirmed: Option<String>,
 }
 
 pub async fn update(
@@ -239,11 +242,60 @@ pub async fn update(
         require_two_factor,
     };
     let tid = id.clone();
-    match state
-        .db
-        .run(move |c| tenants::update(c, &actor, &tid, input))
-        .await
-    {
+    let result = if f.confirmed.as_deref() == Some("yes") {
+        None
+    } else {
+        let (actor, tid, preview) = (actor.clone(), tid.clone(), input.clone());
+        match state
+            .db
+            .run(move |c| tenants::update_impact(c, &actor, &tid, preview))
+            .await
+        {
+            Ok(None) => None,
+            Ok(Some((t, impact))) => {
+                let mut fields = vec![("name".to_string(), f.name.clone())];
+                if disable {
+                    fields.push(("disable_containers_for_subtenants".into(), "1".into()));
+                }
+                if require_two_factor {
+                    fields.push(("require_two_factor".into(), "1".into()));
+                }
+                let mut page =
+                    ConfirmPage::of_form(PageCtx::new(&session, &user.0, "tenants"), &fields);
+                page.title = if disable {
+                    format!(
+                        "Disable customer profile containers for the sub-tenants of {}?",
+                        t.name
+                    )
+                } else {
+                    format!(
+                        "Enable customer profile containers for the sub-tenants of {}?",
+                        t.name
+                    )
+                };
+                page.crumbs = vec![
+                    ("/tenants".into(), "Tenants".into()),
+                    (format!("/tenants/{}", t.id), t.name.clone()),
+                ];
+                page.consequences = impact.sentences();
+                page.action = format!("/tenants/{}", t.id);
+                page.button = "Save the tenant".into();
+                page.cancel = format!("/tenants/{}", t.id);
+                return render(StatusCode::OK, &page);
+            }
+            Err(e) => Some(Err(e)),
+        }
+    };
+    let result = match result {
+        Some(r) => r,
+        None => {
+            state
+                .db
+                .run(move |c| tenants::update(c, &actor, &tid, input))
+                .await
+        }
+    };
+    match result {
         Ok(t) => {
             TypedSession(&session).flash("success", format!("Tenant {} saved.", t.name));
             Ok(see_other(&format!("/tenants/{}", t.id)))

@@ -242,12 +242,44 @@ pub async fn reset(
     session: Session,
     user: CurrentUser,
     path: web::Path<String>,
-    _f: CsrfForm<Empty>,
+    CsrfForm(f): CsrfForm<crate::web::confirm::Confirmable>,
 ) -> Result<HttpResponse, HtmlError> {
     let actor = user.0.clone();
     let id = path.into_inner();
     let uid = id.clone();
     let typed = TypedSession(&session);
+    if !f.yes() {
+        let a = actor.clone();
+        match state
+            .db
+            .run(move |c| two_factor::reset_consequences(c, &a, &uid))
+            .await
+        {
+            Ok((u, lines)) => {
+                return render(
+                    StatusCode::OK,
+                    &crate::web::confirm::simple(
+                        PageCtx::new(&session, &user.0, "users"),
+                        format!("Reset the two-factor authentication of {}?", u.username),
+                        vec![
+                            ("/users".into(), "Users".into()),
+                            (format!("/users/{}", u.id), u.username.clone()),
+                        ],
+                        lines,
+                        format!("/users/{}/reset-two-factor", u.id),
+                        "Reset two-factor authentication",
+                        format!("/users/{}", u.id),
+                    ),
+                );
+            }
+            Err(ServiceError::Conflict(msg)) => {
+                typed.flash("error", msg);
+                return Ok(see_other(&format!("/users/{id}")));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let uid = id.clone();
     let origin = crate::web::client::origin(&req, &state);
     match state
         .db

@@ -328,10 +328,32 @@ pub async fn reset_password(
     session: Session,
     user: CurrentUser,
     path: web::Path<String>,
-    _f: CsrfForm<Empty>,
+    CsrfForm(f): CsrfForm<crate::web::confirm::Confirmable>,
 ) -> Result<HttpResponse, HtmlError> {
     let actor = user.0.clone();
     let id = path.into_inner();
+    if !f.yes() {
+        let uid = id.clone();
+        let (u, lines) = state
+            .db
+            .run(move |c| users::reset_password_consequences(c, &actor, &uid))
+            .await?;
+        return render(
+            StatusCode::OK,
+            &crate::web::confirm::simple(
+                PageCtx::new(&session, &user.0, "users"),
+                format!("Reset the password of {}?", u.username),
+                vec![
+                    ("/users".into(), "Users".into()),
+                    (format!("/users/{}", u.id), u.username.clone()),
+                ],
+                lines,
+                format!("/users/{}/reset-password", u.id),
+                "Reset the password",
+                format!("/users/{}", u.id),
+            ),
+        );
+    }
     let (password, hash) = users::new_random_password(&state.hashes).await?;
     let view = state
         .db

@@ -234,7 +234,10 @@ async fn console_credentials(app: &TestApp, connector: &str) -> (String, String)
     let id = connector_id(app, connector);
     app.login_ok("admin", "admin-demo").await;
     let r = app
-        .post_form(&format!("/connectors/{id}/rotate-monri-key"), &[])
+        .post_form(
+            &format!("/connectors/{id}/rotate-monri-key"),
+            &[("confirmed", "yes")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.expect("body");

@@ -206,7 +206,10 @@ async fn two_factor_enrollment_codes_recovery_and_reset_are_audited_with_the_ori
         .pop()
         .expect("manager");
     let r = app
-        .post_form(&format!("/users/{uid}/reset-two-factor"), &[])
+        .post_form(
+            &format!("/users/{uid}/reset-two-factor"),
+            &[("confirmed", "yes")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 

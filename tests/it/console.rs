@@ -557,7 +557,9 @@ async fn a_manager_cannot_grant_platform_admin_or_reach_into_another_tree() {
         .post_form(&format!("{boss}/active"), &[("active", "false")])
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = b.post_form(&format!("{boss}/reset-password"), &[]).await;
+    let r = b
+        .post_form(&format!("{boss}/reset-password"), &[("confirmed", "yes")])
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // Nothing happened: no new users, and initech-boss still logs in with the same password.
@@ -638,7 +640,10 @@ async fn a_password_reset_shows_a_new_password_once_which_then_works_for_login()
     b.login_ok("merchant", "merchant-demo").await;
 
     let r = app
-        .post_form(&format!("/users/{victim}/reset-password"), &[])
+        .post_form(
+            &format!("/users/{victim}/reset-password"),
+            &[("confirmed", "yes")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
@@ -852,7 +857,10 @@ async fn a_merchant_admin_sees_its_merchants_users_read_only_and_cannot_create_a
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = m
-        .post_form(&format!("/users/{clerk}/reset-password"), &[])
+        .post_form(
+            &format!("/users/{clerk}/reset-password"),
+            &[("confirmed", "yes")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(

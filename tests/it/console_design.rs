@@ -113,6 +113,7 @@ async fn the_container_overview_names_every_connector_using_it_and_why() {
             &[
                 ("name", "Acme Group"),
                 ("disable_containers_for_subtenants", "1"),
+                ("confirmed", "yes"),
             ],
         )
         .await;
@@ -217,7 +218,11 @@ async fn delete_is_offered_only_for_a_container_that_can_be_deleted() {
     let r = app
         .post_form(
             "/global-settings",
-            &[("tenant_id", &group), ("container_id", &spare)],
+            &[
+                ("tenant_id", &group),
+                ("container_id", &spare),
+                ("confirmed", "yes"),
+            ],
         )
         .await;
     assert_eq!(r.status(), 303);

@@ -101,7 +101,12 @@ async fn effective(app: &TestApp, connector: &str) -> String {
 }
 
 fn base_form<'a>(name: &'a str, container: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![("name", name), ("container_id", container), ("active", "1")]
+    vec![
+        ("name", name),
+        ("container_id", container),
+        ("active", "1"),
+        ("confirmed", "yes"),
+    ]
 }
 
 #[tokio::test]
@@ -169,7 +174,10 @@ async fn a_manager_cannot_assign_a_container_of_a_sibling_tree_even_by_forging_t
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let r = app
-        .post_form(&format!("/connectors/{globex_cards}/rotate-secret"), &[])
+        .post_form(
+            &format!("/connectors/{globex_cards}/rotate-secret"),
+            &[("confirmed", "yes")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(
@@ -183,7 +191,11 @@ async fn a_manager_cannot_assign_a_container_of_a_sibling_tree_even_by_forging_t
     let r = app
         .post_form(
             "/global-settings",
-            &[("tenant_id", ""), ("container_id", &globex)],
+            &[
+                ("tenant_id", ""),
+                ("container_id", &globex),
+                ("confirmed", "yes"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
@@ -206,6 +218,7 @@ async fn the_disable_flag_removes_containers_from_sub_tenants_and_refuses_assign
             &[
                 ("name", "Acme Group"),
                 ("disable_containers_for_subtenants", "1"),
+                ("confirmed", "yes"),
             ],
         )
         .await;
@@ -252,7 +265,11 @@ async fn the_disable_flag_removes_containers_from_sub_tenants_and_refuses_assign
     let r = app
         .post_form(
             "/global-settings",
-            &[("tenant_id", &retail), ("container_id", &shared)],
+            &[
+                ("tenant_id", &retail),
+                ("container_id", &shared),
+                ("confirmed", "yes"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -275,7 +292,11 @@ async fn the_global_setting_applies_to_existing_and_new_connectors_but_not_to_su
     let r = app
         .post_form(
             "/global-settings",
-            &[("tenant_id", &group), ("container_id", &alt)],
+            &[
+                ("tenant_id", &group),
+                ("container_id", &alt),
+                ("confirmed", "yes"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -749,6 +770,7 @@ async fn concurrent_first_saves_of_a_global_setting_all_succeed() {
                 ("csrf_token", token.clone()),
                 ("tenant_id", tenant.clone()),
                 ("container_id", String::new()),
+                ("confirmed", "yes".to_string()),
             ];
             tasks.spawn(async move {
                 let r = client.post(url).form(&form).send().await.expect("POST");

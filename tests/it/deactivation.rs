@@ -359,6 +359,7 @@ async fn set_connector_active(app: &TestApp, connector: &str, active: bool) {
     let mut fields = vec![
         ("name", name.as_str()),
         ("container_id", container.as_str()),
+        ("confirmed", "yes"),
     ];
     if ignore_global {
         fields.push(("ignore_global", "1"));

@@ -373,6 +373,7 @@ async fn the_disable_flag_is_saved_and_audited_with_old_and_new_values() {
             &[
                 ("name", "Acme Group"),
                 ("disable_containers_for_subtenants", "1"),
+                ("confirmed", "yes"),
             ],
         )
         .await;

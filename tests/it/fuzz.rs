@@ -2379,7 +2379,7 @@ async fn many_posts_without_viewing_a_page_keep_the_session_cookie_small() {
     app.login_ok("admin", "admin-demo").await;
     let k = connector_id(&app, "Acme Shop Cards");
     let token = app.csrf().await;
-    let form = [("csrf_token", token.as_str())];
+    let form = [("csrf_token", token.as_str()), ("confirmed", "yes")];
     let marker = "New shared secret (shown only now, store it safely): ";
     let mut page = String::new();
     for i in 0..40 {
@@ -2401,6 +2401,7 @@ async fn many_posts_without_viewing_a_page_keep_the_session_cookie_small() {
                 ("csrf_token", token.as_str()),
                 ("name", "Acme Shop Cards"),
                 ("active", "1"),
+                ("confirmed", "yes"),
             ])
             .send()
             .await

@@ -235,7 +235,10 @@ async fn ids_keys_and_a_new_secret_have_copy_buttons() {
         assert!(page.contains(&button), "{button} in {page}");
     }
     let r = app
-        .post_form(&format!("/connectors/{id}/rotate-secret"), &[])
+        .post_form(
+            &format!("/connectors/{id}/rotate-secret"),
+            &[("confirmed", "yes")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.expect("body");

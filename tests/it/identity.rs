@@ -106,7 +106,10 @@ async fn resetting_ones_own_password_is_refused() {
     app.login_ok("manager", "manager-demo").await;
     let me = app.id_of("/users", "users", "manager").await;
     let r = app
-        .post_form(&format!("/users/{me}/reset-password"), &[])
+        .post_form(
+            &format!("/users/{me}/reset-password"),
+            &[("confirmed", "yes")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let body = r.text().await.expect("body");
@@ -582,7 +585,10 @@ async fn a_platform_admin_resets_another_users_two_factor_and_ones_own_needs_a_c
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{code:?}");
     }
     let r = m
-        .post_form(&format!("/users/{manager}/reset-two-factor"), &[])
+        .post_form(
+            &format!("/users/{manager}/reset-two-factor"),
+            &[("confirmed", "yes")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(two_factor_row(&app, "manager").map(|r| r.0), Some(true));
@@ -591,7 +597,10 @@ async fn a_platform_admin_resets_another_users_two_factor_and_ones_own_needs_a_c
     let a = app.other_browser();
     a.login_ok("admin", "admin-demo").await;
     let r = a
-        .post_form(&format!("/users/{manager}/reset-two-factor"), &[])
+        .post_form(
+            &format!("/users/{manager}/reset-two-factor"),
+            &[("confirmed", "yes")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), format!("/users/{manager}"));

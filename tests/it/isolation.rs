@@ -1168,7 +1168,10 @@ async fn monri_token(app: &TestApp, client_id: &str, secret: &str) -> String {
 /// Issues Globex Cards' Monri credentials through the console (admin) and reads them.
 async fn globex_monri(app: &TestApp, connector: &str) -> (String, String) {
     let r = app
-        .post_form(&format!("/connectors/{connector}/rotate-monri-key"), &[])
+        .post_form(
+            &format!("/connectors/{connector}/rotate-monri-key"),
+            &[("confirmed", "yes")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.expect("body");

@@ -18,6 +18,7 @@ mod callbacks;
 mod card_leaks;
 mod checkout;
 mod compat;
+mod confirmations;
 mod console;
 mod console_design;
 mod containers;

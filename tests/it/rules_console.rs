@@ -103,6 +103,8 @@ async fn submit(
     set: &[(&str, &str)],
 ) -> reqwest::Response {
     let mut fields = form_fields(page, action);
+    // The confirmation page's answer (the tests here look at what the change does).
+    fields.push(("confirmed".into(), "yes".into()));
     for (k, v) in set {
         match fields.iter_mut().find(|(n, _)| n == k) {
             Some(f) => f.1 = v.to_string(),
@@ -134,7 +136,7 @@ fn merchant_id(app: &TestApp, name: &str) -> String {
 }
 
 async fn set_disable_flag(app: &TestApp, tenant: &str, name: &str, on: bool) {
-    let mut form = vec![("name", name)];
+    let mut form = vec![("name", name), ("confirmed", "yes")];
     if on {
         form.push(("disable_containers_for_subtenants", "1"));
     }
@@ -434,6 +436,7 @@ async fn global_settings_list_each_connector_with_its_effective_container_and_wh
                 ("name", "Shop Own"),
                 ("container_id", &own),
                 ("active", "1"),
+                ("confirmed", "yes"),
             ],
         )
         .await;
@@ -447,6 +450,7 @@ async fn global_settings_list_each_connector_with_its_effective_container_and_wh
                 ("container_id", ""),
                 ("ignore_global", "1"),
                 ("active", "1"),
+                ("confirmed", "yes"),
             ],
         )
         .await;
@@ -505,7 +509,11 @@ async fn global_settings_list_each_connector_with_its_effective_container_and_wh
     let r = app
         .post_form(
             "/global-settings",
-            &[("tenant_id", &group), ("container_id", &own)],
+            &[
+                ("tenant_id", &group),
+                ("container_id", &own),
+                ("confirmed", "yes"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -530,7 +538,11 @@ async fn global_settings_list_each_connector_with_its_effective_container_and_wh
     let r = app
         .post_form(
             "/global-settings",
-            &[("tenant_id", &group), ("container_id", "")],
+            &[
+                ("tenant_id", &group),
+                ("container_id", ""),
+                ("confirmed", "yes"),
+            ],
         )
         .await;
     let (_, page) = app.get_html(&location(&r)).await;
@@ -621,7 +633,10 @@ async fn issue(
     markers: &[&str],
     replay: &str,
 ) -> Vec<String> {
-    let r = b.post(path, fields).await;
+    // Past the confirmation page: the confirmed POST.
+    let mut fields = fields.to_vec();
+    fields.push(("confirmed", "yes"));
+    let r = b.post(path, &fields).await;
     assert_eq!(
         r.status(),
         StatusCode::OK,

@@ -113,11 +113,17 @@ async fn try_resets(b: &TestBrowser<'_>, id: &str) -> Resets {
         && (page.contains(&format!("action=\"/users/{id}/reset-password\""))
             || page.contains(&format!("action=\"/users/{id}/reset-two-factor\"")));
     let two_factor = b
-        .post_form(&format!("/users/{id}/reset-two-factor"), &[])
+        .post_form(
+            &format!("/users/{id}/reset-two-factor"),
+            &[("confirmed", "yes")],
+        )
         .await
         .status();
     let r = b
-        .post_form(&format!("/users/{id}/reset-password"), &[])
+        .post_form(
+            &format!("/users/{id}/reset-password"),
+            &[("confirmed", "yes")],
+        )
         .await;
     let password = r.status();
     if password == StatusCode::FORBIDDEN {

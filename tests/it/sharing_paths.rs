@@ -54,7 +54,7 @@ fn count(app: &TestApp, table: &str) -> i64 {
 }
 
 async fn set_disabled(app: &TestApp, group: &str, disabled: bool) {
-    let mut form = vec![("name", "Acme Group")];
+    let mut form = vec![("name", "Acme Group"), ("confirmed", "yes")];
     if disabled {
         form.push(("disable_containers_for_subtenants", "1"));
     }

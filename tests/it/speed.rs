@@ -88,7 +88,11 @@ fn no_container(v: &Value) -> bool {
 async fn save_shop_cards(app: &TestApp, ignore_global: bool, active: bool) {
     let id = connector_id(app, "Acme Shop Cards");
     // An unchecked box is not sent.
-    let mut fields = vec![("name", "Acme Shop Cards"), ("container_id", "")];
+    let mut fields = vec![
+        ("name", "Acme Shop Cards"),
+        ("container_id", ""),
+        ("confirmed", "yes"),
+    ];
     if ignore_global {
         fields.push(("ignore_global", "on"));
     }
