@@ -7,6 +7,7 @@ pub mod callback;
 pub mod config_version;
 pub mod connector;
 pub mod container;
+pub mod idempotency_key;
 pub mod merchant;
 pub mod monri;
 pub mod payment_session;
