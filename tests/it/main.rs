@@ -26,6 +26,7 @@ mod deactivation;
 mod foundation;
 mod fuzz;
 mod hygiene;
+mod idempotency;
 mod identity;
 mod isolation;
 mod layering;
