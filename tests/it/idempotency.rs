@@ -427,3 +427,151 @@ async fn keys_expire_after_24_hours() {
     assert_eq!(keys_of(&app, "expiring-key"), 0);
     assert_eq!(keys_of(&app, "fresh-key"), 1);
 }
+
+/// One debit a client task sent with its key, and what came back (`None`: cut off by the kill).
+struct Sent {
+    key: String,
+    mtid: String,
+    body: String,
+    answer: Option<(u16, Vec<u8>)>,
+}
+
+/// POSTs a debit with an Idempotency-Key to a separate coffer process.
+async fn process_debit(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    body: &str,
+) -> Option<(u16, Option<String>, Vec<u8>)> {
+    let r = client
+        .post(format!(
+            "{base}/api/v3/transaction/{}/debit",
+            crate::server::SHOP_KEY
+        ))
+        .header("content-type", CT)
+        .header("authorization", basic(SHOP))
+        .header("idempotency-key", key)
+        .body(body.to_string())
+        .send()
+        .await
+        .ok()?;
+    let status = r.status().as_u16();
+    let replayed = r
+        .headers()
+        .get("idempotent-replayed")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = r.bytes().await.ok()?.to_vec();
+    Some((status, replayed, bytes))
+}
+
+/// Debits with a fresh key each until the process is gone.
+async fn debit_until_killed(
+    base: String,
+    task: usize,
+    sent: std::sync::Arc<std::sync::Mutex<Vec<Sent>>>,
+    acked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let client = crate::server::client();
+    for i in 0..500 {
+        let Ok(token) = crate::server::tokenize(&client, &base, "4111111111111111").await else {
+            return;
+        };
+        let key = format!("crash-{task}-{i}-{}", coffer::ids::random_hex(4));
+        let id = mtid();
+        let body = debit_body(&id, &token, "3.00");
+        let answer = process_debit(&client, &base, &key, &body).await;
+        let done = answer.is_none();
+        if answer.as_ref().is_some_and(|a| a.0 == 200) {
+            acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        if let Ok(mut s) = sent.lock() {
+            s.push(Sent {
+                key,
+                mtid: id,
+                body,
+                answer: answer.map(|(s, _, b)| (s, b)),
+            });
+        }
+        if done {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn after_kill_9_every_retry_replays_or_runs_anew_and_nothing_is_charged_twice() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let backend = crate::server::Backend::new();
+    let mut server = backend.start("idem").await;
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let acked = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..6)
+        .map(|task| {
+            tokio::spawn(debit_until_killed(
+                server.addr.clone(),
+                task,
+                sent.clone(),
+                acked.clone(),
+            ))
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    while acked.load(Ordering::SeqCst) < 12 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let delay = rand::RngExt::random_range(&mut rand::rng(), 0..200);
+    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    server.kill();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let server = backend.start("idem").await;
+    let client = crate::server::client();
+    let sent = std::mem::take(&mut *sent.lock().expect("sent"));
+    let (mut replayed, mut anew) = (0, 0);
+    for s in &sent {
+        let (status, header, bytes) = process_debit(&client, &server.addr, &s.key, &s.body)
+            .await
+            .expect("an answer after the restart");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+        match &s.answer {
+            // Answered before the kill: the retry is that answer.
+            Some((first_status, first)) => {
+                assert_eq!((status, &bytes), (*first_status, first));
+                assert_eq!(header.as_deref(), Some("true"));
+                replayed += 1;
+            }
+            // Cut off: committed (replayed) or not at all (runs now, its token unspent).
+            None if header.is_some() => replayed += 1,
+            None => anew += 1,
+        }
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        assert_eq!(v["success"], true, "{v}");
+    }
+    let cut_off = sent.iter().filter(|s| s.answer.is_none()).count();
+    eprintln!("after the kill: {replayed} replayed, {anew} run anew, {cut_off} had been cut off");
+    assert!(replayed >= 12, "{replayed} replayed, {anew} anew");
+    let db =
+        coffer::db::DbPool::connect(&backend.settings("idem").database_url(), 2).expect("pool");
+    let mut c = db.get().expect("conn");
+    for s in &sent {
+        let n: i64 = t::table
+            .filter(t::merchant_transaction_id.eq(&s.mtid))
+            .count()
+            .get_result(&mut c)
+            .expect("count");
+        assert_eq!(n, 1, "exactly one transaction for {}", s.key);
+    }
+    let unfinished: i64 = ik::table
+        .filter(ik::status.ne("done"))
+        .count()
+        .get_result(&mut c)
+        .expect("count");
+    assert_eq!(
+        unfinished, 0,
+        "no claim is ever committed without its answer"
+    );
+}
