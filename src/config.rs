@@ -48,6 +48,15 @@ pub struct Settings {
     /// generated into `vault.key` in the data dir with SQLite.
     #[arg(long, env = "COFFER_VAULT_KEY", hide_env_values = true)]
     pub vault_key: Option<String>,
+    /// How long, in milliseconds, a Transaction API request waits for a concurrent one with
+    /// the same Idempotency-Key (PostgreSQL) before answering 409.
+    #[arg(
+        long,
+        env = "COFFER_IDEMPOTENCY_WAIT_MS",
+        default_value_t = crate::payments::idempotency::WAIT_MS_DEFAULT,
+        value_parser = clap::value_parser!(u64).range(1..=60_000)
+    )]
+    pub idempotency_wait_ms: u64,
     /// Allowed difference, in seconds, between a signed request's Date and the server clock.
     #[arg(long, env = "COFFER_SIGNATURE_SKEW_SECONDS", default_value_t = 300)]
     pub signature_skew_seconds: i64,
@@ -198,6 +207,7 @@ impl Settings {
             session_max_hours: crate::console::auth::SESSION_MAX_HOURS,
             vault_key: None,
             signature_skew_seconds: 300,
+            idempotency_wait_ms: crate::payments::idempotency::WAIT_MS_DEFAULT,
             workers: Some(1),
             db_pool_size: 4,
             callback_poll_ms: 100,

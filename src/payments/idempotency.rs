@@ -30,8 +30,9 @@ use crate::vault::keyring::Keyring;
 
 /// How long a stored answer is replayed.
 pub const TTL_HOURS: i64 = 24;
-/// How long a request waits for a concurrent one with the same key (PostgreSQL).
-pub const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a request waits for a concurrent one with the same key (PostgreSQL), unless
+/// `COFFER_IDEMPOTENCY_WAIT_MS` says otherwise.
+pub const WAIT_MS_DEFAULT: u64 = 10_000;
 /// The longest key accepted.
 pub const MAX_LEN: usize = 255;
 
@@ -103,17 +104,29 @@ fn replay(row: IdempotencyKey, hash: &str) -> Result<Reply, PayError> {
     }
 }
 
-/// Runs the payment `call` once per `key` (see the module): without a key, as always.
-/// `raw_body` is the request body exactly as received.
+/// What makes a request idempotent: its key, if it has one, its raw body, and how long it
+/// waits for a concurrent request with that key.
+pub struct Once<'a> {
+    pub key: Option<&'a Key>,
+    /// The request body exactly as received.
+    pub raw_body: &'a [u8],
+    pub wait: std::time::Duration,
+}
+
+/// Runs the payment `call` once per key (see the module): without a key, as always.
 pub fn process(
     conn: &mut DbConnection,
     keyring: &Keyring,
     pages: &PageSettings,
     connector: &Connector,
     call: Call<'_>,
-    key: Option<&Key>,
-    raw_body: &[u8],
+    once: Once<'_>,
 ) -> Result<Reply, PayError> {
+    let Once {
+        key,
+        raw_body,
+        wait,
+    } = once;
     let kind = call.kind;
     let Some(key) = key else {
         let answer = engine::process(conn, keyring, pages, connector, call)?;
@@ -132,7 +145,7 @@ pub fn process(
             return replay(row, &hash);
         }
         model::delete_expired_key(conn, &connector.id, key.as_str(), now)?;
-        if !claim(conn, &connector.id, key, &hash, now)? {
+        if !claim(conn, &connector.id, key, &hash, now, wait)? {
             // Another request holds (or held) the key; it has committed by now.
             let row = model::find(conn, &connector.id, key.as_str())?.ok_or_else(busy)?;
             return replay(row, &hash);
@@ -153,13 +166,14 @@ pub fn process(
     Ok(reply)
 }
 
-/// Inserts the in-flight claim, waiting at most [`WAIT`] for a concurrent claimer.
+/// Inserts the in-flight claim, waiting at most `wait` for a concurrent claimer.
 fn claim(
     conn: &mut DbConnection,
     connector_id: &str,
     key: &Key,
     hash: &str,
     now: NaiveDateTime,
+    wait: std::time::Duration,
 ) -> Result<bool, PayError> {
     let row = IdempotencyKey {
         connector_id: connector_id.to_string(),
@@ -171,7 +185,7 @@ fn claim(
         created_at: now,
         expires_at: now + Duration::hours(TTL_HOURS),
     };
-    crate::db::set_lock_timeout(conn, Some(WAIT))?;
+    crate::db::set_lock_timeout(conn, Some(wait))?;
     let claimed = match model::claim(conn, &row) {
         Err(e) if crate::db::is_lock_timeout(&e) => return Err(busy()),
         other => other?,

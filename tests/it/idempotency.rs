@@ -575,3 +575,144 @@ async fn after_kill_9_every_retry_replays_or_runs_anew_and_nothing_is_charged_tw
         "no claim is ever committed without its answer"
     );
 }
+
+/// Holds an uncommitted in-flight claim of `key` on the demo shop's connector (as a request
+/// still running would) until `release` receives, then rolls it back.
+fn hold_claim(
+    app: &TestApp,
+    key: &str,
+) -> (
+    std::sync::mpsc::Receiver<()>,
+    std::sync::mpsc::Sender<()>,
+    std::thread::JoinHandle<()>,
+) {
+    use coffer::db::schema::connectors;
+    let (held_tx, held) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel::<()>();
+    let db = app.db();
+    let key = key.to_string();
+    let thread = std::thread::spawn(move || {
+        let mut c = db.get().expect("conn");
+        let r: Result<(), diesel::result::Error> = coffer::db::write_tx(&mut c, |c| {
+            let connector_id: String = connectors::table
+                .filter(connectors::api_key.eq("demo-shop-cards"))
+                .select(connectors::id)
+                .first(c)?;
+            let now = chrono::Utc::now().naive_utc();
+            diesel::insert_into(ik::table)
+                .values((
+                    ik::connector_id.eq(connector_id),
+                    ik::key.eq(&key),
+                    ik::body_hash.eq("0".repeat(64)),
+                    ik::status.eq("in_flight"),
+                    ik::created_at.eq(now),
+                    ik::expires_at.eq(now + chrono::Duration::hours(24)),
+                ))
+                .execute(c)?;
+            held_tx.send(()).expect("signal");
+            let _ = release_rx.recv();
+            Err(diesel::result::Error::RollbackTransaction)
+        });
+        assert!(r.is_err(), "rolled back");
+    });
+    (held, release, thread)
+}
+
+#[tokio::test]
+async fn a_request_waits_for_a_running_one_with_its_key_and_runs_when_it_rolls_back() {
+    let app =
+        std::sync::Arc::new(TestApp::spawn_with(true, |s| s.idempotency_wait_ms = 20_000).await);
+    let token = tokenize(&app, "demo-shop-public", "4111111111111111").await;
+    let id = mtid();
+    let body = debit_body(&id, &token, "5.00");
+    let (held, release, holder) = hold_claim(&app, "held-key");
+    held.recv().expect("claim held");
+    let started = std::time::Instant::now();
+    let waiting = {
+        let app = app.clone();
+        tokio::spawn(async move { shop_debit(&app, b"held-key", &body).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the second request waits for the first"
+    );
+    release.send(()).expect("release");
+    holder.join().expect("holder");
+    let r = waiting.await.expect("task");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(600));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    assert_eq!(r.replayed, None, "the first rolled back: this one ran");
+    assert_eq!(r.json()["success"], true, "{}", r.json());
+    assert_eq!(rows_of(&app, &id), 1);
+}
+
+#[tokio::test]
+async fn a_request_waiting_too_long_for_its_key_answers_409_on_postgresql() {
+    if !postgres_only("on SQLite writers queue on the database's write lock without a bound") {
+        return;
+    }
+    let app = TestApp::spawn_with(true, |s| s.idempotency_wait_ms = 800).await;
+    let token = tokenize(&app, "demo-shop-public", "4111111111111111").await;
+    let id = mtid();
+    let body = debit_body(&id, &token, "5.00");
+    let (held, release, holder) = hold_claim(&app, "slow-key");
+    held.recv().expect("claim held");
+    let started = std::time::Instant::now();
+    let r = shop_debit(&app, b"slow-key", &body).await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(800));
+    release.send(()).expect("release");
+    holder.join().expect("holder");
+    let v = r.json();
+    assert_eq!(r.status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["success"], false, "{v}");
+    assert_eq!(v["errorCode"], 1000, "{v}");
+    assert_eq!(rows_of(&app, &id), 0, "nothing charged");
+    // Once the first is gone, the retry runs.
+    let r = shop_debit(&app, b"slow-key", &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    assert_eq!(rows_of(&app, &id), 1);
+}
+
+#[tokio::test]
+async fn two_processes_on_one_postgresql_database_charge_a_key_once() {
+    if !postgres_only("several processes share a PostgreSQL database only") {
+        return;
+    }
+    let backend = crate::server::Backend::new();
+    let a = backend.start("a").await;
+    let b = backend.start("b").await;
+    let client = crate::server::client();
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let token = crate::server::tokenize(&client, &a.addr, "4111111111111111")
+            .await
+            .expect("token");
+        let id = mtid();
+        let body = debit_body(&id, &token, "2.50");
+        let key = format!("two-processes-{i}");
+        let (ra, rb) = tokio::join!(
+            process_debit(&client, &a.addr, &key, &body),
+            process_debit(&client, &b.addr, &key, &body)
+        );
+        let (ra, rb) = (ra.expect("answer of a"), rb.expect("answer of b"));
+        assert_eq!((ra.0, rb.0), (200, 200));
+        assert_eq!(ra.2, rb.2, "the same answer from both processes");
+        assert_eq!(
+            [&ra.1, &rb.1].iter().filter(|h| h.is_some()).count(),
+            1,
+            "one first answer, one replay"
+        );
+        ids.push(id);
+    }
+    let db = coffer::db::DbPool::connect(&backend.settings("a").database_url(), 2).expect("pool");
+    let mut c = db.get().expect("conn");
+    for id in &ids {
+        let n: i64 = t::table
+            .filter(t::merchant_transaction_id.eq(id))
+            .count()
+            .get_result(&mut c)
+            .expect("count");
+        assert_eq!(n, 1, "one transaction for {id}");
+    }
+}

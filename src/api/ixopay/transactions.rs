@@ -21,6 +21,7 @@ pub async fn handle(
         Err(e) => return actix_web::ResponseError::error_response(&e),
     };
     let key = idempotency_key(&req);
+    let wait = std::time::Duration::from_millis(state.settings.idempotency_wait_ms);
     let keyring = state.keyring.clone();
     let policy = state.callback_policy;
     let pages = crate::payments::means::PageSettings::from_settings(&state.settings);
@@ -47,8 +48,11 @@ pub async fn handle(
             &pages,
             &ctx.connector,
             call,
-            key.as_ref(),
-            body,
+            idempotency::Once {
+                key: key.as_ref(),
+                raw_body: body,
+                wait,
+            },
         )?;
         Ok(Answer {
             status: StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK),
