@@ -53,7 +53,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "COFFER_IDEMPOTENCY_WAIT_MS",
-        default_value_t = crate::payments::idempotency::WAIT_MS_DEFAULT,
+        default_value_t = IDEMPOTENCY_WAIT_MS_DEFAULT,
         value_parser = clap::value_parser!(u64).range(1..=60_000)
     )]
     pub idempotency_wait_ms: u64,
@@ -192,6 +192,8 @@ pub const LOCKOUT_MINUTES_MAX: i64 = 7 * 24 * 60;
 /// How long a payment.js card token can be used unless `COFFER_CARD_TOKEN_MINUTES` says otherwise.
 pub const CARD_TOKEN_MINUTES_DEFAULT: i64 = 30;
 pub const CARD_TOKEN_MINUTES_MAX: i64 = 240;
+/// How long a request waits for a concurrent one with its Idempotency-Key, by default.
+pub const IDEMPOTENCY_WAIT_MS_DEFAULT: u64 = 10_000;
 
 impl Settings {
     /// Settings for tests: a data dir and database URL chosen by the caller, port 0.
@@ -207,7 +209,7 @@ impl Settings {
             session_max_hours: crate::console::auth::SESSION_MAX_HOURS,
             vault_key: None,
             signature_skew_seconds: 300,
-            idempotency_wait_ms: crate::payments::idempotency::WAIT_MS_DEFAULT,
+            idempotency_wait_ms: IDEMPOTENCY_WAIT_MS_DEFAULT,
             workers: Some(1),
             db_pool_size: 4,
             callback_poll_ms: 100,

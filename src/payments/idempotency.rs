@@ -30,9 +30,6 @@ use crate::vault::keyring::Keyring;
 
 /// How long a stored answer is replayed.
 pub const TTL_HOURS: i64 = 24;
-/// How long a request waits for a concurrent one with the same key (PostgreSQL), unless
-/// `COFFER_IDEMPOTENCY_WAIT_MS` says otherwise.
-pub const WAIT_MS_DEFAULT: u64 = 10_000;
 /// The longest key accepted.
 pub const MAX_LEN: usize = 255;
 
@@ -139,16 +136,8 @@ pub fn process(
     let hash = request_hash(kind.as_str(), raw_body);
     let now = Utc::now().naive_utc();
     let reply = write_tx(conn, |conn| {
-        if let Some(row) = model::find(conn, &connector.id, key.as_str())?
-            && row.expires_at > now
-        {
-            return replay(row, &hash);
-        }
-        model::delete_expired_key(conn, &connector.id, key.as_str(), now)?;
-        if !claim(conn, &connector.id, key, &hash, now, wait)? {
-            // Another request holds (or held) the key; it has committed by now.
-            let row = model::find(conn, &connector.id, key.as_str())?.ok_or_else(busy)?;
-            return replay(row, &hash);
+        if let Some(taken) = claim(conn, &connector.id, key, &hash, now, wait)? {
+            return replay(taken, &hash);
         }
         let answer = engine::process_within(conn, keyring, pages, connector, call)?;
         let body = json(&answer.body)?;
@@ -166,7 +155,9 @@ pub fn process(
     Ok(reply)
 }
 
-/// Inserts the in-flight claim, waiting at most `wait` for a concurrent claimer.
+/// Claims `key` for this request (`None`), or finds the unexpired row of the request that
+/// holds it, committed by now (`Some`). Every wait for a concurrent holder (on its claim, or on
+/// an expired row it is replacing) is bounded by `wait`, then the request is busy.
 fn claim(
     conn: &mut DbConnection,
     connector_id: &str,
@@ -174,7 +165,7 @@ fn claim(
     hash: &str,
     now: NaiveDateTime,
     wait: std::time::Duration,
-) -> Result<bool, PayError> {
+) -> Result<Option<IdempotencyKey>, PayError> {
     let row = IdempotencyKey {
         connector_id: connector_id.to_string(),
         key: key.as_str().to_string(),
@@ -186,12 +177,41 @@ fn claim(
         expires_at: now + Duration::hours(TTL_HOURS),
     };
     crate::db::set_lock_timeout(conn, Some(wait))?;
-    let claimed = match model::claim(conn, &row) {
+    let taken = match claim_or_find(conn, &row, now) {
         Err(e) if crate::db::is_lock_timeout(&e) => return Err(busy()),
         other => other?,
     };
     crate::db::set_lock_timeout(conn, None)?;
-    Ok(claimed)
+    match taken {
+        Taken::Mine => Ok(None),
+        Taken::By(found) => Ok(Some(found)),
+        // Held by a request that went away and whose row expired meanwhile: retry.
+        Taken::Gone => Err(busy()),
+    }
+}
+
+enum Taken {
+    Mine,
+    By(IdempotencyKey),
+    Gone,
+}
+
+fn claim_or_find(
+    conn: &mut DbConnection,
+    row: &IdempotencyKey,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<Taken> {
+    if let Some(found) = model::find(conn, &row.connector_id, &row.key)?
+        && found.expires_at > now
+    {
+        return Ok(Taken::By(found));
+    }
+    model::delete_expired_key(conn, &row.connector_id, &row.key, now)?;
+    if model::claim(conn, row)? {
+        return Ok(Taken::Mine);
+    }
+    // Another request claimed it first; it has committed by now (or the claim would be ours).
+    Ok(model::find(conn, &row.connector_id, &row.key)?.map_or(Taken::Gone, Taken::By))
 }
 
 fn json(v: &serde_json::Value) -> Result<Vec<u8>, PayError> {
