@@ -10,7 +10,7 @@
 //!
 //! A concurrent request with the same key waits for the first: on PostgreSQL its insert of the
 //! claim blocks on the unique index until the first commits (then it reads the stored answer)
-//! or rolls back (then it claims the key itself), at most [`WAIT`], after which it answers
+//! or rolls back (then it claims the key itself), at most `COFFER_IDEMPOTENCY_WAIT_MS`, then it answers
 //! "busy" (409); on SQLite writers queue on the database's write lock. Only answers of requests
 //! that committed are stored: a refused request (validation, logical error) writes nothing, its
 //! key stays free and a retry runs anew.
