@@ -48,6 +48,15 @@ pub struct Settings {
     /// generated into `vault.key` in the data dir with SQLite.
     #[arg(long, env = "COFFER_VAULT_KEY", hide_env_values = true)]
     pub vault_key: Option<String>,
+    /// How long, in milliseconds, a Transaction API request waits for a concurrent one with
+    /// the same Idempotency-Key (PostgreSQL) before answering 409.
+    #[arg(
+        long,
+        env = "COFFER_IDEMPOTENCY_WAIT_MS",
+        default_value_t = IDEMPOTENCY_WAIT_MS_DEFAULT,
+        value_parser = clap::value_parser!(u64).range(1..=60_000)
+    )]
+    pub idempotency_wait_ms: u64,
     /// Allowed difference, in seconds, between a signed request's Date and the server clock.
     #[arg(long, env = "COFFER_SIGNATURE_SKEW_SECONDS", default_value_t = 300)]
     pub signature_skew_seconds: i64,
@@ -183,6 +192,8 @@ pub const LOCKOUT_MINUTES_MAX: i64 = 7 * 24 * 60;
 /// How long a payment.js card token can be used unless `COFFER_CARD_TOKEN_MINUTES` says otherwise.
 pub const CARD_TOKEN_MINUTES_DEFAULT: i64 = 30;
 pub const CARD_TOKEN_MINUTES_MAX: i64 = 240;
+/// How long a request waits for a concurrent one with its Idempotency-Key, by default.
+pub const IDEMPOTENCY_WAIT_MS_DEFAULT: u64 = 10_000;
 
 impl Settings {
     /// Settings for tests: a data dir and database URL chosen by the caller, port 0.
@@ -198,6 +209,7 @@ impl Settings {
             session_max_hours: crate::console::auth::SESSION_MAX_HOURS,
             vault_key: None,
             signature_skew_seconds: 300,
+            idempotency_wait_ms: IDEMPOTENCY_WAIT_MS_DEFAULT,
             workers: Some(1),
             db_pool_size: 4,
             callback_poll_ms: 100,

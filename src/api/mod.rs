@@ -103,7 +103,25 @@ pub fn route_of(req: &HttpRequest) -> String {
     )
 }
 
-pub async fn call<F>(
+/// What a [`call`] answers: a status and a JSON body, maybe a stored answer replayed
+/// (Idempotency-Key), which is signed anew like any other and marked `Idempotent-Replayed: true`.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+    pub replayed: bool,
+}
+
+impl From<(StatusCode, Vec<u8>)> for Answer {
+    fn from((status, body): (StatusCode, Vec<u8>)) -> Self {
+        Answer {
+            status,
+            body,
+            replayed: false,
+        }
+    }
+}
+
+pub async fn call<F, A>(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
@@ -111,14 +129,10 @@ pub async fn call<F>(
     f: F,
 ) -> HttpResponse
 where
-    F: FnOnce(
-            &mut DbConnection,
-            &ApiContext,
-            &[u8],
-            &Reader,
-        ) -> Result<(StatusCode, Vec<u8>), ApiError>
+    F: FnOnce(&mut DbConnection, &ApiContext, &[u8], &Reader) -> Result<A, ApiError>
         + Send
         + 'static,
+    A: Into<Answer> + Send + 'static,
 {
     let meta = RequestMeta::from(&req);
     let route = route_of(&req);
@@ -153,7 +167,21 @@ where
         })
         .await;
     match outcome {
-        Ok(Ok((ctx, Ok((status, body))))) => signed(&ctx, status, body),
+        Ok(Ok((ctx, Ok(answer)))) => {
+            let Answer {
+                status,
+                body,
+                replayed,
+            } = answer.into();
+            let mut r = signed(&ctx, status, body);
+            if replayed {
+                r.headers_mut().insert(
+                    actix_web::http::header::HeaderName::from_static("idempotent-replayed"),
+                    actix_web::http::header::HeaderValue::from_static("true"),
+                );
+            }
+            r
+        }
         Ok(Ok((ctx, Err(e)))) => signed(&ctx, e.status, e.json()),
         Ok(Err(e)) => actix_web::ResponseError::error_response(&e),
         Err(e) => actix_web::ResponseError::error_response(&ApiError::from(e)),

@@ -419,6 +419,30 @@ pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
     )
 }
 
+/// True when PostgreSQL gave up waiting for a lock (`lock_timeout`, SQLSTATE 55P03).
+pub fn is_lock_timeout(e: &diesel::result::Error) -> bool {
+    match e {
+        diesel::result::Error::DatabaseError(_, info) => info.message().contains("lock timeout"),
+        _ => false,
+    }
+}
+
+/// Bounds (`Some`) or unbounds (`None`) how long the rest of the caller's PostgreSQL
+/// transaction waits for a row lock; a no-op on SQLite, where writers queue on the write lock.
+pub fn set_lock_timeout(
+    conn: &mut DbConnection,
+    wait: Option<std::time::Duration>,
+) -> QueryResult<()> {
+    if let DbConnection::Postgresql(pg) = conn {
+        let sql = match wait {
+            Some(d) => format!("SET LOCAL lock_timeout = {}", d.as_millis()),
+            None => "SET LOCAL lock_timeout = DEFAULT".to_string(),
+        };
+        pg.batch_execute(&sql)?;
+    }
+    Ok(())
+}
+
 /// Escapes `%`, `_` and `\` for a LIKE pattern used with `ESCAPE '\'`.
 pub fn like_prefix(prefix: &str) -> String {
     let mut s = String::with_capacity(prefix.len() + 1);

@@ -347,7 +347,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     monri_access_tokens,
     callbacks,
     callback_attempts,
-    payment_sessions
+    payment_sessions,
+    idempotency_keys
 );
 
 diesel::table! {
@@ -377,5 +378,20 @@ diesel::table! {
     config_version (id) {
         id -> Integer,
         version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Idempotency-Key of the Transaction API (migration 000025): one row per connector and
+    /// key, committed with the payment it answers. See `payments::idempotency`.
+    idempotency_keys (connector_id, key) {
+        connector_id -> Text,
+        key -> Text,
+        body_hash -> Text,
+        status -> Text,
+        response_status -> Nullable<Integer>,
+        response -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
     }
 }

@@ -185,6 +185,14 @@ impl Worker {
                     Ok(n) => tracing::info!(tokens = n, "deleted expired card tokens"),
                     Err(e) => tracing::warn!(error = %e, "card token purge failed"),
                 }
+                // And the Idempotency-Keys whose 24 hours are over.
+                let keys = me
+                    .db
+                    .run(|conn| crate::payments::idempotency::purge_expired(conn, Utc::now()))
+                    .await;
+                if let Err(e) = keys {
+                    tracing::warn!(error = %e, "idempotency key purge failed");
+                }
                 // And the tokenize rate-limit windows that are over.
                 let windows = me
                     .db

@@ -741,6 +741,30 @@ pub fn process(
     connector: &Connector,
     call: Call<'_>,
 ) -> Result<Answer, PayError> {
+    let kind = call.kind;
+    let answer = process_within(conn, keyring, pages, connector, call)?;
+    after_commit(conn, kind)?;
+    Ok(answer)
+}
+
+/// What must follow the commit of a request of `kind`, outside any transaction.
+pub fn after_commit(conn: &mut DbConnection, kind: TxKind) -> Result<(), PayError> {
+    if kind == TxKind::Deregister {
+        crate::db::scrub_after_erasure(conn)?; // the instrument's card data and holder
+    }
+    Ok(())
+}
+
+/// Validates, then runs the request in one write transaction (a savepoint when the caller has
+/// one open: `payments::idempotency` commits its stored answer with it). The caller then runs
+/// [`after_commit`] once its own transaction has committed.
+pub fn process_within(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    pages: &PageSettings,
+    connector: &Connector,
+    call: Call<'_>,
+) -> Result<Answer, PayError> {
     let Call {
         kind,
         request: r,
@@ -748,7 +772,7 @@ pub fn process(
         reader,
     } = call;
     validate(kind, r)?;
-    let answer = write_tx(conn, |conn| {
+    write_tx(conn, |conn| {
         let mut cx = Ctx {
             conn,
             keyring,
@@ -766,11 +790,7 @@ pub fn process(
             }
             TxKind::Deregister => deregister(&mut cx, r, body_hash),
         }
-    })?;
-    if kind == TxKind::Deregister {
-        crate::db::scrub_after_erasure(conn)?; // the instrument's card data and holder
-    }
-    Ok(answer)
+    })
 }
 
 /// The status API's view of a transaction (spec 2.3 fields that apply).

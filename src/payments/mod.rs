@@ -8,6 +8,7 @@ pub mod card_tokens;
 pub mod checkout;
 pub mod engine;
 pub mod error;
+pub mod idempotency;
 pub mod means;
 pub mod request;
 pub mod session_request;

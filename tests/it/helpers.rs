@@ -53,6 +53,16 @@ pub fn fresh_pg() -> Option<(String, PgDb)> {
     Some((format!("{base}/{name}"), PgDb { admin_url, name }))
 }
 
+/// True when the run targets PostgreSQL; otherwise says on stderr why the caller skips.
+pub fn postgres_only(why: &str) -> bool {
+    if !is_postgres() {
+        eprintln!(
+            "skipped: {why}; set COFFER_TEST_DATABASE_URL=postgres://… to run this test on PostgreSQL"
+        );
+    }
+    is_postgres()
+}
+
 pub fn is_postgres() -> bool {
     std::env::var("COFFER_TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
 }

@@ -28,6 +28,7 @@ mod foundation;
 mod fuzz;
 mod home;
 mod hygiene;
+mod idempotency;
 mod identity;
 mod isolation;
 mod layering;

@@ -4,9 +4,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::api::ixopay::error::ApiError;
-use crate::api::{call, parse_json, read_body, to_json};
+use crate::api::{Answer, call, parse_json, read_body};
 use crate::gateway::errors::ErrorCode;
-use crate::payments::engine;
+use crate::payments::idempotency::{self, Key};
 use crate::state::AppState;
 
 pub async fn handle(
@@ -20,6 +20,8 @@ pub async fn handle(
         Ok(b) => b,
         Err(e) => return actix_web::ResponseError::error_response(&e),
     };
+    let key = idempotency_key(&req);
+    let wait = std::time::Duration::from_millis(state.settings.idempotency_wait_ms);
     let keyring = state.keyring.clone();
     let policy = state.callback_policy;
     let pages = crate::payments::means::PageSettings::from_settings(&state.settings);
@@ -31,6 +33,7 @@ pub async fn handle(
                 format!("Unknown transaction type '{kind}'."),
             ));
         };
+        let key = key?;
         crate::payments::callbacks::check_request(body, policy)?;
         let request: crate::payments::request::TxRequest = parse_json(body)?;
         let call = crate::payments::request::Call {
@@ -39,8 +42,35 @@ pub async fn handle(
             body_hash: ctx.body_hash,
             reader,
         };
-        let a = engine::process(conn, &keyring, &pages, &ctx.connector, call)?;
-        Ok((StatusCode::OK, to_json(&a.body)?))
+        let reply = idempotency::process(
+            conn,
+            &keyring,
+            &pages,
+            &ctx.connector,
+            call,
+            idempotency::Once {
+                key: key.as_ref(),
+                raw_body: body,
+                wait,
+            },
+        )?;
+        Ok(Answer {
+            status: StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK),
+            body: reply.body,
+            replayed: reply.replayed,
+        })
     })
     .await
+}
+
+/// The request's `Idempotency-Key` header, if any: more than one is refused like a bad one.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<Key>, ApiError> {
+    let mut values = req.headers().get_all("idempotency-key");
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::invalid("Idempotency-Key: send the header once"));
+    }
+    Ok(Some(Key::parse(first.as_bytes())?))
 }
