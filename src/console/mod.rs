@@ -6,6 +6,7 @@ pub mod connectors;
 pub mod containers;
 pub mod demo;
 pub mod merchants;
+pub mod profile_search;
 pub mod tenants;
 pub mod transactions_view;
 pub mod two_factor;

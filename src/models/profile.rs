@@ -1,5 +1,7 @@
 use chrono::NaiveDateTime;
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
 
 use crate::db::DbConnection;
 use crate::db::schema::{connectors, instruments, profiles};
@@ -98,65 +100,140 @@ pub fn find_by_identification(
         .optional()
 }
 
-/// How to narrow a container's profile list.
-pub enum Search<'a> {
+/// Which containers a profile search looks in.
+#[derive(Debug, Clone, Copy)]
+pub enum Within<'a> {
+    /// Every container (a platform admin).
     All,
-    /// Exact customerIdentification, profileGuid, Monri uuid or (lowercased) email.
-    Term(&'a str),
+    /// These containers only.
+    Containers(&'a [String]),
 }
 
-/// One page of a container's profiles, newest first, strictly older than `before` (an id).
+/// Where a page of profiles starts: keyset cursors over the profile id (UUIDv7, newest last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// The newest profiles.
+    Newest,
+    /// Profiles strictly older than this id (the "Older" link).
+    Before(String),
+    /// Profiles strictly newer than this id (the "Newer" link).
+    After(String),
+}
+
+/// One way a search term matches a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// customerIdentification starts with this (as stored, case-sensitive).
+    IdentificationPrefix(String),
+    /// The (lowercased) email starts with this (lowercased by the caller).
+    EmailPrefix(String),
+    /// The profileGuid, exactly.
+    Guid(String),
+    /// The Monri v2 uuid, exactly.
+    Uuid(String),
+    /// A stored card's last four digits.
+    LastFour(String),
+}
+
+/// The least string greater than every string that starts with `prefix` (in byte order, which
+/// is code point order for UTF-8), or `None` when there is none.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=0x10FFFF).find_map(char::from_u32);
+        if let Some(n) = next {
+            chars.push(n);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// One page of profiles matching any of `matches` (all live profiles when empty), newest
+/// first for `Newest`/`Before` and oldest first for `After`, at most `limit` rows.
 ///
-/// A search term runs as three lookups, one per column, each served by its own index
-/// (`(container_id, customer_identification)`, `profile_guid`, `(container_id, email, id)`), and
-/// the pages are merged here. One `… AND (a = ? OR b = ? OR c = ?) ORDER BY id DESC` makes SQLite
-/// walk the container's whole `(container_id, id)` index instead (bench/: 31 searches/s with
-/// 100 000 profiles).
-pub fn page(
+/// Each match kind runs as its own query served by its own index (a prefix is an index range:
+/// `(customer_identification, id)`, `(email, id)`, their `(container_id, …)` twins, the
+/// `profile_guid` and `uuid` unique indexes, `instruments(last_four, profile_id)`), and the pages
+/// are merged here: one `… AND (a OR b OR …) ORDER BY id` would walk every profile instead.
+pub fn search(
     conn: &mut DbConnection,
-    container_id: &str,
-    search: Search<'_>,
-    before: Option<&str>,
+    within: Within<'_>,
+    matches: &[Match],
+    cursor: &Cursor,
     limit: i64,
 ) -> QueryResult<Vec<Profile>> {
-    let newest = |conn: &mut DbConnection, column: Option<(Column, String)>| {
+    let pg = matches!(conn, DbConnection::Postgresql(_));
+    let one = |conn: &mut DbConnection, m: Option<&Match>| {
         let mut q = profiles::table
-            .filter(profiles::container_id.eq(container_id))
             .filter(profiles::deleted_at.is_null())
             .select(Profile::as_select())
             .into_boxed();
-        q = match column {
-            None => q,
-            Some((Column::Identification, v)) => q.filter(profiles::customer_identification.eq(v)),
-            Some((Column::Guid, v)) => q.filter(profiles::profile_guid.eq(v)),
-            Some((Column::Email, v)) => q.filter(profiles::email.eq(v)),
-            Some((Column::Uuid, v)) => q.filter(profiles::uuid.eq(v)),
-        };
-        if let Some(b) = before {
-            q = q.filter(profiles::id.lt(b.to_string()));
+        if let Within::Containers(ids) = within {
+            q = q.filter(profiles::container_id.eq_any(ids));
         }
-        q.order(profiles::id.desc()).limit(limit).load(conn)
+        q = match m {
+            None => q,
+            Some(Match::IdentificationPrefix(p)) => {
+                prefix_range("profiles.customer_identification", p, pg)
+                    .into_iter()
+                    .fold(q, |q, (cmp, v)| {
+                        q.filter(sql::<Bool>(&cmp).bind::<Text, _>(v))
+                    })
+            }
+            Some(Match::EmailPrefix(p)) => prefix_range("profiles.email", p, pg)
+                .into_iter()
+                .fold(q, |q, (cmp, v)| {
+                    q.filter(sql::<Bool>(&cmp).bind::<Text, _>(v))
+                }),
+            Some(Match::Guid(v)) => q.filter(profiles::profile_guid.eq(v.clone())),
+            Some(Match::Uuid(v)) => q.filter(profiles::uuid.eq(v.clone())),
+            Some(Match::LastFour(v)) => q.filter(
+                profiles::id.eq_any(
+                    instruments::table
+                        .filter(instruments::last_four.eq(v.clone()))
+                        .select(instruments::profile_id),
+                ),
+            ),
+        };
+        q = match cursor {
+            Cursor::Newest => q.order(profiles::id.desc()),
+            Cursor::Before(b) => q
+                .filter(profiles::id.lt(b.clone()))
+                .order(profiles::id.desc()),
+            Cursor::After(a) => q
+                .filter(profiles::id.gt(a.clone()))
+                .order(profiles::id.asc()),
+        };
+        q.limit(limit).load(conn)
     };
-    let Search::Term(term) = search else {
-        return newest(conn, None);
-    };
-    let mut rows = newest(conn, Some((Column::Identification, term.to_string())))?;
-    rows.extend(newest(conn, Some((Column::Guid, term.to_string())))?);
-    rows.extend(newest(conn, Some((Column::Email, term.to_lowercase())))?);
-    rows.extend(newest(conn, Some((Column::Uuid, term.to_lowercase())))?);
-    rows.sort_by(|a, b| b.id.cmp(&a.id));
+    if matches.is_empty() {
+        return one(conn, None);
+    }
+    let mut rows = vec![];
+    for m in matches {
+        rows.extend(one(conn, Some(m))?);
+    }
+    match cursor {
+        Cursor::After(_) => rows.sort_by(|a, b| a.id.cmp(&b.id)),
+        _ => rows.sort_by(|a, b| b.id.cmp(&a.id)),
+    }
     rows.dedup_by(|a, b| a.id == b.id);
     rows.truncate(usize::try_from(limit).unwrap_or(0));
     Ok(rows)
 }
 
-/// The columns a search term is compared with.
-enum Column {
-    Identification,
-    Guid,
-    Email,
-    /// The Monri v2 uuid (unique index).
-    Uuid,
+/// `column` starts with `prefix`, as an index range: the comparisons (`>= prefix`,
+/// `< prefix_end`) with the value each binds, in byte order: on PostgreSQL under
+/// `COLLATE "C"` (the migration's indexes) whatever the database's collation; on SQLite the
+/// BINARY collation already is byte order.
+fn prefix_range(column: &str, prefix: &str, pg: bool) -> Vec<(String, String)> {
+    let collate = if pg { " COLLATE \"C\"" } else { "" };
+    let mut out = vec![(format!("{column}{collate} >= "), prefix.to_string())];
+    if let Some(end) = prefix_end(prefix) {
+        out.push((format!("{column}{collate} < "), end));
+    }
+    out
 }
 
 pub fn instruments_of(

@@ -1,0 +1,550 @@
+//! Profile search (issue 13, points 6 and 7): `/profiles?q=` across every container in the
+//! caller's scope and `/containers/{id}?q=` within one; each match kind, the scope of each role,
+//! keyset paging both ways, a merchant admin's "Customer Profiles" entry whose links never answer
+//! 403, bad input, and the indexes each search query uses.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use coffer::models::container::Container;
+use coffer::models::profile::{self, Instrument, Profile};
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+/// One profile straight into a container, with one card ending in `last_four`.
+struct Seeded {
+    id: String,
+    guid: String,
+    uuid: String,
+}
+
+fn insert_profile(
+    app: &TestApp,
+    container: &str,
+    connector: &str,
+    ident: &str,
+    email: &str,
+    last_four: &str,
+) -> Seeded {
+    let cid = container_id(app, container);
+    let kid = connector_id(app, connector);
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    let at = coffer::models::now();
+    let p = Profile {
+        id: coffer::ids::new_id(),
+        container_id: cid.clone(),
+        profile_guid: coffer::gateway::ids::profile_guid(),
+        customer_identification: ident.to_string(),
+        email: Some(email.to_lowercase()),
+        customer: format!(r#"{{"firstName":"Ann","lastName":"Smith","email":"{email}"}}"#),
+        created_at: at,
+        updated_at: at,
+        uuid: profile::new_uuid(),
+        deleted_at: None,
+    };
+    profile::insert(&mut c, &p).expect("insert profile");
+    let i = Instrument {
+        id: coffer::ids::new_id(),
+        profile_id: p.id.clone(),
+        connector_id: kid,
+        payment_token: coffer::gateway::ids::payment_token(),
+        method: "card".into(),
+        brand: Some("visa".into()),
+        card_holder: Some("Ann Smith".into()),
+        first_six: Some("411111".into()),
+        last_four: Some(last_four.into()),
+        exp_month: Some(12),
+        exp_year: Some(2030),
+        iban_masked: None,
+        bic: None,
+        mandate_id: None,
+        fingerprint: format!("fp-{}", p.id),
+        vault_record: "v1:test:sealed".into(),
+        is_preferred: true,
+        created_at: at,
+        updated_at: at,
+    };
+    profile::insert_instrument(&mut c, &i).expect("insert instrument");
+    coffer::models::container::add_to_count(&mut c, &cid, 1).expect("count");
+    Seeded {
+        id: p.id,
+        guid: p.profile_guid,
+        uuid: p.uuid,
+    }
+}
+
+/// A container of Acme Retail that no connector uses (so no merchant admin reads it).
+fn retail_container(app: &TestApp, name: &str) -> String {
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    let t = coffer::models::tenant::find_by_name(&mut c, "Acme Retail")
+        .expect("q")
+        .expect("Acme Retail");
+    let at = coffer::models::now();
+    let k = Container {
+        id: coffer::ids::new_id(),
+        tenant_id: t.id.clone(),
+        tenant_path: t.path.clone(),
+        name: name.to_string(),
+        profile_count: 0,
+        created_at: at,
+        updated_at: at,
+    };
+    coffer::models::container::insert(&mut c, &k).expect("insert container");
+    k.id
+}
+
+/// The profile ids linked from a result page.
+fn hits(body: &str) -> Vec<String> {
+    body.split("href=\"/profiles/")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|id| !id.contains('/'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The cursor of the link `?{name}=…` on a page, if it has one.
+fn link(body: &str, name: &str) -> Option<String> {
+    body.split(&format!("?{name}="))
+        .nth(1)
+        .and_then(|s| s.split(['"', '&']).next())
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn each_match_kind_finds_the_profile_across_containers_and_within_one() {
+    let app = TestApp::demo().await;
+    let a = insert_profile(
+        &app,
+        "Acme Shared Profiles",
+        "Acme Shop Cards",
+        "Zed-Alpha-1",
+        "Zed.Person@Example.org",
+        "4242",
+    );
+    let other = insert_profile(
+        &app,
+        "Globex Profiles",
+        "Globex Cards",
+        "other-1",
+        "other@example.org",
+        "1111",
+    );
+    app.login_ok("admin", "admin-demo").await;
+    let found = |q: String| {
+        let app = &app;
+        async move {
+            let (s, body) = app.get_html(&format!("/profiles?q={q}")).await;
+            assert_eq!(s, StatusCode::OK, "/profiles?q={q}");
+            hits(&body)
+        }
+    };
+    let only_a = vec![a.id.clone()];
+    assert_eq!(
+        found("Zed-Al".into()).await,
+        only_a,
+        "identification prefix"
+    );
+    assert_eq!(
+        found("Zed-Alpha-1".into()).await,
+        only_a,
+        "whole identification"
+    );
+    assert!(
+        found("zed-al".into()).await.is_empty(),
+        "the identification prefix is case-sensitive"
+    );
+    assert_eq!(
+        found("ZED.PER".into()).await,
+        only_a,
+        "email prefix, any case"
+    );
+    assert_eq!(found("zed.person%40example.org".into()).await, only_a);
+    assert_eq!(found(a.guid.clone()).await, only_a, "profileGuid");
+    assert!(
+        found(a.guid[..10].to_string()).await.is_empty(),
+        "the profileGuid matches exactly"
+    );
+    assert_eq!(found(a.uuid.clone()).await, only_a, "Monri uuid");
+    assert_eq!(
+        found(a.uuid.to_uppercase()).await,
+        only_a,
+        "Monri uuid, any case"
+    );
+    assert!(
+        found(a.uuid[..8].to_string()).await.is_empty(),
+        "the uuid matches exactly"
+    );
+    assert_eq!(found("4242".into()).await, only_a, "a card's last four");
+    assert!(found("424".into()).await.is_empty(), "exactly four digits");
+    assert_eq!(found("1111".into()).await, vec![other.id.clone()]);
+
+    // The result says which container the profile is in, with a link to it.
+    let shared = container_id(&app, "Acme Shared Profiles");
+    let (_, body) = app.get_html("/profiles?q=Zed-Al").await;
+    assert!(
+        body.contains(&format!(
+            "<a href=\"/containers/{shared}\">Acme Shared Profiles</a>"
+        )),
+        "the container column: {body}"
+    );
+
+    // Within one container, the same matches.
+    let globex = container_id(&app, "Globex Profiles");
+    for q in [
+        "Zed-Al",
+        "ZED.PER",
+        "4242",
+        a.guid.as_str(),
+        a.uuid.as_str(),
+    ] {
+        let (s, body) = app.get_html(&format!("/containers/{shared}?q={q}")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(hits(&body), only_a, "in the container, {q}");
+        let (_, body) = app.get_html(&format!("/containers/{globex}?q={q}")).await;
+        assert!(hits(&body).is_empty(), "not in another container, {q}");
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_manager_finds_its_subtree_and_shared_containers_but_not_another_tenants() {
+    let app = TestApp::demo().await;
+    retail_container(&app, "Acme Retail Private");
+    let shared = insert_profile(
+        &app,
+        "Acme Shared Profiles",
+        "Acme Shop Cards",
+        "scope-shared",
+        "s1@example.org",
+        "5151",
+    );
+    let private = insert_profile(
+        &app,
+        "Acme Retail Private",
+        "Acme Outlet Cards",
+        "scope-private",
+        "s2@example.org",
+        "5151",
+    );
+    let globex = insert_profile(
+        &app,
+        "Globex Profiles",
+        "Globex Cards",
+        "scope-globex",
+        "s3@example.org",
+        "5151",
+    );
+    app.login_ok("manager", "manager-demo").await;
+    let (s, body) = app.get_html("/profiles?q=scope-").await;
+    assert_eq!(s, StatusCode::OK);
+    let found = hits(&body);
+    assert!(found.contains(&shared.id) && found.contains(&private.id));
+    assert!(!found.contains(&globex.id), "another tenant's profile");
+    assert!(!body.contains("scope-globex") && !body.contains("Globex Profiles"));
+    let (_, body) = app.get_html("/profiles?q=5151").await;
+    assert!(!hits(&body).contains(&globex.id), "nor by its card");
+    let (_, body) = app.get_html(&format!("/profiles?q={}", globex.guid)).await;
+    assert!(hits(&body).is_empty(), "nor by its guid");
+    // The platform admin finds all three.
+    let admin = app.other_browser();
+    admin.login_ok("admin", "admin-demo").await;
+    let (_, body) = admin.get_html("/profiles?q=scope-").await;
+    assert_eq!(hits(&body).len(), 3);
+    // A merchant admin of Acme Shop only reads its connectors' container.
+    let merchant = app.other_browser();
+    merchant.login_ok("merchant", "merchant-demo").await;
+    let (s, body) = merchant.get_html("/profiles?q=5151").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(hits(&body), vec![shared.id.clone()]);
+    assert!(body.contains("Acme Shared Profiles"));
+    assert!(!body.contains("Acme Retail Private") && !body.contains("Globex Profiles"));
+}
+
+#[tokio::test]
+async fn lists_page_forward_and_back_with_keyset_cursors() {
+    let app = TestApp::demo().await;
+    let seeded: Vec<Seeded> = (0..120)
+        .map(|i| {
+            insert_profile(
+                &app,
+                "Acme Shared Profiles",
+                "Acme Shop Cards",
+                &format!("page-{i:04}"),
+                &format!("page{i}@example.org"),
+                "7777",
+            )
+        })
+        .collect();
+    let ids = |r: std::ops::Range<usize>| -> Vec<String> {
+        r.rev().map(|i| seeded[i].id.clone()).collect()
+    };
+    app.login_ok("admin", "admin-demo").await;
+    for base in [
+        "/profiles?q=page-".to_string(),
+        format!(
+            "/containers/{}?q=page-",
+            container_id(&app, "Acme Shared Profiles")
+        ),
+    ] {
+        let path = base.split('?').next().unwrap_or_default().to_string();
+        let get = |cursor: String| {
+            let app = &app;
+            let path = path.clone();
+            async move {
+                let (s, body) = app.get_html(&format!("{path}?{cursor}&q=page-")).await;
+                assert_eq!(s, StatusCode::OK, "{path}?{cursor}");
+                body
+            }
+        };
+        let (_, p1) = app.get_html(&base).await;
+        assert_eq!(hits(&p1), ids(70..120), "newest first, {base}");
+        assert!(link(&p1, "after").is_none(), "no newer page than the first");
+        let p2 = get(format!("before={}", link(&p1, "before").expect("older"))).await;
+        assert_eq!(hits(&p2), ids(20..70));
+        let p3 = get(format!("before={}", link(&p2, "before").expect("older"))).await;
+        assert_eq!(hits(&p3), ids(0..20));
+        assert!(link(&p3, "before").is_none(), "no older page than the last");
+        let back2 = get(format!("after={}", link(&p3, "after").expect("newer"))).await;
+        assert_eq!(hits(&back2), ids(20..70), "back to the second page");
+        let back1 = get(format!("after={}", link(&back2, "after").expect("newer"))).await;
+        assert_eq!(hits(&back1), ids(70..120), "back to the first page");
+        assert!(link(&back1, "after").is_none());
+        assert!(link(&back1, "before").is_some());
+    }
+    // The whole list pages too (no term).
+    let (_, all) = app.get_html("/profiles").await;
+    assert_eq!(hits(&all), ids(70..120));
+}
+
+#[tokio::test]
+async fn bad_search_input_is_a_400_never_a_500() {
+    let app = TestApp::demo().await;
+    let shared = container_id(&app, "Acme Shared Profiles");
+    app.login_ok("admin", "admin-demo").await;
+    let long = "x".repeat(201);
+    for path in [
+        format!("/profiles?q={long}"),
+        "/profiles?q=a%01b".to_string(),
+        "/profiles?q=%07".to_string(),
+        "/profiles?before=not-a-cursor".to_string(),
+        format!("/profiles?before={0}&after={0}", "0".repeat(32)),
+        format!("/containers/{shared}?q={long}"),
+        format!("/containers/{shared}?q=a%0Ab"),
+        format!("/containers/{shared}?after=zz"),
+    ] {
+        let (s, body) = app.get_html(&path).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}");
+        assert!(
+            body.contains("search term") || body.contains("page"),
+            "{path}: {body}"
+        );
+    }
+    let (s, _) = app
+        .get_html(&format!("/profiles?q={}", "x".repeat(200)))
+        .await;
+    assert_eq!(s, StatusCode::OK, "200 characters are fine");
+    let (s, _) = app.get_html("/profiles?q=%25_%27%22%5C").await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "LIKE and quote characters are plain text"
+    );
+}
+
+#[tokio::test]
+async fn a_merchant_admin_has_customer_profiles_and_reads_them_without_manage_actions() {
+    let app = TestApp::demo().await;
+    let p = insert_profile(
+        &app,
+        "Acme Shared Profiles",
+        "Acme Shop Cards",
+        "merchant-view-1",
+        "mv@example.org",
+        "3131",
+    );
+    let shared = container_id(&app, "Acme Shared Profiles");
+    app.login_ok("merchant", "merchant-demo").await;
+    let (s, home) = app.get_html("/merchants").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        home.contains("<a href=\"/profiles\">Customer Profiles</a>"),
+        "the navigation entry: {home}"
+    );
+    let (s, list) = app.get_html("/profiles").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(list.contains(&format!("href=\"/containers/{shared}\"")));
+    assert!(hits(&list).contains(&p.id));
+    let (s, page) = app.get_html(&format!("/containers/{shared}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!page.contains("Edit container") && !page.contains("/delete"));
+    let (s, page) = app.get_html(&format!("/profiles/{}", p.id)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("merchant-view-1"));
+    assert!(!page.contains("/delete"), "read-only: no delete");
+    assert_eq!(
+        app.get_html(&format!("/profiles/{}/delete", p.id)).await.0,
+        StatusCode::FORBIDDEN
+    );
+}
+
+/// The same-origin links of a page (`href="/…"`), without fragments.
+fn links(body: &str) -> Vec<String> {
+    body.split("href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|h| h.starts_with('/') && !h.starts_with("//") && !h.starts_with("/static/"))
+        .map(|h| {
+            h.split('#')
+                .next()
+                .unwrap_or_default()
+                .replace("&amp;", "&")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn no_link_a_merchant_admin_is_shown_answers_403() {
+    let app = TestApp::demo().await;
+    let p = insert_profile(
+        &app,
+        "Acme Shared Profiles",
+        "Acme Shop Cards",
+        "crawl-1",
+        "crawl@example.org",
+        "2121",
+    );
+    let shared = container_id(&app, "Acme Shared Profiles");
+    app.login_ok("merchant", "merchant-demo").await;
+    let mut queue: VecDeque<String> = ["/merchants", "/profiles", "/profiles?q=crawl"]
+        .map(String::from)
+        .into();
+    let mut seen: BTreeSet<String> = queue.iter().cloned().collect();
+    let mut visited = 0;
+    while let Some(path) = queue.pop_front() {
+        visited += 1;
+        assert!(visited <= 400, "the crawl stops");
+        let (s, body) = app.get_html(&path).await;
+        assert_ne!(
+            s,
+            StatusCode::FORBIDDEN,
+            "{path} is shown to a merchant admin"
+        );
+        assert!(!s.is_server_error(), "{path}: {s}");
+        if !s.is_success() {
+            continue;
+        }
+        for l in links(&body) {
+            if seen.insert(l.clone()) {
+                queue.push_back(l);
+            }
+        }
+    }
+    for must in [
+        "/profiles".to_string(),
+        format!("/containers/{shared}"),
+        format!("/profiles/{}", p.id),
+    ] {
+        assert!(seen.contains(&must), "the crawl reached {must}: {seen:?}");
+    }
+}
+
+/// Each search query is an index lookup or range: EXPLAIN shows no full scan of `profiles` or
+/// `instruments` (SQLite's `SCAN` without an index; PostgreSQL's `Seq Scan`, with sequential
+/// scans discouraged so that the tiny test tables do not make them the cheaper plan).
+#[tokio::test]
+async fn every_search_query_uses_an_index() {
+    use diesel::RunQueryDsl;
+    let app = TestApp::demo().await;
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    let pg = is_postgres();
+    let collate = if pg { " COLLATE \"C\"" } else { "" };
+    let p = |i: usize| if pg { format!("${i}") } else { "?".to_string() };
+    let cols = "profiles.id";
+    let queries = [
+        format!(
+            "SELECT {cols} FROM profiles WHERE deleted_at IS NULL AND container_id IN ({}, {}) \
+             AND customer_identification{collate} >= {} AND customer_identification{collate} < {} \
+             ORDER BY id DESC LIMIT 51",
+            p(1),
+            p(2),
+            p(3),
+            p(4)
+        ),
+        format!(
+            "SELECT {cols} FROM profiles WHERE deleted_at IS NULL \
+             AND email{collate} >= {} AND email{collate} < {} ORDER BY id DESC LIMIT 51",
+            p(1),
+            p(2)
+        ),
+        format!(
+            "SELECT {cols} FROM profiles WHERE deleted_at IS NULL AND profile_guid = {} \
+             ORDER BY id DESC LIMIT 51",
+            p(1)
+        ),
+        format!(
+            "SELECT {cols} FROM profiles WHERE deleted_at IS NULL AND uuid = {} \
+             ORDER BY id DESC LIMIT 51",
+            p(1)
+        ),
+        format!(
+            "SELECT {cols} FROM profiles WHERE deleted_at IS NULL AND container_id IN ({}) \
+             AND id IN (SELECT profile_id FROM instruments WHERE last_four = {}) \
+             ORDER BY id DESC LIMIT 51",
+            p(1),
+            p(2)
+        ),
+    ];
+    match &mut *c {
+        coffer::db::DbConnection::Sqlite(conn) => {
+            #[derive(diesel::QueryableByName)]
+            struct Row {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                detail: String,
+            }
+            for q in &queries {
+                let mut e = diesel::sql_query(format!("EXPLAIN QUERY PLAN {q}")).into_boxed();
+                for _ in 0..q.matches('?').count() {
+                    e = e.bind::<diesel::sql_types::Text, _>("x");
+                }
+                let plan: Vec<Row> = e.load(conn).expect("explain");
+                let plan: Vec<String> = plan.into_iter().map(|r| r.detail).collect();
+                assert!(
+                    plan.iter().all(|d| !(d.starts_with("SCAN profiles")
+                        || d.starts_with("SCAN instruments"))
+                        || d.contains("USING")),
+                    "{q}: {plan:?}"
+                );
+                assert!(plan.iter().any(|d| d.contains("USING")), "{q}: {plan:?}");
+            }
+        }
+        coffer::db::DbConnection::Postgresql(conn) => {
+            #[derive(diesel::QueryableByName)]
+            struct Row {
+                #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+                line: String,
+            }
+            diesel::sql_query("SET enable_seqscan = off")
+                .execute(conn)
+                .expect("set");
+            for q in &queries {
+                let n = q.matches('$').count();
+                let mut e = diesel::sql_query(format!("EXPLAIN {q}")).into_boxed();
+                for _ in 0..n {
+                    e = e.bind::<diesel::sql_types::Text, _>("x");
+                }
+                let plan: Vec<Row> = e.load(conn).expect("explain");
+                let plan: Vec<String> = plan.into_iter().map(|r| r.line).collect();
+                assert!(
+                    plan.iter().all(|l| !l.contains("Seq Scan")),
+                    "{q}: {plan:?}"
+                );
+            }
+            diesel::sql_query("SET enable_seqscan = on")
+                .execute(conn)
+                .expect("reset");
+        }
+    }
+}
