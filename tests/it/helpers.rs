@@ -283,3 +283,86 @@ pub fn connector_id(app: &TestApp, name: &str) -> String {
         .first(&mut *c)
         .expect("connector")
 }
+
+/// One profile straight into a container (counted), with one preferred Visa card ending in
+/// `last_four` (the gateway API that normally creates them is tested elsewhere).
+pub struct SeededProfile {
+    pub id: String,
+    pub guid: String,
+    pub uuid: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn seed_card_profile(
+    app: &TestApp,
+    container: &str,
+    connector: &str,
+    ident: &str,
+    email: &str,
+    first_name: &str,
+    last_four: &str,
+) -> SeededProfile {
+    use coffer::models::profile::{self, Instrument};
+    let cid = container_id(app, container);
+    let kid = connector_id(app, connector);
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    let customer =
+        format!(r#"{{"firstName":"{first_name}","lastName":"Smith","email":"{email}"}}"#);
+    let p = insert_profile_row(&mut c, &cid, ident, &email.to_lowercase(), &customer);
+    let at = p.created_at;
+    let i = Instrument {
+        id: coffer::ids::new_id(),
+        profile_id: p.id.clone(),
+        connector_id: kid,
+        payment_token: coffer::gateway::ids::payment_token(),
+        method: "card".into(),
+        brand: Some("visa".into()),
+        card_holder: Some("Ann Smith".into()),
+        first_six: Some("411111".into()),
+        last_four: Some(last_four.into()),
+        exp_month: Some(12),
+        exp_year: Some(2030),
+        iban_masked: None,
+        bic: None,
+        mandate_id: None,
+        fingerprint: format!("fp-{}", p.id),
+        vault_record: "v1:test:sealed".into(),
+        is_preferred: true,
+        created_at: at,
+        updated_at: at,
+    };
+    profile::insert_instrument(&mut c, &i).expect("insert instrument");
+    coffer::models::container::add_to_count(&mut c, &cid, 1).expect("count");
+    SeededProfile {
+        id: p.id,
+        guid: p.profile_guid,
+        uuid: p.uuid,
+    }
+}
+
+/// A live profile row (new id, guid and Monri uuid, created now) inserted into a container; the
+/// caller counts it and adds its instruments.
+pub fn insert_profile_row(
+    c: &mut coffer::db::DbConnection,
+    container_id: &str,
+    ident: &str,
+    email: &str,
+    customer: &str,
+) -> coffer::models::profile::Profile {
+    let at = coffer::models::now();
+    let p = coffer::models::profile::Profile {
+        id: coffer::ids::new_id(),
+        container_id: container_id.to_string(),
+        profile_guid: coffer::gateway::ids::profile_guid(),
+        customer_identification: ident.to_string(),
+        email: Some(email.to_string()),
+        customer: customer.to_string(),
+        created_at: at,
+        updated_at: at,
+        uuid: coffer::models::profile::new_uuid(),
+        deleted_at: None,
+    };
+    coffer::models::profile::insert(c, &p).expect("insert profile");
+    p
+}

@@ -6,17 +6,9 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use coffer::models::container::Container;
-use coffer::models::profile::{self, Instrument, Profile};
 use reqwest::StatusCode;
 
 use crate::helpers::*;
-
-/// One profile straight into a container, with one card ending in `last_four`.
-struct Seeded {
-    id: String,
-    guid: String,
-    uuid: String,
-}
 
 fn insert_profile(
     app: &TestApp,
@@ -25,53 +17,8 @@ fn insert_profile(
     ident: &str,
     email: &str,
     last_four: &str,
-) -> Seeded {
-    let cid = container_id(app, container);
-    let kid = connector_id(app, connector);
-    let db = app.db();
-    let mut c = db.get().expect("conn");
-    let at = coffer::models::now();
-    let p = Profile {
-        id: coffer::ids::new_id(),
-        container_id: cid.clone(),
-        profile_guid: coffer::gateway::ids::profile_guid(),
-        customer_identification: ident.to_string(),
-        email: Some(email.to_lowercase()),
-        customer: format!(r#"{{"firstName":"Ann","lastName":"Smith","email":"{email}"}}"#),
-        created_at: at,
-        updated_at: at,
-        uuid: profile::new_uuid(),
-        deleted_at: None,
-    };
-    profile::insert(&mut c, &p).expect("insert profile");
-    let i = Instrument {
-        id: coffer::ids::new_id(),
-        profile_id: p.id.clone(),
-        connector_id: kid,
-        payment_token: coffer::gateway::ids::payment_token(),
-        method: "card".into(),
-        brand: Some("visa".into()),
-        card_holder: Some("Ann Smith".into()),
-        first_six: Some("411111".into()),
-        last_four: Some(last_four.into()),
-        exp_month: Some(12),
-        exp_year: Some(2030),
-        iban_masked: None,
-        bic: None,
-        mandate_id: None,
-        fingerprint: format!("fp-{}", p.id),
-        vault_record: "v1:test:sealed".into(),
-        is_preferred: true,
-        created_at: at,
-        updated_at: at,
-    };
-    profile::insert_instrument(&mut c, &i).expect("insert instrument");
-    coffer::models::container::add_to_count(&mut c, &cid, 1).expect("count");
-    Seeded {
-        id: p.id,
-        guid: p.profile_guid,
-        uuid: p.uuid,
-    }
+) -> SeededProfile {
+    seed_card_profile(app, container, connector, ident, email, "Ann", last_four)
 }
 
 /// A container of Acme Retail that no connector uses (so no merchant admin reads it).
@@ -265,7 +212,7 @@ async fn a_tenant_manager_finds_its_subtree_and_shared_containers_but_not_anothe
 #[tokio::test]
 async fn lists_page_forward_and_back_with_keyset_cursors() {
     let app = TestApp::demo().await;
-    let seeded: Vec<Seeded> = (0..120)
+    let seeded: Vec<SeededProfile> = (0..120)
         .map(|i| {
             insert_profile(
                 &app,
