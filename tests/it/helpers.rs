@@ -366,3 +366,40 @@ pub fn insert_profile_row(
     coffer::models::profile::insert(c, &p).expect("insert profile");
     p
 }
+
+/// The query plan of `sql` (literal values, no bind parameters), one line per row: SQLite's
+/// `EXPLAIN QUERY PLAN` details, or PostgreSQL's `EXPLAIN` with sequential scans discouraged
+/// (so that tiny test tables do not make them the cheaper plan; reset afterwards).
+pub fn explain(c: &mut coffer::db::DbConnection, sql: &str) -> Vec<String> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Sqlite {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Pg {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        #[diesel(column_name = "QUERY PLAN")]
+        plan: String,
+    }
+    if is_postgres() {
+        diesel::sql_query("SET enable_seqscan = off")
+            .execute(c)
+            .expect("set");
+        let plan = diesel::sql_query(format!("EXPLAIN {sql}"))
+            .load::<Pg>(c)
+            .expect("explain");
+        diesel::sql_query("SET enable_seqscan = on")
+            .execute(c)
+            .expect("reset");
+        plan.into_iter().map(|r| r.plan).collect()
+    } else {
+        diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load::<Sqlite>(c)
+            .expect("explain")
+            .into_iter()
+            .map(|r| r.detail)
+            .collect()
+    }
+}

@@ -397,101 +397,100 @@ async fn no_link_a_merchant_admin_is_shown_answers_403() {
     }
 }
 
-/// Each search query is an index lookup or range: EXPLAIN shows no full scan of `profiles` or
-/// `instruments` (SQLite's `SCAN` without an index; PostgreSQL's `Seq Scan`, with sequential
-/// scans discouraged so that the tiny test tables do not make them the cheaper plan).
+/// `sql` with its bind parameters (`?` on SQLite, `$n` on PostgreSQL) replaced by literals
+/// (`LIMIT 51`, `ANY(ARRAY['x'])`, else `'x'`), to EXPLAIN it.
+fn inline_binds(sql: &str, pg: bool) -> String {
+    let mut out = String::new();
+    let mut rest = sql;
+    while let Some(i) = rest.find(if pg { '$' } else { '?' }) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let digits = if pg {
+            after.bytes().take_while(u8::is_ascii_digit).count()
+        } else {
+            0
+        };
+        let before = out.trim_end();
+        out.push_str(if before.ends_with("LIMIT") {
+            "51"
+        } else if before.ends_with("ANY(") {
+            "ARRAY['x']"
+        } else {
+            "'x'"
+        });
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Each query a search runs (the real ones, captured from the connection) is an index lookup or
+/// range: EXPLAIN shows no full scan of `profiles` or `instruments` (SQLite: a `SCAN` without an
+/// index; PostgreSQL: a `Seq Scan`, with sequential scans discouraged so that the tiny test
+/// tables do not make them the cheaper plan), and the prefix ranges use the new indexes.
 #[tokio::test]
 async fn every_search_query_uses_an_index() {
-    use diesel::RunQueryDsl;
+    use coffer::models::profile::{Cursor, Match, Within};
+    use diesel::connection::{Connection, InstrumentationEvent};
+    use std::sync::{Arc, Mutex};
     let app = TestApp::demo().await;
+    let pg = is_postgres();
     let db = app.db();
     let mut c = db.get().expect("conn");
-    let pg = is_postgres();
-    let collate = if pg { " COLLATE \"C\"" } else { "" };
-    let p = |i: usize| if pg { format!("${i}") } else { "?".to_string() };
-    let cols = "profiles.id";
-    let queries = [
-        format!(
-            "SELECT {cols} FROM profiles WHERE deleted_at IS NULL AND container_id IN ({}, {}) \
-             AND customer_identification{collate} >= {} AND customer_identification{collate} < {} \
-             ORDER BY id DESC LIMIT 51",
-            p(1),
-            p(2),
-            p(3),
-            p(4)
-        ),
-        format!(
-            "SELECT {cols} FROM profiles WHERE deleted_at IS NULL \
-             AND email{collate} >= {} AND email{collate} < {} ORDER BY id DESC LIMIT 51",
-            p(1),
-            p(2)
-        ),
-        format!(
-            "SELECT {cols} FROM profiles WHERE deleted_at IS NULL AND profile_guid = {} \
-             ORDER BY id DESC LIMIT 51",
-            p(1)
-        ),
-        format!(
-            "SELECT {cols} FROM profiles WHERE deleted_at IS NULL AND uuid = {} \
-             ORDER BY id DESC LIMIT 51",
-            p(1)
-        ),
-        format!(
-            "SELECT {cols} FROM profiles WHERE deleted_at IS NULL AND container_id IN ({}) \
-             AND id IN (SELECT profile_id FROM instruments WHERE last_four = {}) \
-             ORDER BY id DESC LIMIT 51",
-            p(1),
-            p(2)
-        ),
-    ];
-    match &mut *c {
-        coffer::db::DbConnection::Sqlite(conn) => {
-            #[derive(diesel::QueryableByName)]
-            struct Row {
-                #[diesel(sql_type = diesel::sql_types::Text)]
-                detail: String,
-            }
-            for q in &queries {
-                let mut e = diesel::sql_query(format!("EXPLAIN QUERY PLAN {q}")).into_boxed();
-                for _ in 0..q.matches('?').count() {
-                    e = e.bind::<diesel::sql_types::Text, _>("x");
-                }
-                let plan: Vec<Row> = e.load(conn).expect("explain");
-                let plan: Vec<String> = plan.into_iter().map(|r| r.detail).collect();
-                assert!(
-                    plan.iter().all(|d| !(d.starts_with("SCAN profiles")
-                        || d.starts_with("SCAN instruments"))
-                        || d.contains("USING")),
-                    "{q}: {plan:?}"
-                );
-                assert!(plan.iter().any(|d| d.contains("USING")), "{q}: {plan:?}");
-            }
+    let captured = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = captured.clone();
+    c.set_instrumentation(move |e: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = e {
+            let text = query.to_string();
+            let sql = text
+                .split(" -- binds:")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            sink.lock().expect("lock").push(sql);
         }
-        coffer::db::DbConnection::Postgresql(conn) => {
-            #[derive(diesel::QueryableByName)]
-            struct Row {
-                #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
-                line: String,
-            }
-            diesel::sql_query("SET enable_seqscan = off")
-                .execute(conn)
-                .expect("set");
-            for q in &queries {
-                let n = q.matches('$').count();
-                let mut e = diesel::sql_query(format!("EXPLAIN {q}")).into_boxed();
-                for _ in 0..n {
-                    e = e.bind::<diesel::sql_types::Text, _>("x");
+    });
+    let ids = vec![container_id(&app, "Acme Shared Profiles")];
+    let expect = [
+        (Match::IdentificationPrefix("Zed".into()), "ident_prefix"),
+        (Match::EmailPrefix("zed".into()), "email_prefix"),
+        (Match::Guid("CP-x".into()), ""),
+        (Match::Uuid("u".into()), ""),
+        (Match::LastFour("4242".into()), "instruments_last_four"),
+    ];
+    for (m, index) in &expect {
+        for within in [Within::All, Within::Containers(&ids)] {
+            for cursor in [
+                Cursor::Newest,
+                Cursor::Before("f".repeat(32)),
+                Cursor::After("0".repeat(32)),
+            ] {
+                captured.lock().expect("lock").clear();
+                coffer::models::profile::search(
+                    &mut c,
+                    within,
+                    std::slice::from_ref(m),
+                    &cursor,
+                    51,
+                )
+                .expect("search");
+                let sql = captured.lock().expect("lock").pop().expect("a query ran");
+                let sql = inline_binds(&sql, pg);
+                let plan = explain(&mut c, &sql);
+                let joined = plan.join("\n");
+                let full_scan = plan.iter().any(|l| {
+                    l.contains("Seq Scan")
+                        || ((l.contains("SCAN profiles") || l.contains("SCAN instruments"))
+                            && !l.contains("INDEX"))
+                });
+                assert!(!full_scan, "{m:?} {within:?} {cursor:?}\n{sql}\n{joined}");
+                if !index.is_empty() && !matches!(within, Within::Containers(_)) {
+                    assert!(
+                        joined.contains(index),
+                        "{m:?} {within:?} {cursor:?} uses {index}\n{sql}\n{joined}"
+                    );
                 }
-                let plan: Vec<Row> = e.load(conn).expect("explain");
-                let plan: Vec<String> = plan.into_iter().map(|r| r.line).collect();
-                assert!(
-                    plan.iter().all(|l| !l.contains("Seq Scan")),
-                    "{q}: {plan:?}"
-                );
             }
-            diesel::sql_query("SET enable_seqscan = on")
-                .execute(conn)
-                .expect("reset");
         }
     }
 }
