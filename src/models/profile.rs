@@ -149,13 +149,32 @@ fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
+/// How many profiles a prefix may match before it is "broad": its page is then read in id
+/// order (stopping at the page's end) instead of sorting every match.
+pub const BROAD_PREFIX: i64 = 2000;
+
+/// Which containers one query reads.
+#[derive(Clone, Copy)]
+enum Filter<'a> {
+    All,
+    One(&'a str),
+    Any(&'a [String]),
+}
+
 /// One page of profiles matching any of `matches` (all live profiles when empty), newest
 /// first for `Newest`/`Before` and oldest first for `After`, at most `limit` rows.
 ///
-/// Each match kind runs as its own query served by its own index (a prefix is an index range:
-/// `(customer_identification, id)`, `(email, id)`, their `(container_id, …)` twins, the
-/// `profile_guid` and `uuid` unique indexes, `instruments(last_four, profile_id)`), and the pages
-/// are merged here: one `… AND (a OR b OR …) ORDER BY id` would walk every profile instead.
+/// Every query is served by an index and reads about a page, whatever the data:
+/// * the exact kinds are unique-index lookups (`profile_guid`, `uuid`) and the last four an
+///   `instruments(last_four, profile_id)` range;
+/// * a prefix is a range of `(container_id, column)` (one container) or `(column, id)` (all),
+///   sorted by id here when it holds at most [`BROAD_PREFIX`] profiles (a probe of the range
+///   says), else read in id order off `(container_id, id)` or the primary key, filtered by the
+///   prefix, stopping at the page's end (a broad prefix matches densely);
+/// * several containers are read one by one (each in `(container_id, id)` order) and merged:
+///   `container_id IN (…) ORDER BY id` would sort all their profiles.
+///
+/// One `… AND (a OR b OR …) ORDER BY id` would walk every profile instead.
 pub fn search(
     conn: &mut DbConnection,
     within: Within<'_>,
@@ -163,56 +182,36 @@ pub fn search(
     cursor: &Cursor,
     limit: i64,
 ) -> QueryResult<Vec<Profile>> {
-    let pg = matches!(conn, DbConnection::Postgresql(_));
-    let one = |conn: &mut DbConnection, m: Option<&Match>| {
-        let mut q = profiles::table
-            .filter(profiles::deleted_at.is_null())
-            .select(Profile::as_select())
-            .into_boxed();
-        if let Within::Containers(ids) = within {
-            q = q.filter(profiles::container_id.eq_any(ids));
-        }
-        q = match m {
-            None => q,
-            Some(Match::IdentificationPrefix(p)) => {
-                prefix_range("profiles.customer_identification", p, pg)
-                    .into_iter()
-                    .fold(q, |q, (cmp, v)| {
-                        q.filter(sql::<Bool>(&cmp).bind::<Text, _>(v))
-                    })
-            }
-            Some(Match::EmailPrefix(p)) => prefix_range("profiles.email", p, pg)
-                .into_iter()
-                .fold(q, |q, (cmp, v)| {
-                    q.filter(sql::<Bool>(&cmp).bind::<Text, _>(v))
-                }),
-            Some(Match::Guid(v)) => q.filter(profiles::profile_guid.eq(v.clone())),
-            Some(Match::Uuid(v)) => q.filter(profiles::uuid.eq(v.clone())),
-            Some(Match::LastFour(v)) => q.filter(
-                profiles::id.eq_any(
-                    instruments::table
-                        .filter(instruments::last_four.eq(v.clone()))
-                        .select(instruments::profile_id),
-                ),
-            ),
-        };
-        q = match cursor {
-            Cursor::Newest => q.order(profiles::id.desc()),
-            Cursor::Before(b) => q
-                .filter(profiles::id.lt(b.clone()))
-                .order(profiles::id.desc()),
-            Cursor::After(a) => q
-                .filter(profiles::id.gt(a.clone()))
-                .order(profiles::id.asc()),
-        };
-        q.limit(limit).load(conn)
+    let each: Vec<Filter<'_>> = match within {
+        Within::All => vec![Filter::All],
+        Within::Containers(ids) => ids.iter().map(|id| Filter::One(id.as_str())).collect(),
     };
-    if matches.is_empty() {
-        return one(conn, None);
-    }
+    let kinds: Vec<Option<&Match>> = if matches.is_empty() {
+        vec![None]
+    } else {
+        matches.iter().map(Some).collect()
+    };
     let mut rows = vec![];
-    for m in matches {
-        rows.extend(one(conn, Some(m))?);
+    for m in kinds {
+        match (m, within) {
+            (
+                Some(Match::Guid(_) | Match::Uuid(_) | Match::LastFour(_)),
+                Within::Containers(ids),
+            ) => {
+                rows.extend(one(conn, Filter::Any(ids), m, cursor, limit, true)?);
+            }
+            _ => {
+                for f in &each {
+                    let indexed = match m {
+                        Some(Match::IdentificationPrefix(_) | Match::EmailPrefix(_)) => {
+                            probe(conn, *f, m)? <= BROAD_PREFIX
+                        }
+                        _ => true,
+                    };
+                    rows.extend(one(conn, *f, m, cursor, limit, indexed)?);
+                }
+            }
+        }
     }
     match cursor {
         Cursor::After(_) => rows.sort_by(|a, b| a.id.cmp(&b.id)),
@@ -223,11 +222,86 @@ pub fn search(
     Ok(rows)
 }
 
-/// `column` starts with `prefix`, as an index range: the comparisons (`>= prefix`,
-/// `< prefix_end`) with the value each binds, in byte order: on PostgreSQL under
-/// `COLLATE "C"` (the migration's indexes) whatever the database's collation; on SQLite the
-/// BINARY collation already is byte order.
-fn prefix_range(column: &str, prefix: &str, pg: bool) -> Vec<(String, String)> {
+/// The profiles a filter and match select, narrowed (not yet ordered or paged); a prefix is
+/// compared through its indexes when `indexed`, else so that no index of its column applies.
+fn matching<'a>(
+    conn: &DbConnection,
+    f: Filter<'a>,
+    m: Option<&Match>,
+    indexed: bool,
+) -> profiles::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend> {
+    let pg = matches!(conn, DbConnection::Postgresql(_));
+    let mut q = profiles::table
+        .filter(profiles::deleted_at.is_null())
+        .into_boxed();
+    q = match f {
+        Filter::All => q,
+        Filter::One(id) => q.filter(profiles::container_id.eq(id)),
+        Filter::Any(ids) => q.filter(profiles::container_id.eq_any(ids)),
+    };
+    let prefix = |q: profiles::BoxedQuery<'a, _>, column: &str, p: &str| {
+        prefix_range(column, p, pg, indexed)
+            .into_iter()
+            .fold(q, |q, (cmp, v)| {
+                q.filter(sql::<Bool>(&cmp).bind::<Text, _>(v))
+            })
+    };
+    match m {
+        None => q,
+        Some(Match::IdentificationPrefix(p)) => prefix(q, "profiles.customer_identification", p),
+        Some(Match::EmailPrefix(p)) => prefix(q, "profiles.email", p),
+        Some(Match::Guid(v)) => q.filter(profiles::profile_guid.eq(v.clone())),
+        Some(Match::Uuid(v)) => q.filter(profiles::uuid.eq(v.clone())),
+        Some(Match::LastFour(v)) => q.filter(
+            profiles::id.eq_any(
+                instruments::table
+                    .filter(instruments::last_four.eq(v.clone()))
+                    .select(instruments::profile_id),
+            ),
+        ),
+    }
+}
+
+/// How many profiles (up to `BROAD_PREFIX + 1`) a prefix matches: a walk of its index range.
+fn probe(conn: &mut DbConnection, f: Filter<'_>, m: Option<&Match>) -> QueryResult<i64> {
+    let ids: Vec<String> = matching(conn, f, m, true)
+        .select(profiles::id)
+        .limit(BROAD_PREFIX + 1)
+        .load(conn)?;
+    Ok(ids.len() as i64)
+}
+
+fn one(
+    conn: &mut DbConnection,
+    f: Filter<'_>,
+    m: Option<&Match>,
+    cursor: &Cursor,
+    limit: i64,
+    indexed: bool,
+) -> QueryResult<Vec<Profile>> {
+    let q = matching(conn, f, m, indexed).select(Profile::as_select());
+    let q = match cursor {
+        Cursor::Newest => q.order(profiles::id.desc()),
+        Cursor::Before(b) => q
+            .filter(profiles::id.lt(b.clone()))
+            .order(profiles::id.desc()),
+        Cursor::After(a) => q
+            .filter(profiles::id.gt(a.clone()))
+            .order(profiles::id.asc()),
+    };
+    q.limit(limit).load(conn)
+}
+
+/// `column` starts with `prefix`: the comparisons (`>= prefix`, `< prefix_end`) with the value
+/// each binds, in byte order: on PostgreSQL under `COLLATE "C"` (the migration's indexes)
+/// whatever the database's collation; on SQLite the BINARY collation already is byte order.
+/// Not `indexed`: the column is wrapped (`+col`, `(col || '')`) so that no index of it applies.
+fn prefix_range(column: &str, prefix: &str, pg: bool, indexed: bool) -> Vec<(String, String)> {
+    let column = match (indexed, pg) {
+        (true, _) => column.to_string(),
+        (false, true) => format!("({column} || '')"),
+        (false, false) => format!("+{column}"),
+    };
     let collate = if pg { " COLLATE \"C\"" } else { "" };
     let mut out = vec![(format!("{column}{collate} >= "), prefix.to_string())];
     if let Some(end) = prefix_end(prefix) {

@@ -4,6 +4,7 @@
 //! 403, bad input, and the indexes each search query uses.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use coffer::models::container::Container;
 use reqwest::StatusCode;
@@ -397,6 +398,25 @@ async fn no_link_a_merchant_admin_is_shown_answers_403() {
     }
 }
 
+/// From now on, the SQL of every query `c` runs (without its binds), in order.
+fn capture_queries(c: &mut coffer::db::DbConnection) -> Arc<Mutex<Vec<String>>> {
+    use diesel::connection::{Connection, InstrumentationEvent};
+    let captured = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = captured.clone();
+    c.set_instrumentation(move |e: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = e {
+            let text = query.to_string();
+            let sql = text
+                .split(" -- binds:")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            sink.lock().expect("lock").push(sql);
+        }
+    });
+    captured
+}
+
 /// `sql` with its bind parameters (`?` on SQLite, `$n` on PostgreSQL) replaced by literals
 /// (`LIMIT 51`, `ANY(ARRAY['x'])`, else `'x'`), to EXPLAIN it.
 fn inline_binds(sql: &str, pg: bool) -> String {
@@ -431,25 +451,11 @@ fn inline_binds(sql: &str, pg: bool) -> String {
 #[tokio::test]
 async fn every_search_query_uses_an_index() {
     use coffer::models::profile::{Cursor, Match, Within};
-    use diesel::connection::{Connection, InstrumentationEvent};
-    use std::sync::{Arc, Mutex};
     let app = TestApp::demo().await;
     let pg = is_postgres();
     let db = app.db();
     let mut c = db.get().expect("conn");
-    let captured = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = captured.clone();
-    c.set_instrumentation(move |e: InstrumentationEvent<'_>| {
-        if let InstrumentationEvent::StartQuery { query, .. } = e {
-            let text = query.to_string();
-            let sql = text
-                .split(" -- binds:")
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            sink.lock().expect("lock").push(sql);
-        }
-    });
+    let captured = capture_queries(&mut c);
     let ids = vec![container_id(&app, "Acme Shared Profiles")];
     let expect = [
         (Match::IdentificationPrefix("Zed".into()), "ident_prefix"),
@@ -493,4 +499,72 @@ async fn every_search_query_uses_an_index() {
             }
         }
     }
+}
+
+/// A prefix matching more than `BROAD_PREFIX` profiles (the benchmark's `bench-1` matches
+/// `bench-1x`, `bench-1xx`, …) is read in id order rather than sorted: still newest first, still
+/// paged, and its query reads `(container_id, id)` in order (no sort of every match).
+#[tokio::test]
+async fn a_broad_prefix_pages_newest_first_without_sorting_every_match() {
+    use coffer::models::profile::{Cursor, Match, Within};
+    let app = TestApp::demo().await;
+    let n = coffer::models::profile::BROAD_PREFIX as usize + 60;
+    let shared = container_id(&app, "Acme Shared Profiles");
+    let ids: Vec<String> = {
+        let db = app.db();
+        let mut c = db.get().expect("conn");
+        (0..n)
+            .map(|i| {
+                insert_profile_row(
+                    &mut c,
+                    &shared,
+                    &format!("brd-{i:05}"),
+                    &format!("brd{i}@example.org"),
+                    "{}",
+                )
+                .id
+            })
+            .collect()
+    };
+    let newest =
+        |r: std::ops::Range<usize>| -> Vec<String> { r.rev().map(|i| ids[i].clone()).collect() };
+    app.login_ok("admin", "admin-demo").await;
+    for base in [
+        format!("/containers/{shared}?q=brd-"),
+        "/profiles?q=brd-".to_string(),
+    ] {
+        let (_, p1) = app.get_html(&base).await;
+        assert_eq!(hits(&p1), newest(n - 50..n), "{base}");
+        let older = link(&p1, "before").expect("older");
+        let path = base.split('?').next().unwrap_or_default();
+        let (_, p2) = app.get_html(&format!("{path}?before={older}&q=brd-")).await;
+        assert_eq!(hits(&p2), newest(n - 100..n - 50), "{base}, page 2");
+    }
+    // The query that reads the broad prefix, EXPLAINed.
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    let captured = capture_queries(&mut c);
+    let within = [shared.clone()];
+    coffer::models::profile::search(
+        &mut c,
+        Within::Containers(&within),
+        &[Match::IdentificationPrefix("brd-".into())],
+        &Cursor::Newest,
+        51,
+    )
+    .expect("search");
+    let sql = captured
+        .lock()
+        .expect("lock")
+        .pop()
+        .expect("the page query");
+    assert!(
+        sql.contains("|| '')") || sql.contains("+profiles."),
+        "{sql}"
+    );
+    let plan = explain(&mut c, &inline_binds(&sql, is_postgres())).join("\n");
+    assert!(
+        !plan.contains("TEMP B-TREE") && !plan.contains("Seq Scan"),
+        "{sql}\n{plan}"
+    );
 }
