@@ -165,8 +165,9 @@ enum Filter<'a> {
 /// first for `Newest`/`Before` and oldest first for `After`, at most `limit` rows.
 ///
 /// Every query is served by an index and reads about a page, whatever the data:
-/// * the exact kinds are unique-index lookups (`profile_guid`, `uuid`) and the last four an
-///   `instruments(last_four, profile_id)` range;
+/// * the exact kinds are unique-index lookups (`profile_guid`, `uuid`);
+/// * the last four are an `instruments(last_four, profile_id)` range, or, when more than
+///   [`BROAD_PREFIX`] cards end so, a check of each profile read in id order;
 /// * a prefix is a range of `(container_id, column)` (one container) or `(column, id)` (all),
 ///   sorted by id here when it holds at most [`BROAD_PREFIX`] profiles (a probe of the range
 ///   says), else read in id order off `(container_id, id)` or the primary key, filtered by the
@@ -194,18 +195,17 @@ pub fn search(
     let mut rows = vec![];
     for m in kinds {
         match (m, within) {
-            (
-                Some(Match::Guid(_) | Match::Uuid(_) | Match::LastFour(_)),
-                Within::Containers(ids),
-            ) => {
+            (Some(Match::Guid(_) | Match::Uuid(_)), Within::Containers(ids)) => {
                 rows.extend(one(conn, Filter::Any(ids), m, cursor, limit, true)?);
             }
             _ => {
                 for f in &each {
                     let indexed = match m {
-                        Some(Match::IdentificationPrefix(_) | Match::EmailPrefix(_)) => {
-                            probe(conn, *f, m)? <= BROAD_PREFIX
-                        }
+                        Some(
+                            Match::IdentificationPrefix(_)
+                            | Match::EmailPrefix(_)
+                            | Match::LastFour(_),
+                        ) => probe(conn, *f, m)? <= BROAD_PREFIX,
                         _ => true,
                     };
                     rows.extend(one(conn, *f, m, cursor, limit, indexed)?);
@@ -252,17 +252,27 @@ fn matching<'a>(
         Some(Match::EmailPrefix(p)) => prefix(q, "profiles.email", p),
         Some(Match::Guid(v)) => q.filter(profiles::profile_guid.eq(v.clone())),
         Some(Match::Uuid(v)) => q.filter(profiles::uuid.eq(v.clone())),
-        Some(Match::LastFour(v)) => q.filter(
+        Some(Match::LastFour(v)) if indexed => q.filter(
             profiles::id.eq_any(
                 instruments::table
                     .filter(instruments::last_four.eq(v.clone()))
                     .select(instruments::profile_id),
             ),
         ),
+        // Many cards end so (a test card): each profile, in id order, is checked instead.
+        Some(Match::LastFour(v)) => q.filter(
+            sql::<Bool>(
+                "EXISTS (SELECT 1 FROM instruments WHERE instruments.profile_id = profiles.id \
+                 AND instruments.last_four = ",
+            )
+            .bind::<Text, _>(v.clone())
+            .sql(")"),
+        ),
     }
 }
 
-/// How many profiles (up to `BROAD_PREFIX + 1`) a prefix matches: a walk of its index range.
+/// How many profiles (up to `BROAD_PREFIX + 1`) a prefix or last four match: a walk of its
+/// index range.
 fn probe(conn: &mut DbConnection, f: Filter<'_>, m: Option<&Match>) -> QueryResult<i64> {
     let ids: Vec<String> = matching(conn, f, m, true)
         .select(profiles::id)

@@ -302,7 +302,6 @@ pub fn seed_card_profile(
     first_name: &str,
     last_four: &str,
 ) -> SeededProfile {
-    use coffer::models::profile::{self, Instrument};
     let cid = container_id(app, container);
     let kid = connector_id(app, connector);
     let db = app.db();
@@ -310,29 +309,7 @@ pub fn seed_card_profile(
     let customer =
         format!(r#"{{"firstName":"{first_name}","lastName":"Smith","email":"{email}"}}"#);
     let p = insert_profile_row(&mut c, &cid, ident, &email.to_lowercase(), &customer);
-    let at = p.created_at;
-    let i = Instrument {
-        id: coffer::ids::new_id(),
-        profile_id: p.id.clone(),
-        connector_id: kid,
-        payment_token: coffer::gateway::ids::payment_token(),
-        method: "card".into(),
-        brand: Some("visa".into()),
-        card_holder: Some("Ann Smith".into()),
-        first_six: Some("411111".into()),
-        last_four: Some(last_four.into()),
-        exp_month: Some(12),
-        exp_year: Some(2030),
-        iban_masked: None,
-        bic: None,
-        mandate_id: None,
-        fingerprint: format!("fp-{}", p.id),
-        vault_record: "v1:test:sealed".into(),
-        is_preferred: true,
-        created_at: at,
-        updated_at: at,
-    };
-    profile::insert_instrument(&mut c, &i).expect("insert instrument");
+    insert_card(&mut c, &p, &kid, last_four);
     coffer::models::container::add_to_count(&mut c, &cid, 1).expect("count");
     SeededProfile {
         id: p.id,
@@ -402,4 +379,37 @@ pub fn explain(c: &mut coffer::db::DbConnection, sql: &str) -> Vec<String> {
             .map(|r| r.detail)
             .collect()
     }
+}
+
+/// A preferred Visa card ending in `last_four` for profile `p`, tied to connector `kid`.
+pub fn insert_card(
+    c: &mut coffer::db::DbConnection,
+    p: &coffer::models::profile::Profile,
+    kid: &str,
+    last_four: &str,
+) {
+    use coffer::models::profile::{self, Instrument};
+    let at = p.created_at;
+    let i = Instrument {
+        id: coffer::ids::new_id(),
+        profile_id: p.id.clone(),
+        connector_id: kid.to_string(),
+        payment_token: coffer::gateway::ids::payment_token(),
+        method: "card".into(),
+        brand: Some("visa".into()),
+        card_holder: Some("Ann Smith".into()),
+        first_six: Some("411111".into()),
+        last_four: Some(last_four.into()),
+        exp_month: Some(12),
+        exp_year: Some(2030),
+        iban_masked: None,
+        bic: None,
+        mandate_id: None,
+        fingerprint: format!("fp-{}", p.id),
+        vault_record: "v1:test:sealed".into(),
+        is_preferred: true,
+        created_at: at,
+        updated_at: at,
+    };
+    profile::insert_instrument(c, &i).expect("insert instrument");
 }

@@ -501,7 +501,7 @@ async fn every_search_query_uses_an_index() {
     }
 }
 
-/// A prefix matching more than `BROAD_PREFIX` profiles (the benchmark's `bench-1` matches
+/// A prefix (or a last four) matching more than `BROAD_PREFIX` profiles (the benchmark's `bench-1` matches
 /// `bench-1x`, `bench-1xx`, …) is read in id order rather than sorted: still newest first, still
 /// paged, and its query reads `(container_id, id)` in order (no sort of every match).
 #[tokio::test]
@@ -510,34 +510,37 @@ async fn a_broad_prefix_pages_newest_first_without_sorting_every_match() {
     let app = TestApp::demo().await;
     let n = coffer::models::profile::BROAD_PREFIX as usize + 60;
     let shared = container_id(&app, "Acme Shared Profiles");
+    let kid = connector_id(&app, "Acme Shop Cards");
     let ids: Vec<String> = {
         let db = app.db();
         let mut c = db.get().expect("conn");
         (0..n)
             .map(|i| {
-                insert_profile_row(
+                let p = insert_profile_row(
                     &mut c,
                     &shared,
                     &format!("brd-{i:05}"),
                     &format!("brd{i}@example.org"),
                     "{}",
-                )
-                .id
+                );
+                insert_card(&mut c, &p, &kid, "9999");
+                p.id
             })
             .collect()
     };
     let newest =
         |r: std::ops::Range<usize>| -> Vec<String> { r.rev().map(|i| ids[i].clone()).collect() };
     app.login_ok("admin", "admin-demo").await;
-    for base in [
-        format!("/containers/{shared}?q=brd-"),
-        "/profiles?q=brd-".to_string(),
+    for (path, q) in [
+        (format!("/containers/{shared}"), "brd-"),
+        ("/profiles".to_string(), "brd-"),
+        ("/profiles".to_string(), "9999"),
     ] {
+        let base = format!("{path}?q={q}");
         let (_, p1) = app.get_html(&base).await;
         assert_eq!(hits(&p1), newest(n - 50..n), "{base}");
         let older = link(&p1, "before").expect("older");
-        let path = base.split('?').next().unwrap_or_default();
-        let (_, p2) = app.get_html(&format!("{path}?before={older}&q=brd-")).await;
+        let (_, p2) = app.get_html(&format!("{path}?before={older}&q={q}")).await;
         assert_eq!(hits(&p2), newest(n - 100..n - 50), "{base}, page 2");
     }
     // The query that reads the broad prefix, EXPLAINed.
@@ -545,26 +548,31 @@ async fn a_broad_prefix_pages_newest_first_without_sorting_every_match() {
     let mut c = db.get().expect("conn");
     let captured = capture_queries(&mut c);
     let within = [shared.clone()];
-    coffer::models::profile::search(
-        &mut c,
-        Within::Containers(&within),
-        &[Match::IdentificationPrefix("brd-".into())],
-        &Cursor::Newest,
-        51,
-    )
-    .expect("search");
-    let sql = captured
-        .lock()
-        .expect("lock")
-        .pop()
-        .expect("the page query");
-    assert!(
-        sql.contains("|| '')") || sql.contains("+profiles."),
-        "{sql}"
-    );
-    let plan = explain(&mut c, &inline_binds(&sql, is_postgres())).join("\n");
-    assert!(
-        !plan.contains("TEMP B-TREE") && !plan.contains("Seq Scan"),
-        "{sql}\n{plan}"
-    );
+    for m in [
+        Match::IdentificationPrefix("brd-".into()),
+        Match::LastFour("9999".into()),
+    ] {
+        coffer::models::profile::search(
+            &mut c,
+            Within::Containers(&within),
+            std::slice::from_ref(&m),
+            &Cursor::Newest,
+            51,
+        )
+        .expect("search");
+        let sql = captured
+            .lock()
+            .expect("lock")
+            .pop()
+            .expect("the page query");
+        assert!(
+            sql.contains("|| '')") || sql.contains("+profiles.") || sql.contains("EXISTS"),
+            "{m:?} is read in id order: {sql}"
+        );
+        let plan = explain(&mut c, &inline_binds(&sql, is_postgres())).join("\n");
+        assert!(
+            !plan.contains("TEMP B-TREE") && !plan.contains("Seq Scan"),
+            "{sql}\n{plan}"
+        );
+    }
 }
