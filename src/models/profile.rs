@@ -547,3 +547,22 @@ pub fn insert_many(conn: &mut DbConnection, ps: &[Profile], is: &[Instrument]) -
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn a_prefix_range_ends_at_the_next_string_in_byte_order() {
+        assert_eq!(prefix_end("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_end("bench-1").as_deref(), Some("bench-2"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+        for s in ["ab", "abz", "ab\u{7F}", "abé"] {
+            let end = prefix_end("ab").unwrap_or_default();
+            assert!(s >= "ab" && s < end.as_str(), "{s} is in the range of ab");
+        }
+        assert!("ac" >= prefix_end("ab").unwrap_or_default().as_str());
+    }
+}
