@@ -2,6 +2,7 @@
 //! Every decision about which container a tenant may use goes through `vault::sharing`.
 
 use crate::audit::{self, Change, Place};
+use crate::console::profile_search;
 use crate::console::tenants;
 use crate::db::{DbConnection, is_unique_violation};
 use crate::domain::{Actor, Scope, clean_name};
@@ -9,7 +10,7 @@ use crate::error::{FieldErrors, ServiceError};
 use crate::models::connector::{self, Connector};
 use crate::models::container::{self, Container};
 use crate::models::now;
-use crate::models::profile::{self, Instrument, Profile, Search};
+use crate::models::profile::{self, Cursor, Instrument, Profile};
 use crate::models::tenant::{self, Tenant};
 use crate::vault::profiles;
 use crate::vault::sharing;
@@ -430,43 +431,35 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Contai
     })
 }
 
-pub const PROFILE_PAGE: i64 = 50;
-
 pub struct ProfilePage {
     pub container: Container,
     pub access: Access,
     pub rows: Vec<Profile>,
+    /// `before=` cursor of the older page.
     pub next: Option<String>,
+    /// `after=` cursor of the newer page.
+    pub newer: Option<String>,
     pub total: i64,
 }
 
-/// A container's profiles: newest first, keyset-paginated, optionally narrowed to one search
-/// term (exact customerIdentification, profileGuid or email; each has an index).
+/// A container's profiles: newest first, keyset-paginated, optionally narrowed to a search term
+/// (`profile_search::parse_term`), matched as `profile_search` matches it everywhere.
 pub fn profiles(
     conn: &mut DbConnection,
     actor: &Actor,
     id: &str,
     term: Option<&str>,
-    before: Option<&str>,
+    cursor: &Cursor,
 ) -> Result<ProfilePage, ServiceError> {
     let (container, access) = access(conn, actor, id)?;
-    let search = match term {
-        Some(t) if !t.is_empty() => Search::Term(t),
-        _ => Search::All,
-    };
-    let mut rows = profile::page(conn, &container.id, search, before, PROFILE_PAGE + 1)?;
-    let next = if rows.len() as i64 > PROFILE_PAGE {
-        rows.truncate(PROFILE_PAGE as usize);
-        rows.last().map(|p| p.id.clone())
-    } else {
-        None
-    };
+    let found = profile_search::within(conn, &container, term, cursor)?;
     let total = container.profile_count;
     Ok(ProfilePage {
         container,
         access,
-        rows,
-        next,
+        rows: found.hits.into_iter().map(|h| h.profile).collect(),
+        next: found.older,
+        newer: found.newer,
         total,
     })
 }

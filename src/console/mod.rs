@@ -8,6 +8,7 @@ pub mod demo;
 pub mod home;
 pub mod impact;
 pub mod merchants;
+pub mod profile_search;
 pub mod tenants;
 pub mod transactions_view;
 pub mod two_factor;

@@ -56,6 +56,14 @@ pub fn owned_by_any(conn: &mut DbConnection, tenant_ids: &[&str]) -> QueryResult
         .load(conn)
 }
 
+/// Every container (a platform admin's search scope), in the order of [`owned_by_any`].
+pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<Container>> {
+    containers::table
+        .select(Container::as_select())
+        .order((containers::tenant_path.asc(), containers::name.asc()))
+        .load(conn)
+}
+
 pub fn count_for_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<i64> {
     containers::table
         .filter(containers::tenant_id.eq(tenant_id))

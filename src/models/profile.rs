@@ -1,5 +1,7 @@
 use chrono::NaiveDateTime;
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
 
 use crate::db::DbConnection;
 use crate::db::schema::{connectors, instruments, profiles};
@@ -98,65 +100,224 @@ pub fn find_by_identification(
         .optional()
 }
 
-/// How to narrow a container's profile list.
-pub enum Search<'a> {
+/// Which containers a profile search looks in.
+#[derive(Debug, Clone, Copy)]
+pub enum Within<'a> {
+    /// Every container (a platform admin).
     All,
-    /// Exact customerIdentification, profileGuid, Monri uuid or (lowercased) email.
-    Term(&'a str),
+    /// These containers only.
+    Containers(&'a [String]),
 }
 
-/// One page of a container's profiles, newest first, strictly older than `before` (an id).
+/// Where a page of profiles starts: keyset cursors over the profile id (UUIDv7, newest last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// The newest profiles.
+    Newest,
+    /// Profiles strictly older than this id (the "Older" link).
+    Before(String),
+    /// Profiles strictly newer than this id (the "Newer" link).
+    After(String),
+}
+
+/// One way a search term matches a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// customerIdentification starts with this (as stored, case-sensitive).
+    IdentificationPrefix(String),
+    /// The (lowercased) email starts with this (lowercased by the caller).
+    EmailPrefix(String),
+    /// The profileGuid, exactly.
+    Guid(String),
+    /// The Monri v2 uuid, exactly.
+    Uuid(String),
+    /// A stored card's last four digits.
+    LastFour(String),
+}
+
+/// The least string greater than every string that starts with `prefix` (in byte order, which
+/// is code point order for UTF-8), or `None` when there is none.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=0x10FFFF).find_map(char::from_u32);
+        if let Some(n) = next {
+            chars.push(n);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// How many profiles a prefix may match before it is "broad": its page is then read in id
+/// order (stopping at the page's end) instead of sorting every match.
+pub const BROAD_PREFIX: i64 = 2000;
+
+/// Which containers one query reads.
+#[derive(Clone, Copy)]
+enum Filter<'a> {
+    All,
+    One(&'a str),
+    Any(&'a [String]),
+}
+
+/// One page of profiles matching any of `matches` (all live profiles when empty), newest
+/// first for `Newest`/`Before` and oldest first for `After`, at most `limit` rows.
 ///
-/// A search term runs as three lookups, one per column, each served by its own index
-/// (`(container_id, customer_identification)`, `profile_guid`, `(container_id, email, id)`), and
-/// the pages are merged here. One `… AND (a = ? OR b = ? OR c = ?) ORDER BY id DESC` makes SQLite
-/// walk the container's whole `(container_id, id)` index instead (bench/: 31 searches/s with
-/// 100 000 profiles).
-pub fn page(
+/// Every query is served by an index and reads about a page, whatever the data:
+/// * the exact kinds are unique-index lookups (`profile_guid`, `uuid`);
+/// * the last four are an `instruments(last_four, profile_id)` range, or, when more than
+///   [`BROAD_PREFIX`] cards end so, a check of each profile read in id order;
+/// * a prefix is a range of `(container_id, column)` (one container) or `(column, id)` (all),
+///   sorted by id here when it holds at most [`BROAD_PREFIX`] profiles (a probe of the range
+///   says), else read in id order off `(container_id, id)` or the primary key, filtered by the
+///   prefix, stopping at the page's end (a broad prefix matches densely);
+/// * several containers are read one by one (each in `(container_id, id)` order) and merged:
+///   `container_id IN (…) ORDER BY id` would sort all their profiles.
+///
+/// One `… AND (a OR b OR …) ORDER BY id` would walk every profile instead.
+pub fn search(
     conn: &mut DbConnection,
-    container_id: &str,
-    search: Search<'_>,
-    before: Option<&str>,
+    within: Within<'_>,
+    matches: &[Match],
+    cursor: &Cursor,
     limit: i64,
 ) -> QueryResult<Vec<Profile>> {
-    let newest = |conn: &mut DbConnection, column: Option<(Column, String)>| {
-        let mut q = profiles::table
-            .filter(profiles::container_id.eq(container_id))
-            .filter(profiles::deleted_at.is_null())
-            .select(Profile::as_select())
-            .into_boxed();
-        q = match column {
-            None => q,
-            Some((Column::Identification, v)) => q.filter(profiles::customer_identification.eq(v)),
-            Some((Column::Guid, v)) => q.filter(profiles::profile_guid.eq(v)),
-            Some((Column::Email, v)) => q.filter(profiles::email.eq(v)),
-            Some((Column::Uuid, v)) => q.filter(profiles::uuid.eq(v)),
-        };
-        if let Some(b) = before {
-            q = q.filter(profiles::id.lt(b.to_string()));
+    let each: Vec<Filter<'_>> = match within {
+        Within::All => vec![Filter::All],
+        Within::Containers(ids) => ids.iter().map(|id| Filter::One(id.as_str())).collect(),
+    };
+    let kinds: Vec<Option<&Match>> = if matches.is_empty() {
+        vec![None]
+    } else {
+        matches.iter().map(Some).collect()
+    };
+    let mut rows = vec![];
+    for m in kinds {
+        match (m, within) {
+            (Some(Match::Guid(_) | Match::Uuid(_)), Within::Containers(ids)) => {
+                rows.extend(one(conn, Filter::Any(ids), m, cursor, limit, true)?);
+            }
+            _ => {
+                for f in &each {
+                    let indexed = match m {
+                        Some(
+                            Match::IdentificationPrefix(_)
+                            | Match::EmailPrefix(_)
+                            | Match::LastFour(_),
+                        ) => probe(conn, *f, m)? <= BROAD_PREFIX,
+                        _ => true,
+                    };
+                    rows.extend(one(conn, *f, m, cursor, limit, indexed)?);
+                }
+            }
         }
-        q.order(profiles::id.desc()).limit(limit).load(conn)
-    };
-    let Search::Term(term) = search else {
-        return newest(conn, None);
-    };
-    let mut rows = newest(conn, Some((Column::Identification, term.to_string())))?;
-    rows.extend(newest(conn, Some((Column::Guid, term.to_string())))?);
-    rows.extend(newest(conn, Some((Column::Email, term.to_lowercase())))?);
-    rows.extend(newest(conn, Some((Column::Uuid, term.to_lowercase())))?);
-    rows.sort_by(|a, b| b.id.cmp(&a.id));
+    }
+    match cursor {
+        Cursor::After(_) => rows.sort_by(|a, b| a.id.cmp(&b.id)),
+        _ => rows.sort_by(|a, b| b.id.cmp(&a.id)),
+    }
     rows.dedup_by(|a, b| a.id == b.id);
     rows.truncate(usize::try_from(limit).unwrap_or(0));
     Ok(rows)
 }
 
-/// The columns a search term is compared with.
-enum Column {
-    Identification,
-    Guid,
-    Email,
-    /// The Monri v2 uuid (unique index).
-    Uuid,
+/// The profiles a filter and match select, narrowed (not yet ordered or paged); a prefix is
+/// compared through its indexes when `indexed`, else so that no index of its column applies.
+fn matching<'a>(
+    conn: &DbConnection,
+    f: Filter<'a>,
+    m: Option<&Match>,
+    indexed: bool,
+) -> profiles::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend> {
+    let pg = matches!(conn, DbConnection::Postgresql(_));
+    let mut q = profiles::table
+        .filter(profiles::deleted_at.is_null())
+        .into_boxed();
+    q = match f {
+        Filter::All => q,
+        Filter::One(id) => q.filter(profiles::container_id.eq(id)),
+        Filter::Any(ids) => q.filter(profiles::container_id.eq_any(ids)),
+    };
+    let prefix = |q: profiles::BoxedQuery<'a, _>, column: &str, p: &str| {
+        prefix_range(column, p, pg, indexed)
+            .into_iter()
+            .fold(q, |q, (cmp, v)| {
+                q.filter(sql::<Bool>(&cmp).bind::<Text, _>(v))
+            })
+    };
+    match m {
+        None => q,
+        Some(Match::IdentificationPrefix(p)) => prefix(q, "profiles.customer_identification", p),
+        Some(Match::EmailPrefix(p)) => prefix(q, "profiles.email", p),
+        Some(Match::Guid(v)) => q.filter(profiles::profile_guid.eq(v.clone())),
+        Some(Match::Uuid(v)) => q.filter(profiles::uuid.eq(v.clone())),
+        Some(Match::LastFour(v)) if indexed => q.filter(
+            profiles::id.eq_any(
+                instruments::table
+                    .filter(instruments::last_four.eq(v.clone()))
+                    .select(instruments::profile_id),
+            ),
+        ),
+        // Many cards end so (a test card): each profile, in id order, is checked instead.
+        Some(Match::LastFour(v)) => q.filter(
+            sql::<Bool>(
+                "EXISTS (SELECT 1 FROM instruments WHERE instruments.profile_id = profiles.id \
+                 AND instruments.last_four = ",
+            )
+            .bind::<Text, _>(v.clone())
+            .sql(")"),
+        ),
+    }
+}
+
+/// How many profiles (up to `BROAD_PREFIX + 1`) a prefix or last four match: a walk of its
+/// index range.
+fn probe(conn: &mut DbConnection, f: Filter<'_>, m: Option<&Match>) -> QueryResult<i64> {
+    let ids: Vec<String> = matching(conn, f, m, true)
+        .select(profiles::id)
+        .limit(BROAD_PREFIX + 1)
+        .load(conn)?;
+    Ok(ids.len() as i64)
+}
+
+fn one(
+    conn: &mut DbConnection,
+    f: Filter<'_>,
+    m: Option<&Match>,
+    cursor: &Cursor,
+    limit: i64,
+    indexed: bool,
+) -> QueryResult<Vec<Profile>> {
+    let q = matching(conn, f, m, indexed).select(Profile::as_select());
+    let q = match cursor {
+        Cursor::Newest => q.order(profiles::id.desc()),
+        Cursor::Before(b) => q
+            .filter(profiles::id.lt(b.clone()))
+            .order(profiles::id.desc()),
+        Cursor::After(a) => q
+            .filter(profiles::id.gt(a.clone()))
+            .order(profiles::id.asc()),
+    };
+    q.limit(limit).load(conn)
+}
+
+/// `column` starts with `prefix`: the comparisons (`>= prefix`, `< prefix_end`) with the value
+/// each binds, in byte order: on PostgreSQL under `COLLATE "C"` (the migration's indexes)
+/// whatever the database's collation; on SQLite the BINARY collation already is byte order.
+/// Not `indexed`: the column is wrapped (`+col`, `(col || '')`) so that no index of it applies.
+fn prefix_range(column: &str, prefix: &str, pg: bool, indexed: bool) -> Vec<(String, String)> {
+    let column = match (indexed, pg) {
+        (true, _) => column.to_string(),
+        (false, true) => format!("({column} || '')"),
+        (false, false) => format!("+{column}"),
+    };
+    let collate = if pg { " COLLATE \"C\"" } else { "" };
+    let mut out = vec![(format!("{column}{collate} >= "), prefix.to_string())];
+    if let Some(end) = prefix_end(prefix) {
+        out.push((format!("{column}{collate} < "), end));
+    }
+    out
 }
 
 pub fn instruments_of(
@@ -385,4 +546,23 @@ pub fn insert_many(conn: &mut DbConnection, ps: &[Profile], is: &[Instrument]) -
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn a_prefix_range_ends_at_the_next_string_in_byte_order() {
+        assert_eq!(prefix_end("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_end("bench-1").as_deref(), Some("bench-2"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+        for s in ["ab", "abz", "ab\u{7F}", "abé"] {
+            let end = prefix_end("ab").unwrap_or_default();
+            assert!(s >= "ab" && s < end.as_str(), "{s} is in the range of ab");
+        }
+        assert!("ac" >= prefix_end("ab").unwrap_or_default().as_str());
+    }
 }

@@ -34,6 +34,27 @@ pub fn cursor(raw: &Option<String>) -> Result<Option<String>, HtmlError> {
     }
 }
 
+/// The page a list shows: `before=` (older) or `after=` (newer) keyset cursors, not both.
+pub fn page_cursor(
+    before: &Option<String>,
+    after: &Option<String>,
+) -> Result<crate::models::profile::Cursor, HtmlError> {
+    use crate::models::profile::Cursor;
+    match (cursor(before)?, cursor(after)?) {
+        (None, None) => Ok(Cursor::Newest),
+        (Some(b), None) => Ok(Cursor::Before(b)),
+        (None, Some(a)) => Ok(Cursor::After(a)),
+        (Some(_), Some(_)) => Err(HtmlError::BadRequest(
+            "Ask for the page before or the page after, not both.".into(),
+        )),
+    }
+}
+
+/// A search term from the query string (`profile_search::parse_term`), or a 400 saying why.
+pub fn search_term(raw: &Option<String>) -> Result<Option<String>, HtmlError> {
+    crate::console::profile_search::parse_term(raw.as_deref()).map_err(HtmlError::BadRequest)
+}
+
 #[derive(Deserialize)]
 pub struct TenantQuery {
     tenant: Option<String>,
@@ -170,6 +191,7 @@ pub async fn create(
 pub struct ShowQuery {
     q: Option<String>,
     before: Option<String>,
+    after: Option<String>,
 }
 
 #[derive(Template)]
@@ -196,18 +218,15 @@ pub async fn show(
     path: web::Path<String>,
     query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, HtmlError> {
-    let before = cursor(&query.before)?;
-    let q = query.q.clone().unwrap_or_default().trim().to_string();
-    if q.len() > 255 {
-        return Err(HtmlError::BadRequest("The search term is too long.".into()));
-    }
+    let cursor = page_cursor(&query.before, &query.after)?;
+    let term = search_term(&query.q)?;
+    let q = term.clone().unwrap_or_default();
     let actor = user.0.clone();
     let id = path.into_inner();
-    let term = q.clone();
     let (p, used_by) = state
         .db
         .run(move |c| {
-            let p = containers::profiles(c, &actor, &id, Some(&term), before.as_deref())?;
+            let p = containers::profiles(c, &actor, &id, term.as_deref(), &cursor)?;
             let used = containers::usage(c, &actor, &p.container)?;
             Ok((p, used))
         })
@@ -254,7 +273,13 @@ pub async fn update(
             let (p, used_by) = state
                 .db
                 .run(move |c| {
-                    let p = containers::profiles(c, &actor, &id, None, None)?;
+                    let p = containers::profiles(
+                        c,
+                        &actor,
+                        &id,
+                        None,
+                        &crate::models::profile::Cursor::Newest,
+                    )?;
                     let used = containers::usage(c, &actor, &p.container)?;
                     Ok((p, used))
                 })

@@ -16,6 +16,7 @@ pub mod home;
 pub mod login;
 pub mod merchants;
 pub mod nul;
+pub mod profile_search;
 pub mod slow;
 pub mod tenants;
 pub mod transactions;
@@ -113,6 +114,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/containers/{id}/delete",
             web::post().to(containers::delete),
         )
+        .route("/profiles", web::get().to(profile_search::index))
         .route("/profiles/{id}", web::get().to(containers::profile))
         .route(
             "/profiles/{id}/delete",

@@ -272,6 +272,12 @@ async fn sweep(scheme: ColorScheme) {
             "Delete",
         ),
         page(
+            "/profiles",
+            Admin,
+            format!("/profiles?q={}", reg.guid),
+            "Customer profiles",
+        ),
+        page(
             "/profiles/{id}",
             Admin,
             format!("/profiles/{profile}"),
@@ -322,6 +328,12 @@ async fn sweep(scheme: ColorScheme) {
         // What a merchant admin sees.
         page("/", Merchant, "/", "Home"),
         page("/merchants", Merchant, "/merchants", "Merchants"),
+        page(
+            "/profiles",
+            Merchant,
+            "/profiles?q=a11y",
+            "Customer profiles",
+        ),
         page(
             "/merchants/{id}",
             Merchant,

@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use coffer::db::schema::{connectors, containers, instruments, profiles};
 use coffer::gateway::signature::{self, BodyHash};
-use coffer::models::profile::{Instrument, Profile};
+use coffer::models::profile::Instrument;
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -59,20 +59,14 @@ pub(crate) fn seed_profile(app: &TestApp, container: &str, connector: &str, iden
     let kid = connector_id(app, connector);
     let db = app.db();
     let mut c = db.get().expect("conn");
-    let at = coffer::models::now();
-    let p = Profile {
-        id: coffer::ids::new_id(),
-        container_id: cid.clone(),
-        profile_guid: coffer::gateway::ids::profile_guid(),
-        customer_identification: ident.into(),
-        email: Some("alex.smith@example.com".into()),
-        customer: full_customer().to_string(),
-        created_at: at,
-        updated_at: at,
-        uuid: coffer::models::profile::new_uuid(),
-        deleted_at: None,
-    };
-    coffer::models::profile::insert(&mut c, &p).expect("insert profile");
+    let p = insert_profile_row(
+        &mut c,
+        &cid,
+        ident,
+        "alex.smith@example.com",
+        &full_customer().to_string(),
+    );
+    let at = p.created_at;
     let card = Instrument {
         id: coffer::ids::new_id(),
         profile_id: p.id.clone(),

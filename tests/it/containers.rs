@@ -4,66 +4,28 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-/// Inserts `n` profiles with one card each straight into a container (the gateway API that
-/// normally creates them is tested elsewhere). Returns (profile ids, guids) oldest first.
+/// Inserts `n` profiles with one card each straight into a container. Returns (profile ids,
+/// guids) oldest first.
 fn seed_profiles(
     app: &TestApp,
     container: &str,
     connector: &str,
     n: usize,
 ) -> Vec<(String, String)> {
-    use coffer::models::profile::{self, Instrument, Profile};
-    let cid = container_id(app, container);
-    let kid = connector_id(app, connector);
-    let db = app.db();
-    let mut c = db.get().expect("conn");
-    let mut out = vec![];
-    for i in 0..n {
-        let at = coffer::models::now();
-        let p = Profile {
-            id: coffer::ids::new_id(),
-            container_id: cid.clone(),
-            profile_guid: coffer::gateway::ids::profile_guid(),
-            customer_identification: format!("cust-{i:04}"),
-            email: Some(format!("customer{i}@example.com")),
-            customer: format!(
-                r#"{{"firstName":"Ann{i}","lastName":"Smith","email":"customer{i}@example.com"}}"#
-            ),
-            created_at: at,
-            updated_at: at,
-            uuid: profile::new_uuid(),
-            deleted_at: None,
-        };
-        profile::insert(&mut c, &p).expect("insert profile");
-        let inst = Instrument {
-            id: coffer::ids::new_id(),
-            profile_id: p.id.clone(),
-            connector_id: kid.clone(),
-            payment_token: coffer::gateway::ids::payment_token(),
-            method: "card".into(),
-            brand: Some("visa".into()),
-            card_holder: Some("Ann Smith".into()),
-            first_six: Some("411111".into()),
-            last_four: Some("1111".into()),
-            exp_month: Some(12),
-            exp_year: Some(2030),
-            iban_masked: None,
-            bic: None,
-            mandate_id: None,
-            fingerprint: format!("fp{i}"),
-            vault_record: "v1:test:sealed".into(),
-            is_preferred: true,
-            created_at: at,
-            updated_at: at,
-        };
-        diesel::insert_into(coffer::db::schema::instruments::table)
-            .values(&inst)
-            .execute(&mut *c)
-            .expect("insert instrument");
-        coffer::models::container::add_to_count(&mut c, &cid, 1).expect("count");
-        out.push((p.id, p.profile_guid));
-    }
-    out
+    (0..n)
+        .map(|i| {
+            let s = seed_card_profile(
+                app,
+                container,
+                connector,
+                &format!("cust-{i:04}"),
+                &format!("customer{i}@example.com"),
+                &format!("Ann{i}"),
+                "1111",
+            );
+            (s.id, s.guid)
+        })
+        .collect()
 }
 
 fn profile_count(app: &TestApp, container: &str) -> i64 {

@@ -1623,7 +1623,7 @@ fn fill(path: &str, id: &str) -> String {
 }
 
 /// Console pages that read a query string, with their parameters.
-const QUERY_PAGES: [(&str, &[&str]); 6] = [
+const QUERY_PAGES: [(&str, &[&str]); 7] = [
     ("/audit", &["before", "profile", "actor"]),
     (
         "/transactions",
@@ -1639,7 +1639,8 @@ const QUERY_PAGES: [(&str, &[&str]); 6] = [
             "limit",
         ],
     ),
-    ("/containers/{id}", &["q", "before"]),
+    ("/containers/{id}", &["q", "before", "after"]),
+    ("/profiles", &["q", "before", "after"]),
     ("/containers", &["tenant"]),
     ("/global-settings", &["tenant"]),
     ("/api-users", &["merchant"]),

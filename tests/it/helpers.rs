@@ -293,3 +293,133 @@ pub fn connector_id(app: &TestApp, name: &str) -> String {
         .first(&mut *c)
         .expect("connector")
 }
+
+/// One profile straight into a container (counted), with one preferred Visa card ending in
+/// `last_four` (the gateway API that normally creates them is tested elsewhere).
+pub struct SeededProfile {
+    pub id: String,
+    pub guid: String,
+    pub uuid: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn seed_card_profile(
+    app: &TestApp,
+    container: &str,
+    connector: &str,
+    ident: &str,
+    email: &str,
+    first_name: &str,
+    last_four: &str,
+) -> SeededProfile {
+    let cid = container_id(app, container);
+    let kid = connector_id(app, connector);
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    let customer =
+        format!(r#"{{"firstName":"{first_name}","lastName":"Smith","email":"{email}"}}"#);
+    let p = insert_profile_row(&mut c, &cid, ident, &email.to_lowercase(), &customer);
+    insert_card(&mut c, &p, &kid, last_four);
+    coffer::models::container::add_to_count(&mut c, &cid, 1).expect("count");
+    SeededProfile {
+        id: p.id,
+        guid: p.profile_guid,
+        uuid: p.uuid,
+    }
+}
+
+/// A live profile row (new id, guid and Monri uuid, created now) inserted into a container; the
+/// caller counts it and adds its instruments.
+pub fn insert_profile_row(
+    c: &mut coffer::db::DbConnection,
+    container_id: &str,
+    ident: &str,
+    email: &str,
+    customer: &str,
+) -> coffer::models::profile::Profile {
+    let at = coffer::models::now();
+    let p = coffer::models::profile::Profile {
+        id: coffer::ids::new_id(),
+        container_id: container_id.to_string(),
+        profile_guid: coffer::gateway::ids::profile_guid(),
+        customer_identification: ident.to_string(),
+        email: Some(email.to_string()),
+        customer: customer.to_string(),
+        created_at: at,
+        updated_at: at,
+        uuid: coffer::models::profile::new_uuid(),
+        deleted_at: None,
+    };
+    coffer::models::profile::insert(c, &p).expect("insert profile");
+    p
+}
+
+/// The query plan of `sql` (literal values, no bind parameters), one line per row: SQLite's
+/// `EXPLAIN QUERY PLAN` details, or PostgreSQL's `EXPLAIN` with sequential scans discouraged
+/// (so that tiny test tables do not make them the cheaper plan; reset afterwards).
+pub fn explain(c: &mut coffer::db::DbConnection, sql: &str) -> Vec<String> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Sqlite {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Pg {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        #[diesel(column_name = "QUERY PLAN")]
+        plan: String,
+    }
+    if is_postgres() {
+        diesel::sql_query("SET enable_seqscan = off")
+            .execute(c)
+            .expect("set");
+        let plan = diesel::sql_query(format!("EXPLAIN {sql}"))
+            .load::<Pg>(c)
+            .expect("explain");
+        diesel::sql_query("SET enable_seqscan = on")
+            .execute(c)
+            .expect("reset");
+        plan.into_iter().map(|r| r.plan).collect()
+    } else {
+        diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load::<Sqlite>(c)
+            .expect("explain")
+            .into_iter()
+            .map(|r| r.detail)
+            .collect()
+    }
+}
+
+/// A preferred Visa card ending in `last_four` for profile `p`, tied to connector `kid`.
+pub fn insert_card(
+    c: &mut coffer::db::DbConnection,
+    p: &coffer::models::profile::Profile,
+    kid: &str,
+    last_four: &str,
+) {
+    use coffer::models::profile::{self, Instrument};
+    let at = p.created_at;
+    let i = Instrument {
+        id: coffer::ids::new_id(),
+        profile_id: p.id.clone(),
+        connector_id: kid.to_string(),
+        payment_token: coffer::gateway::ids::payment_token(),
+        method: "card".into(),
+        brand: Some("visa".into()),
+        card_holder: Some("Ann Smith".into()),
+        first_six: Some("411111".into()),
+        last_four: Some(last_four.into()),
+        exp_month: Some(12),
+        exp_year: Some(2030),
+        iban_masked: None,
+        bic: None,
+        mandate_id: None,
+        fingerprint: format!("fp-{}", p.id),
+        vault_record: "v1:test:sealed".into(),
+        is_preferred: true,
+        created_at: at,
+        updated_at: at,
+    };
+    profile::insert_instrument(c, &i).expect("insert instrument");
+}

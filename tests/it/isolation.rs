@@ -662,6 +662,14 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
             "Acme's container cannot be Globex's global one",
         ),
         case(
+            ("GET", "/profiles"),
+            format!("/profiles?q={}", a.ident),
+            None,
+            Console,
+            &[200],
+            "searching every container in scope does not find Acme's profile",
+        ),
+        case(
             ("GET", "/containers/{id}"),
             format!("/containers/{}?q={}", g.container, a.ident),
             None,

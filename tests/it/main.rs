@@ -36,6 +36,7 @@ mod migrations;
 mod multiprocess;
 mod routes;
 mod rules_console;
+mod search;
 mod sessions;
 mod sharing_paths;
 mod speed;

@@ -683,18 +683,6 @@ async fn keyset_pages_walk_every_transaction_once_in_order() {
 /// the running backend: the row order comes from the console's indexes, without a sort.
 #[tokio::test]
 async fn the_list_queries_read_the_console_indexes_in_order() {
-    use diesel::RunQueryDsl;
-    #[derive(diesel::QueryableByName)]
-    struct Sqlite {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        detail: String,
-    }
-    #[derive(diesel::QueryableByName)]
-    struct Pg {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        #[diesel(column_name = "QUERY PLAN")]
-        plan: String,
-    }
     let app = TestApp::demo().await;
     let db = app.db();
     let mut c = db.get().expect("conn");
@@ -710,26 +698,7 @@ async fn the_list_queries_read_the_console_indexes_in_order() {
             " AND status = 'ERROR' AND created_at >= '2026-11-01 00:00:00'",
         ] {
             let sql = format!("SELECT * FROM transactions WHERE {slice}{extra} {order}");
-            let plan = if is_postgres() {
-                diesel::sql_query("SET enable_seqscan = off")
-                    .execute(&mut *c)
-                    .expect("set");
-                diesel::sql_query(format!("EXPLAIN {sql}"))
-                    .load::<Pg>(&mut *c)
-                    .expect("explain")
-                    .into_iter()
-                    .map(|r| r.plan)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            } else {
-                diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-                    .load::<Sqlite>(&mut *c)
-                    .expect("explain")
-                    .into_iter()
-                    .map(|r| r.detail)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            };
+            let plan = explain(&mut c, &sql).join("\n");
             assert!(plan.contains(index), "{sql}:\n{plan}");
             assert!(
                 !plan.contains("Sort") && !plan.contains("TEMP B-TREE"),
