@@ -36,6 +36,7 @@ fn retail_container(app: &TestApp, name: &str) -> String {
         tenant_path: t.path.clone(),
         name: name.to_string(),
         profile_count: 0,
+        instrument_count: 0,
         created_at: at,
         updated_at: at,
     };
