@@ -132,7 +132,8 @@ async fn admin_builds_a_setup_and_deletes_a_profile_in_the_browser() {
     b.click("show Acme Shared Profiles").await;
     assert_eq!(b.h1().await, "Acme Shared Profiles");
     b.fill("q", "browser-alice").await;
-    b.click("Search").await;
+    // Enter submits the container's own search form (the header has a search box too).
+    b.press_and_load(&[Key::Enter]).await;
     let rows = b.table_rows("table").await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0][0], "browser-alice");

@@ -232,6 +232,7 @@ const OTHER_TABLES: &[&str] = &[
     "callbacks",
     "card_tokens",
     "config_version",
+    "idempotency_keys",
     "instruments",
     "login_throttle",
     "monri_access_tokens",
