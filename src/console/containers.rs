@@ -564,6 +564,183 @@ pub fn delete_profile(
     Ok(deleted)
 }
 
+/// "the Visa card ending 1111 (12/2030)", "the IBAN DE89…3000".
+pub fn instrument_label(i: &Instrument) -> String {
+    if i.method == "iban" {
+        return format!("the IBAN {}", i.iban_masked.clone().unwrap_or_default());
+    }
+    let expiry = match (i.exp_month, i.exp_year) {
+        (Some(m), Some(y)) => format!(" ({m:02}/{y})"),
+        _ => String::new(),
+    };
+    format!(
+        "the {} card ending {}{expiry}",
+        i.brand.clone().unwrap_or_else(|| "payment".into()),
+        i.last_four.clone().unwrap_or_default()
+    )
+}
+
+/// The profile `profile_id` and its instrument `instrument_id`, which `actor` may change.
+fn managed_instrument(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    profile_id: &str,
+    instrument_id: &str,
+) -> Result<(ProfileView, Instrument), ServiceError> {
+    let v = profile(conn, actor, profile_id)?;
+    if v.access != Access::Manage || !actor.can_manage() {
+        return Err(ServiceError::Forbidden);
+    }
+    let i = v
+        .instruments
+        .iter()
+        .find(|(i, _)| i.id == instrument_id)
+        .map(|(i, _)| i.clone())
+        .ok_or(ServiceError::NotFound)?;
+    Ok((v, i))
+}
+
+/// What making an instrument preferred, or removing it, does, in words (their confirmation
+/// pages); `remove` chooses which.
+pub fn instrument_change_consequences(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    profile_id: &str,
+    instrument_id: &str,
+    remove: bool,
+) -> Result<(ProfileView, Instrument, Vec<String>), ServiceError> {
+    let (v, i) = managed_instrument(conn, actor, profile_id, instrument_id)?;
+    let who = v.profile.customer_identification.clone();
+    let mut lines = vec![];
+    if remove {
+        let sharing_connectors = sharing::connectors_using(conn, &v.container)?.len() as i64;
+        lines.push(format!(
+            "{} is removed from profile {who} with its sealed card data; this cannot be undone.",
+            capitalized(&instrument_label(&i))
+        ));
+        lines.push(format!(
+            "Its payment token {} stops working for the {} that {} {}.",
+            i.payment_token,
+            crate::domain::plural(sharing_connectors, "connector", "connectors"),
+            if sharing_connectors == 1 {
+                "uses"
+            } else {
+                "use"
+            },
+            v.container.name
+        ));
+        if i.is_preferred {
+            lines.push(match v.instruments.iter().find(|(o, _)| o.id != i.id) {
+                Some((next, _)) => format!(
+                    "It is the preferred instrument: {} becomes the preferred one.",
+                    instrument_label(next)
+                ),
+                None => {
+                    "It is the profile's only instrument: the profile keeps no payment instrument."
+                        .to_string()
+                }
+            });
+        }
+    } else {
+        lines.push(format!(
+            "{} becomes the preferred instrument of profile {who}.",
+            capitalized(&instrument_label(&i))
+        ));
+        if let Some((old, _)) = v
+            .instruments
+            .iter()
+            .find(|(o, _)| o.is_preferred && o.id != i.id)
+        {
+            lines.push(format!(
+                "{} is no longer preferred.",
+                capitalized(&instrument_label(old))
+            ));
+        }
+    }
+    Ok((v, i, lines))
+}
+
+/// The text with its first letter in upper case.
+pub fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// Makes an instrument the profile's one preferred instrument, under the container lock as
+/// updateProfile's `preferredInstrument` does, and audits it.
+pub fn make_preferred(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    profile_id: &str,
+    instrument_id: &str,
+) -> Result<Instrument, ServiceError> {
+    let (v, i) = managed_instrument(conn, actor, profile_id, instrument_id)?;
+    crate::db::write_tx(conn, |tx| -> Result<Instrument, ServiceError> {
+        profiles::lock(tx, &v.container.id)?;
+        if !profiles::make_preferred(tx, &v.profile.id, &i.id)? {
+            return Err(ServiceError::NotFound);
+        }
+        audit::record(
+            tx,
+            actor,
+            &Place::tenant(&v.container.tenant_id, &v.container.tenant_path),
+            Change {
+                action: "profile.instrument.preferred",
+                object_type: "profile",
+                object_id: &v.profile.profile_guid,
+                summary: format!(
+                    "Made {} ({}) the preferred instrument of profile {}",
+                    instrument_label(&i),
+                    i.payment_token,
+                    v.profile.profile_guid
+                ),
+                changes: vec![],
+            },
+        )?;
+        Ok(i.clone())
+    })
+}
+
+/// Removes an instrument as deregister does (read again under the container lock; the preferred
+/// rule re-applied by `vault::profiles::remove_instrument`), audits it and scrubs its card data.
+pub fn remove_instrument(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    profile_id: &str,
+    instrument_id: &str,
+) -> Result<Instrument, ServiceError> {
+    let (v, _) = managed_instrument(conn, actor, profile_id, instrument_id)?;
+    let removed = crate::db::write_tx(conn, |tx| -> Result<Instrument, ServiceError> {
+        profiles::lock(tx, &v.container.id)?;
+        let i = profile::find_instrument(tx, instrument_id)?
+            .filter(|i| i.profile_id == v.profile.id)
+            .ok_or(ServiceError::NotFound)?;
+        profiles::remove_instrument(tx, &i)?;
+        audit::record(
+            tx,
+            actor,
+            &Place::tenant(&v.container.tenant_id, &v.container.tenant_path),
+            Change {
+                action: "profile.instrument.delete",
+                object_type: "profile",
+                object_id: &v.profile.profile_guid,
+                summary: format!(
+                    "Removed {} ({}) from profile {}",
+                    instrument_label(&i),
+                    i.payment_token,
+                    v.profile.profile_guid
+                ),
+                changes: vec![],
+            },
+        )?;
+        Ok(i)
+    })?;
+    crate::db::scrub_after_erasure(conn)?;
+    Ok(removed)
+}
+
 /// A connector with its effective container and why, as the sharing rules decide it now.
 pub struct ConnectorRow {
     pub connector: Connector,

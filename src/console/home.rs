@@ -114,6 +114,21 @@ pub fn expiry_months(today: NaiveDate) -> Vec<(i32, i32)> {
     out
 }
 
+/// How a card's expiry stands on `today`: "expired" when its month has ended, "expiring" when
+/// that month ends within [`EXPIRY_DAYS`] (the home page's count, the same rule), else `None`.
+pub fn expiry_state(
+    month: Option<i32>,
+    year: Option<i32>,
+    today: NaiveDate,
+) -> Option<&'static str> {
+    let (m, y) = (month?, year?);
+    let (ty, tm) = (today.year(), today.month() as i32);
+    if (y, m) < (ty, tm) {
+        return Some("expired");
+    }
+    expiry_months(today).contains(&(y, m)).then_some("expiring")
+}
+
 /// The containers whose totals the caller sees: for a merchant admin those its connectors use
 /// now (as `vault::sharing` decides it); for the others those owned in their subtree and those
 /// their connectors use.
@@ -327,6 +342,16 @@ mod tests {
         assert_eq!(expiry_months(d(2026, 1, 31)), vec![(2026, 1), (2026, 2)]);
         assert_eq!(expiry_months(d(2026, 12, 31)), vec![(2026, 12)]);
         assert_eq!(expiry_months(d(2027, 1, 31)), vec![(2027, 1), (2027, 2)]);
+    }
+
+    #[test]
+    fn cards_are_expired_after_their_month_and_expiring_within_its_last_30_days() {
+        let today = d(2026, 12, 3);
+        assert_eq!(expiry_state(Some(11), Some(2026), today), Some("expired"));
+        assert_eq!(expiry_state(Some(12), Some(2025), today), Some("expired"));
+        assert_eq!(expiry_state(Some(12), Some(2026), today), Some("expiring"));
+        assert_eq!(expiry_state(Some(1), Some(2027), today), None);
+        assert_eq!(expiry_state(None, Some(2027), today), None);
     }
 
     #[test]

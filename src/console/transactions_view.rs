@@ -384,6 +384,8 @@ pub struct Detail {
     pub means: Vec<Fact>,
     /// `None`: no profile; `Some(None)`: a profile the caller may not open.
     pub profile: Option<Option<ProfileRef>>,
+    /// The transaction's profile no longer exists (deleted in the console or through an API).
+    pub profile_deleted: bool,
     pub instrument: Vec<Fact>,
     /// URLs, description and other request fields kept with the transaction.
     pub request: Vec<Fact>,
@@ -562,6 +564,10 @@ pub fn detail(conn: &mut DbConnection, actor: &Actor, uuid: &str) -> Result<Deta
             Err(e) => return Err(e),
         }),
     };
+    let profile_deleted = match (&profile, &t.profile_id) {
+        (Some(None), Some(pid)) => profile::find(conn, pid)?.is_none(),
+        _ => false,
+    };
     // The instrument belongs to the profile: shown only with a profile the caller may open.
     let mut instrument = vec![];
     if let (Some(Some(_)), Some(iid)) = (&profile, &t.instrument_id)
@@ -599,6 +605,7 @@ pub fn detail(conn: &mut DbConnection, actor: &Actor, uuid: &str) -> Result<Deta
         means: means(t.card_summary.as_deref()),
         request: request_facts(&t.extra),
         profile,
+        profile_deleted,
         instrument,
         chain,
         merchant,

@@ -376,11 +376,17 @@ struct ProfilePageT {
     /// The newest reads of the profile (access audit), and whether there are more.
     accesses: Vec<crate::web::audit::EntryView>,
     more_accesses: bool,
+    today: chrono::NaiveDate,
 }
 
 impl ProfilePageT {
     fn manage(&self) -> bool {
         self.v.access == Access::Manage && self.ctx.can_manage()
+    }
+
+    /// "expired", "expiring" or "".
+    fn expiry(&self, i: &crate::models::profile::Instrument) -> &'static str {
+        crate::console::home::expiry_state(i.exp_month, i.exp_year, self.today).unwrap_or("")
     }
 }
 
@@ -469,6 +475,7 @@ pub async fn profile(
                 .map(crate::web::audit::EntryView::from)
                 .collect(),
             more_accesses,
+            today: chrono::Utc::now().date_naive(),
         },
     )
 }
@@ -686,4 +693,103 @@ pub async fn save_global_settings(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `POST /profiles/{id}/instruments/{instrument}/preferred` and `…/delete`: a confirmation page
+/// first (what changes, in words), then the change.
+async fn instrument_change(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+    f: crate::web::confirm::Confirmable,
+    remove: bool,
+) -> Result<HttpResponse, HtmlError> {
+    let (pid, iid) = path.into_inner();
+    let actor = user.0.clone();
+    if !f.yes() {
+        let (p, i) = (pid.clone(), iid.clone());
+        let (v, _, lines) = state
+            .db
+            .run(move |c| containers::instrument_change_consequences(c, &actor, &p, &i, remove))
+            .await?;
+        let (title, button, verb) = if remove {
+            (
+                "Remove a payment instrument from",
+                "Remove the instrument",
+                "delete",
+            )
+        } else {
+            (
+                "Change the preferred instrument of",
+                "Make it preferred",
+                "preferred",
+            )
+        };
+        return render(
+            StatusCode::OK,
+            &crate::web::confirm::simple(
+                PageCtx::new(&session, &user.0, "containers"),
+                format!("{title} profile {}?", v.profile.customer_identification),
+                vec![
+                    (
+                        format!("/containers/{}", v.container.id),
+                        v.container.name.clone(),
+                    ),
+                    (
+                        format!("/profiles/{}", v.profile.id),
+                        v.profile.customer_identification.clone(),
+                    ),
+                ],
+                lines,
+                format!("/profiles/{}/instruments/{iid}/{verb}", v.profile.id),
+                button,
+                format!("/profiles/{}", v.profile.id),
+            ),
+        );
+    }
+    let (p, i) = (pid.clone(), iid);
+    let done = state
+        .db
+        .run(move |c| {
+            if remove {
+                containers::remove_instrument(c, &actor, &p, &i)
+            } else {
+                containers::make_preferred(c, &actor, &p, &i)
+            }
+        })
+        .await?;
+    let label = containers::instrument_label(&done);
+    TypedSession(&session).flash(
+        "success",
+        if remove {
+            format!("Removed {label}.")
+        } else {
+            format!(
+                "{} is now the preferred instrument.",
+                containers::capitalized(&label)
+            )
+        },
+    );
+    Ok(see_other(&format!("/profiles/{pid}")))
+}
+
+pub async fn make_preferred(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+    CsrfForm(f): CsrfForm<crate::web::confirm::Confirmable>,
+) -> Result<HttpResponse, HtmlError> {
+    instrument_change(state, session, user, path, f, false).await
+}
+
+pub async fn remove_instrument(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+    CsrfForm(f): CsrfForm<crate::web::confirm::Confirmable>,
+) -> Result<HttpResponse, HtmlError> {
+    instrument_change(state, session, user, path, f, true).await
 }

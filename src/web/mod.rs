@@ -117,6 +117,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/profiles", web::get().to(profile_search::index))
         .route("/profiles/{id}", web::get().to(containers::profile))
         .route(
+            "/profiles/{id}/instruments/{instrument}/preferred",
+            web::post().to(containers::make_preferred),
+        )
+        .route(
+            "/profiles/{id}/instruments/{instrument}/delete",
+            web::post().to(containers::remove_instrument),
+        )
+        .route(
             "/profiles/{id}/delete",
             web::get().to(containers::confirm_delete_profile),
         )

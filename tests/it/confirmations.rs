@@ -275,3 +275,153 @@ async fn rotations_and_resets_show_their_consequences_and_change_nothing_before_
     let other = app.other_browser();
     other.login_ok("merchant", "merchant-demo").await;
 }
+
+/// Issue 13, point 8: on a profile's page a tenant manager makes another instrument preferred
+/// and removes one, each confirmed first and audited, through the rules of updateProfile and
+/// deregister; expiring cards are marked.
+#[tokio::test]
+async fn a_manager_changes_the_preferred_instrument_and_removes_one_after_confirming() {
+    use crate::fuzz::{basic, post_json};
+    use chrono::Datelike;
+    let app = TestApp::demo().await;
+    let today = chrono::Utc::now().date_naive();
+    let mut guid = String::new();
+    for (pan, month, year) in [
+        ("4111111111111111", 12, 2030),
+        ("5555555555554444", today.month(), today.year()),
+    ] {
+        let (s, v) = post_json(
+            &app,
+            "/api/v3/paymentjs/demo-shop-public/tokenize",
+            None,
+            &json!({"cardHolder": "Ann Smith", "number": pan, "cvv": "123",
+                    "month": format!("{month:02}"), "year": year.to_string()}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, v) = post_json(
+            &app,
+            "/api/v3/transaction/demo-shop-cards/register",
+            Some(basic("shop-api", "shop-api-demo")),
+            &json!({"merchantTransactionId": format!("pref-{pan}"),
+                    "transactionToken": v["token"],
+                    "customerProfileData": {"customerIdentification": "pref-1"}}),
+        )
+        .await;
+        assert_eq!((s, &v["success"]), (StatusCode::OK, &json!(true)), "{v}");
+        guid = v["customerProfileData"]["profileGuid"]
+            .as_str()
+            .expect("guid")
+            .to_string();
+    }
+    let id = ids_of(&app, "profiles", &format!("WHERE profile_guid = '{guid}'")).remove(0);
+    let visa = ids_of(&app, "instruments", "WHERE last_four = '1111' AND profile_id IN (SELECT id FROM profiles WHERE customer_identification = 'pref-1')").remove(0);
+    let mc = ids_of(&app, "instruments", "WHERE last_four = '4444' AND profile_id IN (SELECT id FROM profiles WHERE customer_identification = 'pref-1')").remove(0);
+    let preferred = || {
+        value(
+            &app,
+            &format!("SELECT id AS v FROM instruments WHERE profile_id = '{id}' AND is_preferred"),
+        )
+    };
+    assert_eq!(preferred(), visa, "the first card is preferred");
+
+    app.login_ok("manager", "manager-demo").await;
+    let (_, page) = app.get_html(&format!("/profiles/{id}")).await;
+    assert!(
+        page.contains("<span class=\"badge badge-warn\">expiring</span>"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("/profiles/{id}/instruments/{mc}/preferred")));
+    assert!(
+        !page.contains(&format!("/profiles/{id}/instruments/{visa}/preferred")),
+        "already preferred"
+    );
+
+    // Make the Mastercard preferred: confirmation first, nothing changed.
+    let path = format!("/profiles/{id}/instruments/{mc}/preferred");
+    let r = app.post_form(&path, &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.expect("body");
+    let lines = consequences(&page);
+    assert!(
+        lines[0].starts_with("The Mastercard card ending 4444")
+            || lines[0].contains("card ending 4444"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[0].ends_with("becomes the preferred instrument of profile pref-1."),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains("card ending 1111") && lines[1].ends_with("is no longer preferred."),
+        "{lines:?}"
+    );
+    assert_eq!(preferred(), visa, "nothing changed before the confirmation");
+    let r = app.post_form(&path, &[("confirmed", "yes")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(preferred(), mc);
+
+    // Remove the (now preferred) Mastercard: the Visa becomes preferred again.
+    let path = format!("/profiles/{id}/instruments/{mc}/delete");
+    let r = app.post_form(&path, &[]).await;
+    let page = r.text().await.expect("body");
+    let lines = consequences(&page);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Its payment token pt::")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("card ending 1111") && l.ends_with("becomes the preferred one.")),
+        "{lines:?}"
+    );
+    assert_eq!(
+        ids_of(&app, "instruments", &format!("WHERE profile_id = '{id}'")).len(),
+        2
+    );
+    let r = app.post_form(&path, &[("confirmed", "yes")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        ids_of(&app, "instruments", &format!("WHERE profile_id = '{id}'")),
+        vec![visa.clone()]
+    );
+    assert_eq!(preferred(), visa);
+    // Both are in the audit log.
+    let audited = ids_of(
+        &app,
+        "audit_log",
+        &format!(
+            "WHERE object_id = '{guid}' AND action IN ('profile.instrument.preferred', 'profile.instrument.delete')"
+        ),
+    );
+    assert_eq!(audited.len(), 2);
+
+    // A merchant admin may look but not change.
+    let m = app.other_browser();
+    m.login_ok("merchant", "merchant-demo").await;
+    let r = m
+        .post_form(
+            &format!("/profiles/{id}/instruments/{visa}/delete"),
+            &[("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        ids_of(&app, "instruments", &format!("WHERE profile_id = '{id}'")).len(),
+        1
+    );
+
+    // Once the profile is deleted, its transactions say so (not "outside your scope").
+    let tx = value(
+        &app,
+        &format!("SELECT uuid AS v FROM transactions WHERE profile_id = '{id}' LIMIT 1"),
+    );
+    let r = app.post_form(&format!("/profiles/{id}/delete"), &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = app.get_html(&format!("/transactions/{tx}")).await;
+    assert!(page.contains("A deleted profile"), "{page}");
+    assert!(!page.contains("outside your scope"));
+}

@@ -1940,6 +1940,18 @@ fn console_forms(ids: &ConsoleIds) -> Vec<Form> {
             fields: vec![],
         },
         Form {
+            // `{instrument}` stays as written: no instrument has it (a 404, or 403 without the
+            // token), whatever the profile.
+            path: "/profiles/{id}/instruments/{instrument}/preferred",
+            ids: ids.profiles.clone(),
+            fields: vec![("confirmed", vec!["yes".into(), String::new()])],
+        },
+        Form {
+            path: "/profiles/{id}/instruments/{instrument}/delete",
+            ids: ids.profiles.clone(),
+            fields: vec![("confirmed", vec!["yes".into(), String::new()])],
+        },
+        Form {
             path: "/containers/{id}/delete",
             ids: c,
             fields: vec![],

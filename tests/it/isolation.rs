@@ -91,6 +91,7 @@ struct Acme {
     admin: String,
     container: String,
     profile: String,
+    instrument: String,
     shop_cards: String,
     api_user: String,
     audit_entry: String,
@@ -521,6 +522,28 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
             Console,
             NOT_FOUND,
             "foreign profile",
+        ),
+        case(
+            ("POST", "/profiles/{id}/instruments/{instrument}/preferred"),
+            format!(
+                "/profiles/{}/instruments/{}/preferred",
+                a.profile, a.instrument
+            ),
+            form(&[("confirmed", "yes")]),
+            Console,
+            NOT_FOUND,
+            "foreign profile's instrument",
+        ),
+        case(
+            ("POST", "/profiles/{id}/instruments/{instrument}/delete"),
+            format!(
+                "/profiles/{}/instruments/{}/delete",
+                a.profile, a.instrument
+            ),
+            form(&[("confirmed", "yes")]),
+            Console,
+            NOT_FOUND,
+            "foreign profile's instrument",
         ),
         case(
             ("GET", "/global-settings"),
@@ -1427,6 +1450,13 @@ async fn another_tenant_trees_users_and_api_users_get_404_or_401_never_acme_data
                 &app,
                 "profiles",
                 &format!("WHERE customer_identification = '{ident}'"),
+            ),
+            instrument: one(
+                &app,
+                "instruments",
+                &format!(
+                    "WHERE profile_id IN (SELECT id FROM profiles WHERE customer_identification = '{ident}')"
+                ),
             ),
             shop_cards: connector_id(&app, "Acme Shop Cards"),
             api_user: one(&app, "api_users", "WHERE username = 'shop-api'"),
