@@ -368,6 +368,19 @@ async fn sweep(scheme: ColorScheme) {
             "Change your password",
         ),
     ];
+    // Confirmation pages (issue 13, point 5): reached by the action's own button.
+    let confirms: Vec<(Who, String, &str)> = vec![
+        (
+            Admin,
+            format!("/connectors/{connector}"),
+            "Rotate shared secret",
+        ),
+        (
+            Admin,
+            format!("/connectors/{connector}"),
+            "Rotate merchant key",
+        ),
+    ];
     let rerenders = vec![
         Rerender {
             who: LoggedOut,
@@ -531,8 +544,24 @@ async fn sweep(scheme: ColorScheme) {
             }
             checked += 1;
         }
+        for (_, path, submit) in confirms.iter().filter(|c| c.0 == who) {
+            b.goto(path).await;
+            b.click(submit).await;
+            assert!(
+                b.h1().await.ends_with('?'),
+                "{path}: {submit} leads to a confirmation page"
+            );
+            let r = b
+                .axe_report(&format!("{path}: the confirmation of {submit}"))
+                .await;
+            if !r.is_empty() {
+                b.screenshot(&format!("violation-{checked}")).await;
+                report.push_str(&r);
+            }
+            checked += 1;
+        }
     }
-    assert_eq!(checked, pages.len() + rerenders.len());
+    assert_eq!(checked, pages.len() + rerenders.len() + confirms.len());
     assert!(
         report.is_empty(),
         "serious or critical accessibility violations ({} mode):\n{report}",
