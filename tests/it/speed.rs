@@ -351,6 +351,20 @@ async fn statements_of<F: std::future::Future<Output = ()>>(app: &TestApp, call:
     app.statements.get() - before
 }
 
+/// The fewest statements of `n` runs of a warm call: the pool's counter also counts the
+/// background loop's sweeps (expiry, purges), which only ever add to a run that they overlap.
+async fn fewest_statements<F, Fut>(app: &TestApp, n: usize, call: F) -> u64
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut fewest = u64::MAX;
+    for _ in 0..n {
+        fewest = fewest.min(statements_of(app, call()).await);
+    }
+    fewest
+}
+
 #[tokio::test]
 async fn get_profile_and_monri_get_run_few_statements_once_the_configuration_is_cached() {
     // The callback worker polls the same pool: not during this test.
@@ -370,8 +384,8 @@ async fn get_profile_and_monri_get_run_few_statements_once_the_configuration_is_
         assert_eq!(v["success"], json!(true), "{v}");
     };
     let cold = statements_of(&app, call()).await;
-    let warm = statements_of(&app, call()).await;
-    let again = statements_of(&app, call()).await;
+    let warm = fewest_statements(&app, 3, call).await;
+    let again = fewest_statements(&app, 3, call).await;
     // Configuration version, profile, its instruments (and on PostgreSQL the pool's ping).
     let expected = if is_postgres() { 4 } else { 3 };
     assert_eq!(
@@ -399,7 +413,7 @@ async fn get_profile_and_monri_get_run_few_statements_once_the_configuration_is_
         assert_eq!(r.status(), StatusCode::OK);
     };
     let monri_cold = statements_of(&app, monri()).await;
-    let monri_warm = statements_of(&app, monri()).await;
+    let monri_warm = fewest_statements(&app, 3, monri).await;
     // Configuration version and the customer (and the ping on PostgreSQL).
     let expected = if is_postgres() { 3 } else { 2 };
     assert_eq!(
