@@ -168,6 +168,11 @@ pub struct Query {
     pub actor: Option<String>,
     /// Entries whose action starts with this (`profile.access` for a profile's access history).
     pub action_prefix: Option<String>,
+    /// One kind of object (`profile`, `connector`, `user`, …).
+    pub object_type: Option<String>,
+    /// Entries at or after `from` and before `until` (UTC).
+    pub from: Option<chrono::NaiveDateTime>,
+    pub until: Option<chrono::NaiveDateTime>,
     /// The cursor: entries older than this id.
     pub before: Option<String>,
 }
@@ -192,6 +197,16 @@ pub fn page_where(
     actor: &Actor,
     q: &Query,
 ) -> Result<(Vec<AuditEntry>, Option<String>), ServiceError> {
+    page_sized(conn, actor, q, PAGE_SIZE)
+}
+
+/// As [`page_where`], `size` entries a page (the CSV export reads pages of its own size).
+pub fn page_sized(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    q: &Query,
+    size: i64,
+) -> Result<(Vec<AuditEntry>, Option<String>), ServiceError> {
     let (prefix, merchant) = match &actor.scope {
         Scope::Platform => (None, None),
         Scope::Tenant { path, .. } => (Some(path.as_str()), None),
@@ -203,11 +218,14 @@ pub fn page_where(
         object_id: q.object_id.as_deref(),
         actor_name: q.actor.as_deref(),
         action_prefix: q.action_prefix.as_deref(),
+        object_type: q.object_type.as_deref(),
+        from: q.from,
+        until: q.until,
         before: q.before.as_deref(),
     };
-    let mut rows = conn.transaction(|c| audit::page(c, &filter, PAGE_SIZE + 1))?;
-    let next = if rows.len() as i64 > PAGE_SIZE {
-        rows.truncate(PAGE_SIZE as usize);
+    let mut rows = conn.transaction(|c| audit::page(c, &filter, size + 1))?;
+    let next = if rows.len() as i64 > size {
+        rows.truncate(size as usize);
         rows.last().map(|r| r.id.clone())
     } else {
         None

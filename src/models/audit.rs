@@ -181,6 +181,11 @@ pub struct Filter<'a> {
     pub object_id: Option<&'a str>,
     pub actor_name: Option<&'a str>,
     pub action_prefix: Option<&'a str>,
+    /// One kind of object (`profile`, `connector`, …).
+    pub object_type: Option<&'a str>,
+    /// Entries at or after this time, and before that one.
+    pub from: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
     pub before: Option<&'a str>,
 }
 
@@ -204,6 +209,15 @@ pub fn page(conn: &mut DbConnection, f: &Filter<'_>, limit: i64) -> QueryResult<
     }
     if let Some(a) = f.action_prefix {
         q = q.filter(audit_log::action.like(format!("{a}%")));
+    }
+    if let Some(t) = f.object_type {
+        q = q.filter(audit_log::object_type.eq(t));
+    }
+    if let Some(t) = f.from {
+        q = q.filter(audit_log::at.ge(t));
+    }
+    if let Some(t) = f.until {
+        q = q.filter(audit_log::at.lt(t));
     }
     if let Some(b) = f.before {
         q = q.filter(audit_log::id.lt(b));

@@ -2,6 +2,7 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::audit;
@@ -27,6 +28,29 @@ pub struct EntryView {
     pub changes: Vec<FieldChange>,
     pub source_addr: String,
     pub user_agent: String,
+    /// The console page of the entry's object, when it has one.
+    pub href: Option<String>,
+    pub object: String,
+}
+
+/// The console page of an object an entry is about (a profile by its guid: the search finds it).
+fn object_href(kind: &str, id: &str) -> Option<String> {
+    let enc = |s: &str| serde_urlencoded::to_string([("q", s)]).unwrap_or_default();
+    match kind {
+        "profile" => Some(format!("/profiles?{}", enc(id))),
+        "connector" => Some(format!("/connectors/{id}")),
+        "container" => Some(format!("/containers/{id}")),
+        "merchant" => Some(format!("/merchants/{id}")),
+        "tenant" => Some(format!("/tenants/{id}")),
+        "user" => Some(format!("/users/{id}")),
+        _ => None,
+    }
+    .filter(|_| {
+        !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    })
 }
 
 fn show_value(v: Option<&Value>) -> String {
@@ -87,6 +111,12 @@ impl From<AuditEntry> for EntryView {
             summary: e.summary,
             source_addr: e.source_addr.unwrap_or_default(),
             user_agent: e.user_agent.unwrap_or_default(),
+            href: object_href(&e.object_type, &e.object_id),
+            object: if e.object_id.is_empty() {
+                e.object_type
+            } else {
+                format!("{} {}", e.object_type, e.object_id)
+            },
         }
     }
 }
@@ -102,6 +132,7 @@ fn parse_query(query: &str) -> Result<audit::Query, HtmlError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
         .map_err(|_| bad("The query string could not be read."))?;
     let mut q = audit::Query::default();
+    parse_narrowing(&pairs, &mut q)?;
     for (k, v) in pairs {
         let slot = match k.as_str() {
             "before" => &mut q.before,
@@ -150,6 +181,77 @@ fn parse_query(query: &str) -> Result<audit::Query, HtmlError> {
     Ok(q)
 }
 
+/// The kinds of object an entry can be about (the `kind` filter).
+pub const KINDS: [(&str, &str); 8] = [
+    ("profile", "Customer profile"),
+    ("connector", "Connector"),
+    ("container", "Container"),
+    ("merchant", "Merchant"),
+    ("tenant", "Tenant"),
+    ("user", "User"),
+    ("api_user", "API user"),
+    ("callback", "Callback"),
+];
+
+/// `action` (a prefix of actions: `a-z`, `.`, `_`, at most 64), `kind` (one of [`KINDS`]),
+/// `from` and `to` (UTC days `YYYY-MM-DD`, both inclusive); empty ones ignored, a repeated or
+/// malformed one a 400.
+fn parse_narrowing(pairs: &[(String, String)], q: &mut audit::Query) -> Result<(), HtmlError> {
+    let bad = |m: String| HtmlError::BadRequest(m);
+    let one = |name: &str| -> Result<Option<String>, HtmlError> {
+        let mut found = pairs.iter().filter(|(k, _)| k == name);
+        let first = found.next().map(|(_, v)| v.trim().to_string());
+        if found.next().is_some() {
+            return Err(bad(format!(
+                "The parameter '{name}' was given more than once."
+            )));
+        }
+        Ok(first.filter(|v| !v.is_empty()))
+    };
+    if let Some(a) = one("action")? {
+        if a.len() > 64
+            || !a
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
+        {
+            return Err(bad(
+                "The parameter 'action' must be the start of an action (a-z, '.', '_'; at most 64)."
+                    .into(),
+            ));
+        }
+        q.action_prefix = Some(a);
+    }
+    if let Some(k) = one("kind")? {
+        if !KINDS.iter().any(|(v, _)| *v == k) {
+            return Err(bad(
+                "The parameter 'kind' must be one of the listed kinds.".into()
+            ));
+        }
+        q.object_type = Some(k);
+    }
+    let day = |name: &str| -> Result<Option<chrono::NaiveDate>, HtmlError> {
+        match one(name)? {
+            None => Ok(None),
+            Some(v) => chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d")
+                .ok()
+                .filter(|_| v.len() == 10)
+                .map(Some)
+                .ok_or_else(|| bad(format!("The parameter '{name}' must be a day, YYYY-MM-DD."))),
+        }
+    };
+    let (from, to) = (day("from")?, day("to")?);
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(bad("The day 'from' is after the day 'to'.".into()));
+    }
+    q.from = from.and_then(|d| d.and_hms_opt(0, 0, 0));
+    q.until = to
+        .and_then(|d| d.succ_opt())
+        .and_then(|d| d.and_hms_opt(0, 0, 0));
+    Ok(())
+}
+
 /// The query string that keeps the page's filters (for the pager links), with `&` before each.
 fn filter_query(q: &audit::Query) -> String {
     let mut pairs: Vec<(&str, &str)> = vec![];
@@ -158,6 +260,23 @@ fn filter_query(q: &audit::Query) -> String {
     }
     if let Some(a) = &q.actor {
         pairs.push(("actor", a));
+    }
+    if let Some(a) = &q.action_prefix {
+        pairs.push(("action", a));
+    }
+    if let Some(k) = &q.object_type {
+        pairs.push(("kind", k));
+    }
+    let from = q.from.map(|d| d.format("%Y-%m-%d").to_string());
+    let to = q
+        .until
+        .and_then(|d| d.date().pred_opt())
+        .map(|d| d.format("%Y-%m-%d").to_string());
+    if let Some(f) = &from {
+        pairs.push(("from", f));
+    }
+    if let Some(t) = &to {
+        pairs.push(("to", t));
     }
     if pairs.is_empty() {
         String::new()
@@ -178,6 +297,11 @@ struct IndexPage {
     older_page: bool,
     profile: String,
     actor: String,
+    action: String,
+    kind: String,
+    from: String,
+    to: String,
+    kinds: &'static [(&'static str, &'static str)],
     /// `&profile=…&actor=…` for the pager links (URL-encoded; the template escapes it again).
     filters: String,
     /// The first page with the same filters.
@@ -197,6 +321,17 @@ pub async fn index(
         q.actor.clone().unwrap_or_default(),
         filter_query(&q),
     );
+    let action = q.action_prefix.clone().unwrap_or_default();
+    let kind = q.object_type.clone().unwrap_or_default();
+    let from = q
+        .from
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    let to = q
+        .until
+        .and_then(|d| d.date().pred_opt())
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
     let actor = user.0.clone();
     // What this process has answered is on the page: its queued profile reads first.
     let access = state.access.clone();
@@ -214,6 +349,11 @@ pub async fn index(
             older_page,
             profile,
             actor: actor_filter,
+            action,
+            kind,
+            from,
+            to,
+            kinds: &KINDS,
             newest_href: match filters.strip_prefix('&') {
                 Some(f) => format!("/audit?{f}"),
                 None => "/audit".into(),
@@ -221,6 +361,103 @@ pub async fn index(
             filters,
         },
     )
+}
+
+/// `GET /audit.csv`: the filtered list as CSV (the page's filters), newest first, streamed in
+/// pages of 500 entries, so that any length is written without holding it in memory. A cell
+/// that a spreadsheet would read as a formula (`=`, `+`, `-`, `@`) is prefixed with `'`.
+pub async fn csv(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> Result<HttpResponse, HtmlError> {
+    let q = parse_query(req.query_string())?;
+    let access = state.access.clone();
+    let _ = web::block(move || access.flush(std::time::Duration::from_secs(5))).await;
+    const CSV_PAGE: i64 = 500;
+    let header = csv_line(&[
+        "time_utc",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "summary",
+        "changes",
+        "source_address",
+        "user_agent",
+    ]);
+    let start = (state, user.0.clone(), q, false);
+    let body =
+        futures_util::stream::once(
+            async move { Ok::<_, actix_web::Error>(web::Bytes::from(header)) },
+        )
+        .chain(futures_util::stream::unfold(
+            start,
+            |(state, actor, q, done)| async move {
+                if done {
+                    return None;
+                }
+                let (a, query) = (actor.clone(), q.clone());
+                let page = state
+                    .db
+                    .run(move |c| audit::page_sized(c, &a, &query, CSV_PAGE))
+                    .await;
+                let (rows, next) = match page {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!(error = %e, "audit CSV page failed");
+                        return Some((
+                            Err(actix_web::error::ErrorInternalServerError(
+                                "audit export failed",
+                            )),
+                            (state, actor, q, true),
+                        ));
+                    }
+                };
+                let mut out = String::new();
+                for e in rows {
+                    out.push_str(&csv_line(&[
+                        &e.at.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+                        &e.actor_name,
+                        &e.action,
+                        &e.object_type,
+                        &e.object_id,
+                        &e.summary,
+                        &e.changes,
+                        e.source_addr.as_deref().unwrap_or(""),
+                        e.user_agent.as_deref().unwrap_or(""),
+                    ]));
+                }
+                let mut q = q;
+                let done = next.is_none();
+                q.before = next;
+                Some((Ok(web::Bytes::from(out)), (state, actor, q, done)))
+            },
+        ));
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"coffer-audit.csv\"",
+        ))
+        .streaming(body))
+}
+
+/// One CSV record (RFC 4180, written by the `csv` crate), each cell safe from formula injection.
+fn csv_line(cells: &[&str]) -> String {
+    let mut w = ::csv::WriterBuilder::new().from_writer(vec![]);
+    let safe: Vec<String> = cells
+        .iter()
+        .map(|c| {
+            if c.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                format!("'{c}")
+            } else {
+                (*c).to_string()
+            }
+        })
+        .collect();
+    let _ = w.write_record(&safe);
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 #[cfg(test)]

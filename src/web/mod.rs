@@ -101,6 +101,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/users/{id}/reset-two-factor",
             web::post().to(two_factor::reset),
         )
+        .route("/audit.csv", web::get().to(audit::csv))
         .route("/audit", web::get().to(audit::index))
         .route("/containers", web::get().to(containers::index))
         .route("/containers", web::post().to(containers::create))

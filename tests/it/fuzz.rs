@@ -1623,8 +1623,15 @@ fn fill(path: &str, id: &str) -> String {
 }
 
 /// Console pages that read a query string, with their parameters.
-const QUERY_PAGES: [(&str, &[&str]); 7] = [
-    ("/audit", &["before", "profile", "actor"]),
+const QUERY_PAGES: [(&str, &[&str]); 8] = [
+    (
+        "/audit",
+        &["before", "profile", "actor", "action", "kind", "from", "to"],
+    ),
+    (
+        "/audit.csv",
+        &["before", "profile", "actor", "action", "kind", "from", "to"],
+    ),
     (
         "/transactions",
         &[

@@ -717,6 +717,14 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
             "filtering to an Acme profile shows none of its entries",
         ),
         case(
+            ("GET", "/audit.csv"),
+            format!("/audit.csv?profile={}", a.guid),
+            None,
+            Console,
+            &[200],
+            "exporting an Acme profile's entries exports none",
+        ),
+        case(
             ("GET", "/audit"),
             format!("/audit?profile={}&actor=manager", a.manager),
             None,
