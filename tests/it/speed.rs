@@ -352,7 +352,8 @@ async fn statements_of<F: std::future::Future<Output = ()>>(app: &TestApp, call:
 }
 
 /// The fewest statements of `n` runs of a warm call: the pool's counter also counts the
-/// background loop's sweeps (expiry, purges), which only ever add to a run that they overlap.
+/// background loop's sweeps (expiry, purges, every 5 s), which only ever add to a run that they
+/// overlap; on a loaded machine several runs in a row can overlap one, so take ten.
 async fn fewest_statements<F, Fut>(app: &TestApp, n: usize, call: F) -> u64
 where
     F: Fn() -> Fut,
@@ -384,8 +385,8 @@ async fn get_profile_and_monri_get_run_few_statements_once_the_configuration_is_
         assert_eq!(v["success"], json!(true), "{v}");
     };
     let cold = statements_of(&app, call()).await;
-    let warm = fewest_statements(&app, 3, call).await;
-    let again = fewest_statements(&app, 3, call).await;
+    let warm = fewest_statements(&app, 10, call).await;
+    let again = fewest_statements(&app, 10, call).await;
     // Configuration version, profile, its instruments (and on PostgreSQL the pool's ping).
     let expected = if is_postgres() { 4 } else { 3 };
     assert_eq!(
@@ -413,7 +414,7 @@ async fn get_profile_and_monri_get_run_few_statements_once_the_configuration_is_
         assert_eq!(r.status(), StatusCode::OK);
     };
     let monri_cold = statements_of(&app, monri()).await;
-    let monri_warm = fewest_statements(&app, 3, monri).await;
+    let monri_warm = fewest_statements(&app, 10, monri).await;
     // Configuration version and the customer (and the ping on PostgreSQL).
     let expected = if is_postgres() { 3 } else { 2 };
     assert_eq!(
