@@ -170,8 +170,10 @@ async fn admin_builds_a_setup_and_deletes_a_profile_in_the_browser() {
     let top = &rows[0];
     assert_eq!(top[1], "admin");
     assert_eq!(top[2], "profile.delete");
+    // Columns: time, actor, action, object (linked), summary, …
+    assert_eq!(top[3], format!("profile {}", alice.guid), "{top:?}");
     assert!(
-        top[3].contains(&alice.guid) && top[3].contains("browser-alice"),
+        top[4].contains(&alice.guid) && top[4].contains("browser-alice"),
         "{top:?}"
     );
     b.screenshot("audit").await;
