@@ -637,15 +637,7 @@ pub async fn save_global_settings(
                 return render(StatusCode::OK, &page);
             }
             Err(ServiceError::Validation(errors)) => {
-                let page = global_page(
-                    &state,
-                    &session,
-                    &user,
-                    Some(f.tenant_id),
-                    FormState { errors },
-                )
-                .await?;
-                return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+                return global_rerender(&state, &session, &user, f.tenant_id, errors).await;
             }
             Err(e) => return Err(e.into()),
         }
@@ -681,18 +673,22 @@ pub async fn save_global_settings(
             )))
         }
         Err(ServiceError::Validation(errors)) => {
-            let page = global_page(
-                &state,
-                &session,
-                &user,
-                Some(f.tenant_id),
-                FormState { errors },
-            )
-            .await?;
-            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+            global_rerender(&state, &session, &user, f.tenant_id, errors).await
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The Global Settings page again, with the messages of a refused save (422).
+async fn global_rerender(
+    state: &web::Data<AppState>,
+    session: &Session,
+    user: &CurrentUser,
+    tenant_id: String,
+    errors: crate::error::FieldErrors,
+) -> Result<HttpResponse, HtmlError> {
+    let page = global_page(state, session, user, Some(tenant_id), FormState { errors }).await?;
+    render(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }
 
 /// `POST /profiles/{id}/instruments/{instrument}/preferred` and `…/delete`: a confirmation page

@@ -425,3 +425,76 @@ async fn a_manager_changes_the_preferred_instrument_and_removes_one_after_confir
     assert!(page.contains("A deleted profile"), "{page}");
     assert!(!page.contains("outside your scope"));
 }
+
+/// Bad input on the first post of a confirmed action is refused as before (422 with the form's
+/// messages), never a confirmation page, and changes nothing; another tenant's objects are 404.
+#[tokio::test]
+async fn refused_values_get_their_form_back_and_foreign_objects_are_not_found() {
+    let app = setup().await;
+    let group = ids_of(&app, "tenants", "WHERE name = 'Acme Group'").remove(0);
+    let globex_container = ids_of(&app, "containers", "WHERE name = 'Globex Profiles'").remove(0);
+    let before = value(
+        &app,
+        &format!("SELECT container_id AS v FROM global_settings WHERE tenant_id = '{group}'"),
+    );
+    // A container Acme Group may not use.
+    let r = app
+        .post_form(
+            "/global-settings",
+            &[
+                ("tenant_id", group.as_str()),
+                ("container_id", globex_container.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.expect("body");
+    assert!(!page.contains("Nothing changes until you confirm."));
+    assert!(page.contains("field-error"), "{page}");
+    assert_eq!(
+        value(
+            &app,
+            &format!("SELECT container_id AS v FROM global_settings WHERE tenant_id = '{group}'"),
+        ),
+        before
+    );
+    // Ticking the flag with an empty name: the form again, the flag untouched.
+    let r = app
+        .post_form(
+            &format!("/tenants/{group}"),
+            &[("name", "   "), ("disable_containers_for_subtenants", "1")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        value(
+            &app,
+            "SELECT CASE WHEN disable_containers_for_subtenants THEN 'on' ELSE 'off' END AS v \
+             FROM tenants WHERE name = 'Acme Group'"
+        ),
+        "off"
+    );
+    // A manager of Acme: Globex's connector and Global Setting do not exist for them.
+    let m = app.other_browser();
+    m.login_ok("manager", "manager-demo").await;
+    let globex = ids_of(&app, "tenants", "WHERE name = 'Globex'").remove(0);
+    let globex_cards = ids_of(&app, "connectors", "WHERE name = 'Globex Cards'").remove(0);
+    for (path, fields) in [
+        (format!("/connectors/{globex_cards}/rotate-secret"), vec![]),
+        (
+            format!("/connectors/{globex_cards}/rotate-monri-key"),
+            vec![],
+        ),
+        (
+            format!("/connectors/{globex_cards}"),
+            vec![("name", "Globex Cards"), ("container_id", "")],
+        ),
+        (
+            "/global-settings".to_string(),
+            vec![("tenant_id", globex.as_str()), ("container_id", "")],
+        ),
+    ] {
+        let r = m.post_form(&path, &fields).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
