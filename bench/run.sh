@@ -4,10 +4,13 @@
 #   bench/run.sh [--backend sqlite|postgres|both] [--profiles N] [--concurrency C]
 #                [--duration S] [--warmup S] [--threads T] [--scenarios a,b,...]
 #                [--out DIR] [--perf SCENARIO] [--keep] [--smoke] [--debug-build]
+#                [--binary PATH]
 #
 # --smoke: seconds per scenario, 1 000 profiles, every scenario must answer without errors;
 # no timing is asserted (CI runs it with --debug-build, reusing the test build: numbers from a
 # debug binary mean nothing, the point is that the benchmark keeps working).
+# --binary PATH: measure that coffer binary instead of building one (before/after runs: build
+# the "before" commit, copy its target/release/coffer aside, pass it here).
 # Builds the release binary, seeds a fresh database directly (`coffer bench-seed`), measures
 # start-up, starts Coffer and drives each scenario with wrk (a separate process, loopback only)
 # after a warm-up; writes <date>-<backend>[-<N>p].json/.md/.svg to the results directory.
@@ -28,6 +31,7 @@ PERF_SCENARIO=""
 KEEP=0
 SMOKE=0
 BUILD=release
+BINARY=""
 PORT="${BENCH_PORT:-18181}"
 PGHOST=127.0.0.1
 PGPORT=5432
@@ -51,6 +55,7 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=1; shift ;;
     --smoke) SMOKE=1; shift ;;
     --debug-build) BUILD=debug; shift ;;
+    --binary) BINARY="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -97,14 +102,16 @@ fi
 command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
 command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
 
-if [ "$BUILD" = release ]; then
+if [ -n "$BINARY" ]; then
+  log "measuring $BINARY (not built here)"
+elif [ "$BUILD" = release ]; then
   log "building the release binary"
   (cd "$ROOT" && cargo build --release --quiet)
 else
   log "building the debug binary (--debug-build: for --smoke only, its numbers mean nothing)"
   (cd "$ROOT" && cargo build --quiet)
 fi
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/$BUILD/coffer"
+BIN="${BINARY:-${CARGO_TARGET_DIR:-$ROOT/target}/$BUILD/coffer}"
 [ -x "$BIN" ] || { echo "no binary at $BIN" >&2; exit 1; }
 
 # ---- server -------------------------------------------------------------------------------
@@ -293,7 +300,7 @@ PY
  "profiles":$PROFILES,"concurrency":$CONCURRENCY,"threads":$THREADS,"duration_s":$DURATION,"warmup_s":$WARMUP,
  "card_tokens":$card_tokens,"seed_ms":$seed_ms,"startup_ms":[$(IFS=,; echo "${startups[*]}")],
  "peak_rss_kb":$hwm,"signature_skew_s":$SKEW,"scenarios":"$SCENARIOS",
- "git_commit":"$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- src migrations Cargo.toml Cargo.lock || echo -dirty)",
+ "git_commit":"$(if [ -n "$BINARY" ]; then echo "binary $(basename "$BINARY")"; else echo "$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- src migrations Cargo.toml Cargo.lock || echo -dirty)"; fi)",
  "command":"bench/run.sh $ORIG_ARGS"}
 EOF
   local check=()

@@ -122,6 +122,16 @@ pub struct Settings {
         default_value_t = false
     )]
     pub require_2fa: bool,
+    /// SQLite: group the write transactions of concurrent requests into shared commits (one
+    /// fsync for several payments, each acknowledged after its commit). `false` gives every
+    /// write transaction its own commit: for before/after benchmark runs.
+    #[arg(
+        long,
+        env = "COFFER_SQLITE_GROUP_COMMIT",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub sqlite_group_commit: bool,
     /// Behind a reverse proxy: the header it sets to the client's address (`X-Forwarded-For`,
     /// `X-Real-IP`); its last entry is believed. Unset, the TCP peer is the client, whatever
     /// headers a request carries.
@@ -222,6 +232,7 @@ impl Settings {
             card_token_minutes: CARD_TOKEN_MINUTES_DEFAULT,
             lockout_minutes: crate::console::auth::LOCK_MINUTES,
             require_2fa: false,
+            sqlite_group_commit: true,
             trusted_proxy_header: None,
             // Off in tests (they tokenize many cards from one address); the limits' own tests
             // switch them on.

@@ -34,7 +34,11 @@ struct CallbackWorker {
 /// Opens the database and applies pending migrations.
 pub fn open_database(settings: &Settings) -> anyhow::Result<DbPool> {
     settings.ensure_data_dir()?;
-    let db = DbPool::connect(&settings.database_url(), settings.db_pool_size)?;
+    let db = DbPool::connect_with(
+        &settings.database_url(),
+        settings.db_pool_size,
+        settings.sqlite_group_commit,
+    )?;
     let applied = db.run_migrations()?;
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");

@@ -249,9 +249,13 @@ impl Inner {
     }
 
     fn write(&self, batch: &[AuditEntry]) -> Result<(), ServiceError> {
-        let mut conn = self.db.get()?;
-        super::chain::append(&mut conn, batch.to_vec())?;
-        Ok(())
+        // A write transaction (on SQLite part of the group commit, `db::write_tx`), so that
+        // the flush queues with the payments instead of polling for SQLite's lock.
+        self.db.run_here(|conn| {
+            Ok(crate::db::write_tx(conn, |c| {
+                super::chain::append(c, batch.to_vec())
+            })?)
+        })
     }
 }
 

@@ -4,6 +4,8 @@
 //! scheme so that a refused PostgreSQL connection is reported as such. SQLite connections get
 //! their pragmas on every acquire.
 
+mod group;
+pub use group::GroupStats;
 pub mod schema;
 
 use diesel::connection::SimpleConnection;
@@ -20,6 +22,25 @@ pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migration
 pub enum DbConnection {
     Postgresql(diesel::PgConnection),
     Sqlite(diesel::SqliteConnection),
+}
+
+/// Runs a diesel query on the inner connection of a [`DbConnection`]: `on_inner!(conn, c =>
+/// query.first(c))` expands the expression once per backend.
+///
+/// For the hot statements of the API calls (the configuration version, a profile with its
+/// instruments, a Monri customer). Through the `MultiConnection` enum diesel renders a query's
+/// SQL again on every execution, even when the prepared statement is cached
+/// (`SerializedQuery::walk_ast` and `push_identifier` were 17% of getProfile's CPU, README
+/// "Benchmark"); on the inner connection a query whose shape is fixed is looked up in the
+/// statement cache by its type, and its SQL is built once per connection.
+#[macro_export]
+macro_rules! on_inner {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite($c) => $body,
+            $crate::db::DbConnection::Postgresql($c) => $body,
+        }
+    };
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,12 +181,22 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for Pragmas {
 pub struct DbPool {
     pool: Pool<Manager>,
     permits: std::sync::Arc<tokio::sync::Semaphore>,
+    /// SQLite: the writer that groups the write transactions of `run`'s tasks into shared
+    /// commits ([`write_tx`], `group.rs`).
+    writer: Option<std::sync::Arc<group::WriteGroup>>,
     pub backend: Backend,
     pub statements: StatementCount,
 }
 
 impl DbPool {
+    /// A pool of `size` connections; on SQLite with the group commit (`group.rs`).
     pub fn connect(url: &str, size: u32) -> anyhow::Result<DbPool> {
+        DbPool::connect_with(url, size, true)
+    }
+
+    /// As [`connect`](Self::connect); `group_commit: false` (SQLite) gives every write
+    /// transaction its own commit (`COFFER_SQLITE_GROUP_COMMIT`).
+    pub fn connect_with(url: &str, size: u32, group_commit: bool) -> anyhow::Result<DbPool> {
         let backend = Backend::from_url(url);
         if backend == Backend::Sqlite {
             let mut first = Manager {
@@ -188,9 +219,12 @@ impl DbPool {
                 url: url.to_string(),
                 statements: statements.clone(),
             })?;
+        let writer = (backend == Backend::Sqlite && group_commit)
+            .then(|| std::sync::Arc::new(group::WriteGroup::new(url, statements.clone())));
         Ok(DbPool {
             pool,
             permits: std::sync::Arc::new(tokio::sync::Semaphore::new(size as usize)),
+            writer,
             backend,
             statements,
         })
@@ -213,7 +247,9 @@ impl DbPool {
             .await
             .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("database permits: {e}")))?;
         let pool = self.pool.clone();
+        let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
+            let _writer = writer.map(group::Entered::new);
             let mut conn = pool.get()?;
             let r = f(&mut conn);
             // The connection goes back to the pool, then the next waiter is let in at once
@@ -224,6 +260,23 @@ impl DbPool {
         })
         .await
         .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))?
+    }
+
+    /// SQLite: the group commit's commits so far and the write transactions they held (`None`
+    /// on PostgreSQL, or with `COFFER_SQLITE_GROUP_COMMIT=false`).
+    pub fn group_stats(&self) -> Option<GroupStats> {
+        self.writer.as_ref().map(|w| w.stats())
+    }
+
+    /// As [`run`](Self::run), on the calling thread (which may block): for the process's own
+    /// worker threads, so that their writes join the group commit too.
+    pub fn run_here<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        let _writer = self.writer.clone().map(group::Entered::new);
+        let mut conn = self.pool.get()?;
+        f(&mut conn)
     }
 
     /// Applies pending migrations, under the [start-up lock](with_startup_lock).
@@ -292,7 +345,14 @@ static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// `write_tx` calls inside `f` become savepoints of the outer transaction (which already holds
 /// the write lock), so services that write can call each other.
 ///
-/// SQLite has one writer at a time. Within this process the writers queue on a mutex before
+/// On SQLite, on a thread of [`DbPool::run`], `f` runs on the pool's writer connection as one
+/// member of a group commit (`group.rs`): inside its own savepoint of a transaction shared
+/// with the writers queued beside it, and `write_tx` returns once that transaction has
+/// committed (or `f`'s error, at once, with nothing of `f` written). `f` gets the writer
+/// connection, not `conn`.
+///
+/// Elsewhere (start-up, commands, tests on the database directly), SQLite has one writer at a
+/// time. Within this process those writers queue on a mutex before
 /// `BEGIN IMMEDIATE`, so they do not meet SQLite's busy handler, which polls with sleeps of up
 /// to 100 ms: with 64 concurrent debits it gave a p99 of 1.2 s and left the lock idle between
 /// polls (bench/). The busy timeout still arbitrates between processes sharing the file. The
@@ -312,6 +372,8 @@ where
     };
     if nested {
         conn.transaction(f)
+    } else if let (DbConnection::Sqlite(_), Some(writer)) = (&*conn, group::current()) {
+        writer.write(f)
     } else if let DbConnection::Sqlite(c) = conn {
         // A panic inside `f` poisons the mutex but leaves nothing to protect: carry on.
         let _writer = SQLITE_WRITER
@@ -377,10 +439,21 @@ pub fn scrub_after_erasure(conn: &mut DbConnection) -> Result<(), ServiceError> 
             "scrub_after_erasure called inside a transaction"
         )));
     }
+    // No writer of the process may start meanwhile: the group commit's between its batches,
+    // the others on their mutex.
+    match group::current() {
+        Some(writer) => writer.between_batches(|| checkpoint_and_truncate(c)),
+        None => {
+            let _writer = SQLITE_WRITER
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            checkpoint_and_truncate(c)
+        }
+    }
+}
+
+fn checkpoint_and_truncate(c: &mut diesel::SqliteConnection) -> Result<(), ServiceError> {
     let started = std::time::Instant::now();
-    let _writer = SQLITE_WRITER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     c.batch_execute(&format!("PRAGMA busy_timeout = {SCRUB_BUSY_TIMEOUT_MS};"))?;
     let mut done = Ok(false);
     for attempt in 1..=SCRUB_ATTEMPTS {

@@ -7,8 +7,8 @@ use crate::db::schema::config_version;
 
 /// The current configuration version: one primary-key read.
 pub fn current(conn: &mut DbConnection) -> QueryResult<i64> {
-    config_version::table
+    crate::on_inner!(conn, c => config_version::table
         .find(1)
         .select(config_version::version)
-        .first(conn)
+        .first(c))
 }

@@ -55,12 +55,13 @@ pub fn by_uuid(
     container_id: &str,
     uuid: &str,
 ) -> QueryResult<Option<Profile>> {
-    profiles::table
+    // The hot read of Monri GET /v2/customers/{uuid}: on the inner connection (`on_inner`).
+    crate::on_inner!(conn, c => profiles::table
         .filter(profiles::uuid.eq(uuid))
         .filter(profiles::container_id.eq(container_id))
         .select(Profile::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 /// Takes the row lock of a profile until the end of the transaction (a no-op update), so that

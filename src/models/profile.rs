@@ -100,6 +100,53 @@ pub fn find_by_identification(
         .optional()
 }
 
+/// How a request names a profile inside a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key<'a> {
+    Guid(&'a str),
+    Identification(&'a str),
+    /// The Monri Customers API's `uuid`.
+    Uuid(&'a str),
+}
+
+/// The live profile of `container_id` that `key` names, with its instruments oldest first: one
+/// statement (a left join, so a profile without instruments is found too), run on the inner
+/// connection ([`crate::on_inner`]). The hot read of getProfile.
+pub fn with_instruments(
+    conn: &mut DbConnection,
+    container_id: &str,
+    key: Key<'_>,
+) -> QueryResult<Option<(Profile, Vec<Instrument>)>> {
+    // A macro, not a value: `as_select` is typed by the backend, which each arm of `on_inner`
+    // has its own of.
+    macro_rules! base {
+        () => {
+            profiles::table
+                .left_join(instruments::table)
+                .filter(profiles::container_id.eq(container_id))
+                .filter(profiles::deleted_at.is_null())
+                .select((Profile::as_select(), Option::<Instrument>::as_select()))
+                .order((instruments::created_at.asc(), instruments::id.asc()))
+        };
+    }
+    let rows: Vec<(Profile, Option<Instrument>)> = match key {
+        Key::Guid(g) => {
+            crate::on_inner!(conn, c => base!().filter(profiles::profile_guid.eq(g)).load(c))?
+        }
+        Key::Identification(i) => crate::on_inner!(conn, c => base!()
+            .filter(profiles::customer_identification.eq(i))
+            .load(c))?,
+        Key::Uuid(u) => crate::on_inner!(conn, c => base!().filter(profiles::uuid.eq(u)).load(c))?,
+    };
+    let mut rows = rows.into_iter();
+    let Some((p, first)) = rows.next() else {
+        return Ok(None);
+    };
+    let mut list: Vec<Instrument> = first.into_iter().collect();
+    list.extend(rows.filter_map(|(_, i)| i));
+    Ok(Some((p, list)))
+}
+
 /// Which containers a profile search looks in.
 #[derive(Debug, Clone, Copy)]
 pub enum Within<'a> {

@@ -26,14 +26,8 @@ use crate::db::{DbConnection, is_unique_violation};
 use crate::models::container;
 use crate::models::profile::{self, Instrument, Profile};
 
-/// How a request names a profile inside a container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Key<'a> {
-    Guid(&'a str),
-    Identification(&'a str),
-    /// The Monri Customers API's `uuid`.
-    Uuid(&'a str),
-}
+/// How a request names a profile inside a container (defined with the queries that use it).
+pub use crate::models::profile::Key;
 
 /// Why a write was refused (nothing was written).
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +56,16 @@ pub fn find_in(
         Key::Uuid(u) => crate::models::monri::by_uuid(conn, container_id, u)?,
     };
     Ok(p.filter(|p| p.container_id == container_id && p.deleted_at.is_none()))
+}
+
+/// The live profile `key` names inside `container_id` with its instruments (oldest first), in
+/// one statement: what getProfile answers.
+pub fn find_with_instruments(
+    conn: &mut DbConnection,
+    container_id: &str,
+    key: Key<'_>,
+) -> QueryResult<Option<(Profile, Vec<Instrument>)>> {
+    profile::with_instruments(conn, container_id, key)
 }
 
 /// The profile with Monri uuid `uuid` in the container, erased ones (tombstones) included: the

@@ -26,6 +26,7 @@ mod crash;
 mod deactivation;
 mod foundation;
 mod fuzz;
+mod group_commit;
 mod home;
 mod hygiene;
 mod idempotency;

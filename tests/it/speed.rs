@@ -387,8 +387,9 @@ async fn get_profile_and_monri_get_run_few_statements_once_the_configuration_is_
     let cold = statements_of(&app, call()).await;
     let warm = fewest_statements(&app, 10, call).await;
     let again = fewest_statements(&app, 10, call).await;
-    // Configuration version, profile, its instruments (and on PostgreSQL the pool's ping).
-    let expected = if is_postgres() { 4 } else { 3 };
+    // Configuration version, the profile with its instruments in one query (and on PostgreSQL
+    // the pool's ping).
+    let expected = if is_postgres() { 3 } else { 2 };
     assert_eq!(
         warm, expected,
         "getProfile, configuration cached (cold: {cold})"

@@ -511,14 +511,15 @@ pub fn get_profile(
     key: &ProfileKey,
 ) -> Result<GetProfileAnswer, ApiError> {
     let c = container_of(conn, connector)?;
-    let Some(p) = find_in(conn, &c.id, key).map_err(db_error)? else {
+    let key = match key {
+        ProfileKey::Guid(g) => Key::Guid(g),
+        ProfileKey::Identification(i) => Key::Identification(i),
+    };
+    let Some((p, instruments)) =
+        profiles::find_with_instruments(conn, &c.id, key).map_err(db_error)?
+    else {
         return Ok(GetProfileAnswer::not_found());
     };
-    let instruments: Vec<Instrument> = profile::instruments_of(conn, &p.id)
-        .map_err(db_error)?
-        .into_iter()
-        .map(|(i, _)| i)
-        .collect();
     let preferred_method = instruments
         .iter()
         .find(|i| i.is_preferred)
