@@ -65,6 +65,7 @@ pub fn append(conn: &mut DbConnection, entries: Vec<AuditEntry>) -> diesel::Quer
             let chain = entries[i].0.clone();
             let head = audit::lock_chain(c, &chain, GENESIS)?;
             let (mut seq, mut prev) = (head.seq, head.head_hash);
+            let start = i;
             while i < entries.len() && entries[i].0 == chain {
                 let e = &mut entries[i].1;
                 seq += 1;
@@ -73,10 +74,11 @@ pub fn append(conn: &mut DbConnection, entries: Vec<AuditEntry>) -> diesel::Quer
                 e.prev_hash = Some(prev);
                 let h = hash_of(e);
                 e.hash = Some(h.clone());
-                audit::insert(c, e)?;
                 prev = h;
                 i += 1;
             }
+            let rows: Vec<AuditEntry> = entries[start..i].iter().map(|(_, e)| e.clone()).collect();
+            audit::insert_many(c, &rows)?;
             audit::set_head(c, &chain, seq, &prev)?;
         }
         Ok(())

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
+use chrono::{Datelike, Duration, NaiveDate};
 
 use crate::console::{connectors, merchants};
 use crate::db::DbConnection;
@@ -207,10 +207,12 @@ fn days(
             ..Day::default()
         })
         .collect();
-    let from: NaiveDateTime = first.and_hms_opt(0, 0, 0).unwrap_or_default();
-    let until = from + Duration::days(DAYS as i64);
+    let from = first.format("%Y-%m-%d").to_string();
+    let until = (first + Duration::days(DAYS as i64))
+        .format("%Y-%m-%d")
+        .to_string();
     for k in slices(conn, actor)? {
-        for (day, status, n) in dashboard::daily_status_counts(conn, k.slice(), from, until)? {
+        for (day, status, n) in dashboard::daily_status_counts(conn, k.slice(), &from, &until)? {
             let Some(d) = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
                 .ok()
                 .and_then(|date| out.iter_mut().find(|d| d.date == Some(date)))

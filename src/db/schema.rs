@@ -348,8 +348,21 @@ diesel::allow_tables_to_appear_in_same_query!(
     callbacks,
     callback_attempts,
     payment_sessions,
-    idempotency_keys
+    idempotency_keys,
+    tx_daily_counts
 );
+
+diesel::table! {
+    /// Transactions per merchant, UTC day and status, kept by triggers (migration 000029).
+    tx_daily_counts (merchant_id, tx_day, status, tenant_path, shard) {
+        merchant_id -> Text,
+        tenant_path -> Text,
+        tx_day -> Text,
+        status -> Text,
+        shard -> Integer,
+        n -> BigInt,
+    }
+}
 
 diesel::table! {
     user_two_factor (user_id) {

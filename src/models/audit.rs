@@ -6,6 +6,9 @@ use crate::db::schema::{audit_chains, audit_legacy_pending, audit_log};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_log)]
+// `None` is written as NULL (every such column's default), not as DEFAULT, which SQLite does
+// not accept in a multi-row INSERT ([`insert_many`]).
+#[diesel(treat_none_as_default_value = false)]
 pub struct AuditEntry {
     /// UUIDv7: ordering by id is ordering by time, which makes keyset pagination trivial.
     pub id: String,
@@ -46,6 +49,22 @@ pub fn insert(conn: &mut DbConnection, e: &AuditEntry) -> QueryResult<()> {
         .values(e)
         .execute(conn)
         .map(|_| ())
+}
+
+/// Rows per statement of [`insert_many`]: 18 columns each, far below SQLite's limit of bound
+/// values per statement.
+const ROWS_PER_INSERT: usize = 100;
+
+/// Inserts `entries` with one multi-row INSERT per [`ROWS_PER_INSERT`]: the access audit's
+/// batches of up to 500 reads were one statement per entry.
+pub fn insert_many(conn: &mut DbConnection, entries: &[AuditEntry]) -> QueryResult<()> {
+    // On the inner connection: diesel's `MultiConnection` has no multi-row INSERT.
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        crate::on_inner!(&mut *conn, c => diesel::insert_into(audit_log::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    Ok(())
 }
 
 /// Locks the head row of `chain` until the end of the transaction (a no-op UPDATE, as

@@ -256,3 +256,107 @@ async fn ids_keys_and_a_new_secret_have_copy_buttons() {
         "a copy button for the new secret"
     );
 }
+
+#[derive(diesel::QueryableByName, Debug)]
+struct DayCount {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    merchant_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    tenant_path: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    tx_day: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// (merchant, tenant path, day, status) → transactions.
+type DayCounts = std::collections::BTreeMap<(String, String, String, String), i64>;
+
+/// The transactions per day and status: counted now, and as the triggers kept them.
+fn counted_and_kept(c: &mut coffer::db::DbConnection) -> (DayCounts, DayCounts) {
+    let day = if crate::helpers::is_postgres() {
+        "to_char(created_at, 'YYYY-MM-DD')"
+    } else {
+        "substr(CAST(created_at AS TEXT), 1, 10)"
+    };
+    let load = |c: &mut coffer::db::DbConnection, sql: String| {
+        diesel::sql_query(sql)
+            .load::<DayCount>(c)
+            .expect("counts")
+            .into_iter()
+            .filter(|r| r.n != 0)
+            .map(|r| ((r.merchant_id, r.tenant_path, r.tx_day, r.status), r.n))
+            .collect()
+    };
+    let counted = load(
+        c,
+        format!(
+            "SELECT merchant_id, tenant_path, {day} AS tx_day, status, COUNT(*) AS n \
+             FROM transactions GROUP BY merchant_id, tenant_path, {day}, status"
+        ),
+    );
+    let kept = load(
+        c,
+        "SELECT merchant_id, tenant_path, tx_day, status, CAST(SUM(n) AS BIGINT) AS n \
+         FROM tx_daily_counts GROUP BY merchant_id, tenant_path, tx_day, status"
+            .to_string(),
+    );
+    (counted, kept)
+}
+
+#[tokio::test]
+async fn the_daily_transaction_counts_are_kept_through_inserts_status_changes_and_deletions() {
+    // The home page reads these instead of every transaction of 30 days (migration 000029).
+    let app = TestApp::demo().await;
+    for (i, pan) in ["4111111111111111", "4000000000000002", "5555555555554444"]
+        .iter()
+        .enumerate()
+    {
+        let token = card(&app, "demo-shop-public", pan, 12, 2030).await;
+        debit(
+            &app,
+            "demo-shop-cards",
+            SHOP,
+            json!({"merchantTransactionId": format!("daily-{i}"), "amount": "3.00",
+                   "currency": "EUR", "transactionToken": token}),
+        )
+        .await;
+    }
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    let (counted, kept) = counted_and_kept(&mut c);
+    assert!(
+        counted.keys().any(|k| k.3 == "SUCCESS") && counted.keys().any(|k| k.3 == "ERROR"),
+        "successes and a decline today: {counted:?}"
+    );
+    assert_eq!(kept, counted, "after the payments");
+
+    // A status change moves one transaction between statuses; a move to another day too.
+    diesel::sql_query(
+        "UPDATE transactions SET status = 'ERROR' WHERE merchant_transaction_id = 'daily-0'",
+    )
+    .execute(&mut *c)
+    .expect("status");
+    let three_days_earlier = if crate::helpers::is_postgres() {
+        "created_at - INTERVAL '3 days'"
+    } else {
+        "datetime(created_at, '-3 days')"
+    };
+    diesel::sql_query(format!(
+        "UPDATE transactions SET created_at = {three_days_earlier} \
+         WHERE merchant_transaction_id = 'daily-2'"
+    ))
+    .execute(&mut *c)
+    .expect("day");
+    let (counted, kept) = counted_and_kept(&mut c);
+    assert_eq!(kept, counted, "after a status change and a change of day");
+
+    // Deleting a transaction takes it out of its day's count.
+    diesel::sql_query("DELETE FROM transactions WHERE merchant_transaction_id = 'daily-1'")
+        .execute(&mut *c)
+        .expect("delete");
+    let (counted, kept) = counted_and_kept(&mut c);
+    assert_eq!(kept, counted, "after a deletion");
+}

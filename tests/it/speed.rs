@@ -237,6 +237,7 @@ const OTHER_TABLES: &[&str] = &[
     "login_throttle",
     "monri_access_tokens",
     "payment_sessions",
+    "tx_daily_counts",
     "profiles",
     "transactions",
     "user_recovery_codes",
