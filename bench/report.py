@@ -277,8 +277,14 @@ def write(prefix, r):
 
 
 def compare_table(runs):
+    # Runs of one backend and size (before/after) are told apart by their commit.
+    labels = [label(r) for r in runs]
+    names_of = [
+        f"{l} ({r['git_commit'].removeprefix('binary ')})" if labels.count(l) > 1 else l
+        for l, r in zip(labels, runs)
+    ]
     head = "| scenario | " + " | ".join(
-        f"{label(r)}: req/s | × /healthz | p50 ms | p99 ms" for r in runs
+        f"{n}: req/s | × /healthz | p50 ms | p99 ms" for n in names_of
     ) + " |"
     sep = "|---|" + "---:|---:|---:|---:|" * len(runs)
     rows = [head, sep]

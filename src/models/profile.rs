@@ -295,8 +295,26 @@ fn matching<'a>(
                 q.filter(sql::<Bool>(&cmp).bind::<Text, _>(v))
             })
     };
+    // On SQLite the indexed prefix is written with diesel's own comparisons (BINARY collation is
+    // byte order already): a query holding a raw `sql` fragment is prepared anew on every call
+    // (diesel does not cache it), and SQLite's parser was 41% of the profile search page's CPU
+    // (`bench/results/perf/2026-12-03-sqlite-console_search.txt`).
     match m {
         None => q,
+        Some(Match::IdentificationPrefix(p)) if indexed && !pg => {
+            let q = q.filter(profiles::customer_identification.ge(p.clone()));
+            match prefix_end(p) {
+                Some(end) => q.filter(profiles::customer_identification.lt(end)),
+                None => q,
+            }
+        }
+        Some(Match::EmailPrefix(p)) if indexed && !pg => {
+            let q = q.filter(profiles::email.ge(p.clone()));
+            match prefix_end(p) {
+                Some(end) => q.filter(profiles::email.lt(end)),
+                None => q,
+            }
+        }
         Some(Match::IdentificationPrefix(p)) => prefix(q, "profiles.customer_identification", p),
         Some(Match::EmailPrefix(p)) => prefix(q, "profiles.email", p),
         Some(Match::Guid(v)) => q.filter(profiles::profile_guid.eq(v.clone())),
