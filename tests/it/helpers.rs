@@ -136,6 +136,13 @@ impl TestApp {
         format!("{}{}", self.addr, path)
     }
 
+    /// Another app on `settings` (e.g. a second process on the same database) whose API
+    /// answers are checked against the OpenAPI documents with this app's.
+    pub fn another(&self, settings: Settings, demo: bool) -> Application {
+        let observer = coffer::web::observe::Observer(Some(self.api_check.clone()));
+        Application::build_observed(settings, demo, observer).expect("build another app")
+    }
+
     /// A direct database connection, for checks that look under the hood.
     pub fn db(&self) -> coffer::db::DbPool {
         coffer::db::DbPool::connect(&self.settings.database_url(), 2).expect("pool")

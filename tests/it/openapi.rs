@@ -148,17 +148,34 @@ pub fn check(
             }
         }
     };
+    verdict(&validator, &value, &at)
+}
+
+/// Every error of `value` against `validator`, named by where they are, with the body.
+fn verdict(validator: &jsonschema::Validator, value: &Value, at: &str) -> Result<(), String> {
     let errors: Vec<String> = validator
-        .iter_errors(&value)
+        .iter_errors(value)
         .map(|e| format!("at '{}': {e}", e.instance_path()))
         .collect();
     if errors.is_empty() {
-        Ok(())
-    } else {
-        let shown = value.to_string();
-        let shown: String = shown.chars().take(2000).collect();
-        Err(format!("{at}: {}; body: {shown}", errors.join("; ")))
+        return Ok(());
     }
+    let shown: String = value.to_string().chars().take(2000).collect();
+    Err(format!("{at}: {}; body: {shown}", errors.join("; ")))
+}
+
+/// Checks the body of a request Coffer sends (a webhook of the IXOPAY document) against its
+/// documented request body.
+pub fn check_webhook(name: &str, body: &[u8]) -> Result<(), String> {
+    let doc = &docs().ixopay;
+    let pointer = format!("/webhooks/{name}/post/requestBody/content/application~1json/schema");
+    let schema = doc
+        .pointer(&pointer)
+        .ok_or_else(|| format!("webhook {name} is not documented"))?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("webhook {name}: the body is not JSON ({e})"))?;
+    let validator = compile(doc, schema).map_err(|e| format!("webhook {name}: schema: {e}"))?;
+    verdict(&validator, &value, &format!("webhook {name}"))
 }
 
 /// The observer `TestApp` installs: checks every API answer and keeps the failures.
@@ -237,6 +254,15 @@ fn the_validator_refuses_a_wrong_type_a_missing_field_and_an_undocumented_status
     )
     .expect_err("a customer with a number for a uuid");
     assert!(e.contains("/data/0"), "{e}");
+    // The callbacks Coffer sends are held to the webhook.
+    let callback = json!({"result": "ERROR", "uuid": "d94c0d72f3a36e21f16e", "merchantTransactionId": "o-1",
+        "purchaseId": "20261203-d94c0d72f3a36e21f16e", "transactionType": "DEBIT", "paymentMethod": "Creditcard",
+        "message": "Declined", "code": 2003, "errors": [{"message": "Declined", "code": 2003}]});
+    check_webhook("transactionCallback", callback.to_string().as_bytes())
+        .expect("a documented callback");
+    let mut bad = callback.clone();
+    bad["code"] = json!("2003");
+    check_webhook("transactionCallback", bad.to_string().as_bytes()).expect_err("code as a string");
     // Paths outside the APIs, and operations no document has, are not checked.
     check("GET", "/login", 200, "text/html", b"<html>").expect("not an API");
     check("POST", "/api/v3/transaction/k/payout", 404, ct, b"{}").expect("not documented");

@@ -319,10 +319,10 @@ fn kind(doc: &Value, s: &Value) -> String {
         _ if t.get("allOf").is_some() || t.get("properties").is_some() => "object".into(),
         _ => "any".into(),
     };
-    if base.starts_with("array") {
-        if let Some(items) = t.get("items") {
-            return format!("array of {}", kind(doc, items));
-        }
+    if base.starts_with("array")
+        && let Some(items) = t.get("items")
+    {
+        return format!("array of {}", kind(doc, items));
     }
     match name {
         Some(n) if base.starts_with("object") => format!("object ({n})"),
