@@ -76,7 +76,17 @@ pub fn bootstrap(db: &DbPool, settings: &Settings, demo: bool) -> anyhow::Result
 }
 
 impl Application {
-    pub fn build(mut settings: Settings, demo: bool) -> anyhow::Result<Application> {
+    pub fn build(settings: Settings, demo: bool) -> anyhow::Result<Application> {
+        Self::build_observed(settings, demo, crate::web::observe::Observer::default())
+    }
+
+    /// [`Application::build`] with an observer that sees every response it wants to
+    /// (`web::observe`): the integration tests hold the API answers to the OpenAPI documents.
+    pub fn build_observed(
+        mut settings: Settings,
+        demo: bool,
+        observer: crate::web::observe::Observer,
+    ) -> anyhow::Result<Application> {
         let callback_policy =
             crate::gateway::target::AllowPrivate::effective(settings.callback_allow_private, demo);
         let callbacks_config = crate::payments::callback_worker::WorkerConfig {
@@ -120,6 +130,7 @@ impl Application {
             callback_policy,
             clock: clock.clone(),
         });
+        let observer = web::Data::new(observer);
         let mut server = HttpServer::new(move || {
             let idle = actix_web::cookie::time::Duration::minutes(
                 state.settings.session_idle_minutes.max(1),
@@ -137,6 +148,7 @@ impl Application {
                 .build();
             App::new()
                 .app_data(state.clone())
+                .app_data(observer.clone())
                 .wrap(actix_web::middleware::from_fn(
                     crate::web::slow::body_deadline,
                 ))
@@ -147,6 +159,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(
                     crate::web::headers::security_headers,
                 ))
+                .wrap(actix_web::middleware::from_fn(crate::web::observe::observe))
                 .configure(crate::web::configure)
         })
         // The request head must arrive within the timeout (the body's own deadline is

@@ -5,6 +5,7 @@
 
 pub mod ixopay;
 pub mod monri;
+pub mod openapi;
 
 use ixopay::{profiles, status, tokenize, transactions};
 
@@ -46,6 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/api/v3/paymentjs/{public_key}/tokenize",
         web::method(actix_web::http::Method::OPTIONS).to(tokenize::preflight),
     )
+    .route("/openapi/ixopay.json", web::get().to(openapi::ixopay))
+    .route("/openapi/monri.json", web::get().to(openapi::monri))
     .route("/v2/oauth", web::post().to(monri::oauth))
     .route("/v2/customers", web::post().to(monri::create))
     .route("/v2/customers", web::get().to(monri::list))

@@ -1,5 +1,6 @@
 //! The admin console: server-rendered HTML. Handlers extract, call a service, respond.
 
+pub mod api_docs;
 pub mod audit;
 pub mod auth;
 pub mod callbacks;
@@ -16,6 +17,7 @@ pub mod home;
 pub mod login;
 pub mod merchants;
 pub mod nul;
+pub mod observe;
 pub mod profile_search;
 pub mod slow;
 pub mod tenants;
@@ -101,6 +103,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/users/{id}/reset-two-factor",
             web::post().to(two_factor::reset),
         )
+        .route("/docs/api", web::get().to(api_docs::page))
         .route("/audit.csv", web::get().to(audit::csv))
         .route("/audit", web::get().to(audit::index))
         .route("/containers", web::get().to(containers::index))

@@ -14,7 +14,7 @@ use crate::browser::{Browser, ColorScheme};
 use crate::fuzz::{ids_of, register};
 
 /// GET routes that answer JSON, not a page: the health check and the JSON APIs.
-const NOT_HTML: &[&str] = &["/healthz", "/api/", "/v2/", "/audit.csv"];
+const NOT_HTML: &[&str] = &["/healthz", "/api/", "/v2/", "/audit.csv", "/openapi/"];
 
 fn is_html_route(path: &str) -> bool {
     !NOT_HTML.iter().any(|p| {
@@ -246,6 +246,7 @@ async fn sweep(scheme: ColorScheme) {
             "Deactivate",
         ),
         page("/audit", Admin, "/audit", "Audit log"),
+        page("/docs/api", Admin, "/docs/api", "API reference"),
         page("/containers", Admin, "/containers", "Customer Profiles"),
         page(
             "/containers",
@@ -355,6 +356,7 @@ async fn sweep(scheme: ColorScheme) {
             "Transactions",
         ),
         page("/audit", Merchant, "/audit", "Audit log"),
+        page("/docs/api", Merchant, "/docs/api", "API reference"),
         page(
             "/api-users",
             Merchant,

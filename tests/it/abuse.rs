@@ -288,7 +288,7 @@ async fn two_apps_on_one_postgres_database_share_the_tokenize_counts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut settings = first.settings.clone();
     settings.data_dir = dir.path().to_path_buf();
-    let second = coffer::startup::Application::build(settings, false).expect("second app");
+    let second = first.another(settings, false);
     let second_addr = format!("http://127.0.0.1:{}", second.port());
     tokio::spawn(second.run_until_stopped());
     for _ in 0..2 {

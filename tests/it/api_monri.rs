@@ -426,7 +426,7 @@ async fn monri_oauth_tokens_are_scoped_expire_and_work_on_another_process() {
     assert_error(&r, StatusCode::FORBIDDEN);
 
     // Another Coffer process on the same database accepts the token.
-    let second = coffer::startup::Application::build(app.settings.clone(), false).expect("second");
+    let second = app.another(app.settings.clone(), false);
     let second_url = format!("http://127.0.0.1:{}", second.port());
     tokio::spawn(second.run_until_stopped());
     let r = app
@@ -1439,7 +1439,7 @@ async fn monri_migration_backfills_existing_rows_and_demo_seeding_restores_crede
         assert_eq!(tokens.len(), rows.len());
     }
     // `serve --demo` on the existing database gives Acme Shop Cards its published credentials.
-    let again = coffer::startup::Application::build(app.settings.clone(), true).expect("demo");
+    let again = app.another(app.settings.clone(), true);
     let base = format!("http://127.0.0.1:{}", again.port());
     tokio::spawn(again.run_until_stopped());
     let path = "/v2/merchants/customers/before-monri";

@@ -32,7 +32,11 @@ impl Received {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+    /// The body, which must be what the IXOPAY document's `transactionCallback` webhook says.
     pub(crate) fn json(&self) -> Value {
+        if let Err(e) = crate::openapi::check_webhook("transactionCallback", self.body.as_bytes()) {
+            panic!("{e}");
+        }
         serde_json::from_str(&self.body).expect("callback body is JSON")
     }
 }

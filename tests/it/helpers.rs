@@ -17,6 +17,9 @@ pub struct TestApp {
     pub statements: coffer::db::StatementCount,
     /// The app's access audit queue (`audit::access`): tests flush it.
     pub access: coffer::audit::access::AccessLog,
+    /// Every API answer of the app checked against the OpenAPI documents
+    /// (`tests/it/openapi.rs`); a failure fails the test when the app goes.
+    pub api_check: std::sync::Arc<crate::openapi::ApiCheck>,
     _dir: tempfile::TempDir,
     pg: Option<PgDb>,
 }
@@ -78,6 +81,15 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+impl Drop for TestApp {
+    /// A test fails when any API answer its app gave differs from the OpenAPI documents.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.api_check.assert_clean();
+        }
+    }
+}
+
 impl TestApp {
     /// The app with the demo data (`coffer serve --demo`).
     pub async fn demo() -> TestApp {
@@ -97,7 +109,9 @@ impl TestApp {
             settings.vault_key = Some(coffer::ids::random_hex(32));
         }
         tweak(&mut settings);
-        let app = Application::build(settings.clone(), demo).expect("build app");
+        let api_check = std::sync::Arc::new(crate::openapi::ApiCheck::default());
+        let observer = coffer::web::observe::Observer(Some(api_check.clone()));
+        let app = Application::build_observed(settings.clone(), demo, observer).expect("build app");
         let addr = format!("http://127.0.0.1:{}", app.port());
         let clock = app.clock();
         let config = app.config_cache();
@@ -112,6 +126,7 @@ impl TestApp {
             config,
             statements,
             access,
+            api_check,
             _dir: dir,
             pg: pg.map(|(_, d)| d),
         }
@@ -119,6 +134,13 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.addr, path)
+    }
+
+    /// Another app on `settings` (e.g. a second process on the same database) whose API
+    /// answers are checked against the OpenAPI documents with this app's.
+    pub fn another(&self, settings: Settings, demo: bool) -> Application {
+        let observer = coffer::web::observe::Observer(Some(self.api_check.clone()));
+        Application::build_observed(settings, demo, observer).expect("build another app")
     }
 
     /// A direct database connection, for checks that look under the hood.

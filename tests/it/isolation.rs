@@ -400,6 +400,31 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
             NOT_FOUND,
             "foreign user",
         ),
+        // ---- the API reference: the same for everyone ----
+        case(
+            ("GET", "/openapi/ixopay.json"),
+            "/openapi/ixopay.json",
+            None,
+            Anonymous,
+            &[200],
+            "public",
+        ),
+        case(
+            ("GET", "/openapi/monri.json"),
+            "/openapi/monri.json",
+            None,
+            Anonymous,
+            &[200],
+            "public",
+        ),
+        case(
+            ("GET", "/docs/api"),
+            "/docs/api",
+            None,
+            Console,
+            &[200],
+            "the same reference for every user",
+        ),
         // ---- audit ----
         case(
             ("GET", "/audit"),

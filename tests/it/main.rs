@@ -35,6 +35,7 @@ mod isolation;
 mod layering;
 mod migrations;
 mod multiprocess;
+mod openapi;
 mod routes;
 mod rules_console;
 mod search;

@@ -272,8 +272,22 @@ async fn post_json(
         }
     };
     let status = r.status();
+    let path = r.url().path().to_string();
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     match r.bytes().await {
-        Ok(b) => Reply::Answer(status, serde_json::from_slice(&b).unwrap_or(Value::Null)),
+        Ok(b) => {
+            // The process's answers are held to the OpenAPI documents like the in-process ones.
+            if let Err(e) = crate::openapi::check("POST", &path, status.as_u16(), &content_type, &b)
+            {
+                panic!("{e}");
+            }
+            Reply::Answer(status, serde_json::from_slice(&b).unwrap_or(Value::Null))
+        }
         Err(_) => Reply::NoAnswer { refused: false },
     }
 }
