@@ -182,7 +182,8 @@ pub fn lineage_of(
 /// APIs, Monri, the payment pages, the console, the seeder).
 ///
 /// Inside an API call (`vault::config_cache::within`) the answer computed for the call's configuration
-/// version is reused until the configuration changes; elsewhere (the console) it is computed now.
+/// version is reused until the configuration changes (the container page reads through it too);
+/// elsewhere (the console's other pages and every write) it is computed now.
 pub fn effective(conn: &mut DbConnection, k: &Connector) -> Result<Effective, ServiceError> {
     let memo = MEMO.with(|m| m.borrow().clone());
     let Some(memo) = memo else {

@@ -223,12 +223,18 @@ pub async fn show(
     let q = term.clone().unwrap_or_default();
     let actor = user.0.clone();
     let id = path.into_inner();
+    let config = state.config.clone();
     let (p, used_by) = state
         .db
         .run(move |c| {
-            let p = containers::profiles(c, &actor, &id, term.as_deref(), &cursor)?;
-            let used = containers::usage(c, &actor, &p.container)?;
-            Ok((p, used))
+            // A read-only page: the connectors' effective containers of the current
+            // configuration version are computed once per version (`vault::config_cache`).
+            let snapshot = config.snapshot(c)?;
+            crate::vault::config_cache::within(&snapshot, || {
+                let p = containers::profiles(c, &actor, &id, term.as_deref(), &cursor)?;
+                let used = containers::usage(c, &actor, &p.container)?;
+                Ok((p, used))
+            })
         })
         .await?;
     let name = p.container.name.clone();

@@ -122,6 +122,16 @@ async fn the_container_overview_names_every_connector_using_it_and_why() {
     let mut got = row(&html);
     got.sort();
     assert_eq!(got, expected[1..].to_vec(), "after disabling sharing");
+    // The container page (which reads the sharing through the configuration cache) says so on
+    // its very next view.
+    let (_, page) = app.get_html(&format!("/containers/{shared}")).await;
+    let mut got = connector_reasons(&page, "id=\"used-by\"", "</section>");
+    got.sort();
+    assert_eq!(
+        got,
+        expected[1..].to_vec(),
+        "the container page after disabling sharing"
+    );
     let (_, t) = app.get_html(&format!("/tenants/{retail}")).await;
     assert!(
         text(&t).contains(
