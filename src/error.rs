@@ -62,3 +62,11 @@ impl ServiceError {
         ServiceError::Validation(FieldErrors::single(field, msg))
     }
 }
+
+/// A key the key manager did not unwrap: rendered as 503 by the console and by each API (which
+/// look for it behind `Unexpected`).
+impl From<crate::vault::kms::KeysUnavailable> for ServiceError {
+    fn from(e: crate::vault::kms::KeysUnavailable) -> Self {
+        ServiceError::Unexpected(anyhow::Error::new(e))
+    }
+}
