@@ -120,7 +120,8 @@ impl From<ServiceError> for MonriError {
                 "Too many requests; retry later.",
             ),
             ServiceError::Unexpected(e) if KeysUnavailable::find(&e).is_some() => {
-                MonriError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+                let message = KeysUnavailable::find(&e).map(|k| k.0.clone());
+                MonriError::new(StatusCode::SERVICE_UNAVAILABLE, message.unwrap_or_default())
             }
             other @ (ServiceError::Db(_) | ServiceError::Pool(_) | ServiceError::Unexpected(_)) => {
                 tracing::error!(error = ?other, "Monri API request failed");
