@@ -147,7 +147,7 @@ fn ensure_monri_credentials(
         match keyring.open_string(conn, sealed, &connectors::monri_key_aad(&k.id)) {
             Ok(v) if v == merchant_key => return Ok(()),
             // The key manager is unreachable: left as it is (checked again at the next start).
-            Err(e) if crate::vault::kms::KeysUnavailable::find(&e).is_some() => return Ok(()),
+            Err(e) if crate::error::KeysUnavailable::find(&e).is_some() => return Ok(()),
             _ => {}
         }
     }

@@ -3,9 +3,9 @@
 //! an HTML page), an IXOPAY error code (the engine's catalogue of reasons) and a message that
 //! names the field but never echoes a value. No HTTP type appears here.
 
+use crate::error::KeysUnavailable;
 use crate::error::ServiceError;
 use crate::gateway::errors::ErrorCode;
-use crate::vault::kms::KeysUnavailable;
 
 /// Why a payment request was refused or failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

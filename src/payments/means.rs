@@ -4,6 +4,7 @@
 
 use crate::db::DbConnection;
 use crate::domain::TxStatus;
+use crate::error::KeysUnavailable;
 use crate::error::ServiceError;
 use crate::gateway::card::{self, CardData};
 use crate::gateway::ids;
@@ -15,7 +16,6 @@ use crate::models::transaction::{self as txm, Transaction};
 use crate::payments::error::PayError;
 use crate::payments::request::*;
 use crate::vault::keyring::Keyring;
-use crate::vault::kms::KeysUnavailable;
 use crate::vault::sharing;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -14,10 +15,11 @@ use anyhow::{Context, bail};
 
 use crate::config::Settings;
 use crate::db::{Backend, DbConnection, is_unique_violation};
+use crate::error::KeysUnavailable;
 use crate::gateway::vault::{self, DataKey, MasterKey};
 use crate::models::now;
 use crate::models::vault_key::{self, VaultKey};
-use crate::vault::kms::{self, KeyEncryptionKey, KeysUnavailable, KmsError, LocalKek};
+use crate::vault::kms::{self, KeyEncryptionKey, KmsError, LocalKek};
 
 const MAC_KEY_ID: &str = "mac";
 /// After a failed call to the key manager, requests that need a missing key fail at once for
@@ -43,6 +45,8 @@ pub struct Keyring {
     mac: OnceLock<DataKey>,
     /// Rows whose key the key manager has not unwrapped yet.
     pending: Mutex<Vec<VaultKey>>,
+    /// Their number, read by /healthz without waiting for a recovery in progress.
+    missing: AtomicUsize,
     state: Mutex<KmsState>,
 }
 
@@ -78,24 +82,8 @@ fn master_id(m: &MasterKey) -> String {
     kms::local_master_id(m)
 }
 
-/// The master key from the settings: `COFFER_VAULT_KEY`, or (SQLite only) `vault.key` in the
-/// data dir, generated on first start. Local mode only (`kms::from_settings` refuses a master
-/// key in transit mode).
-pub fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
-    if let Some(k) = &settings.vault_key {
-        return MasterKey::from_encoded(k).map_err(|e| anyhow::anyhow!("COFFER_VAULT_KEY: {e}"));
-    }
-    if settings.backend() == Backend::Postgres {
-        bail!(
-            "COFFER_VAULT_KEY is required with PostgreSQL: every Coffer process must use the same master key"
-        );
-    }
-    let path = settings.data_dir.join("vault.key");
-    let hex_key = zeroize::Zeroizing::new(crate::config::read_or_create(&path, || {
-        MasterKey::generate().to_hex()
-    })?);
-    MasterKey::from_encoded(&hex_key).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-}
+/// The master key from the settings (local mode): see [`kms::master_key`].
+pub use crate::vault::kms::master_key;
 
 fn new_row(
     master: &MasterKey,
@@ -206,6 +194,7 @@ impl Keyring {
             keys: RwLock::new(HashMap::new()),
             mac: OnceLock::new(),
             pending: Mutex::new(vec![]),
+            missing: AtomicUsize::new(0),
             state: Mutex::new(KmsState::default()),
         };
         let mid = keyring.kek_id.clone();
@@ -227,6 +216,7 @@ impl Keyring {
             }
         }
         let missing = lock(&keyring.pending).len();
+        keyring.missing.store(missing, Ordering::Relaxed);
         if missing > 0 {
             tracing::error!(
                 missing,
@@ -294,6 +284,7 @@ impl Keyring {
             }
         }
         *pending = left;
+        self.missing.store(pending.len(), Ordering::Relaxed);
         if pending.is_empty() {
             tracing::info!("the key manager unwrapped the vault's pending keys");
         }
@@ -420,7 +411,7 @@ impl Keyring {
 
     /// The last known state, without calling the key manager (for /healthz).
     pub fn status(&self) -> KeyStatus {
-        let missing_keys = lock(&self.pending).len();
+        let missing_keys = self.missing.load(Ordering::Relaxed);
         let last_error = self.last_error();
         let manager = self.kek.mode();
         let (state, detail) = match (missing_keys, last_error) {

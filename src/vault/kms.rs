@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::config::{KmsMode, Settings};
+use crate::db::Backend;
 use crate::gateway::vault::{DataKey, MasterKey};
 
 /// How long one call to the key manager may take.
@@ -40,19 +41,6 @@ pub enum KmsError {
     /// The key manager answered and the answer can never work (wrong key, bad ciphertext).
     #[error("{0}")]
     Refused(String),
-}
-
-/// The vault cannot use a key it needs now: the key manager did not unwrap it. The APIs answer
-/// 503 with this message, the console shows it.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct KeysUnavailable(pub String);
-
-impl KeysUnavailable {
-    /// The error behind `e`, when it is this one (wrapped in a context or not).
-    pub fn find(e: &anyhow::Error) -> Option<&KeysUnavailable> {
-        e.downcast_ref::<KeysUnavailable>()
-    }
 }
 
 /// The key-encryption key, wherever it lives.
@@ -134,6 +122,8 @@ pub struct TransitKek {
     mount: String,
     key: String,
     token: Token,
+    /// Built on the first call (on a thread of its own) and reused.
+    client: std::sync::OnceLock<reqwest::blocking::Client>,
 }
 
 impl TransitKek {
@@ -191,6 +181,7 @@ impl TransitKek {
             mount,
             key,
             token,
+            client: std::sync::OnceLock::new(),
         })
     }
 
@@ -213,14 +204,21 @@ impl TransitKek {
         }
         let what = format!("{} ({method} {op})", self.describe());
         let method = method.to_string();
+        let cell = &self.client;
         let run = move || -> Result<Value, KmsError> {
-            let client = reqwest::blocking::Client::builder()
-                .timeout(TRANSIT_TIMEOUT)
-                .connect_timeout(TRANSIT_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .build()
-                .map_err(|e| KmsError::Unavailable(format!("{what}: {e}")))?;
+            let client = match cell.get() {
+                Some(c) => c,
+                None => {
+                    let c = reqwest::blocking::Client::builder()
+                        .timeout(TRANSIT_TIMEOUT)
+                        .connect_timeout(TRANSIT_TIMEOUT)
+                        .redirect(reqwest::redirect::Policy::none())
+                        .no_proxy()
+                        .build()
+                        .map_err(|e| KmsError::Unavailable(format!("{what}: {e}")))?;
+                    cell.get_or_init(|| c)
+                }
+            };
             let mut req = if method == "GET" {
                 client.get(&url)
             } else {
@@ -371,14 +369,31 @@ impl KeyEncryptionKey for TransitKek {
     }
 }
 
+/// The master key from the settings: `COFFER_VAULT_KEY`, or (SQLite only) `vault.key` in the
+/// data dir, generated on first start. Local mode only (`kms::from_settings` refuses a master
+/// key in transit mode).
+pub fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    if let Some(k) = &settings.vault_key {
+        return MasterKey::from_encoded(k).map_err(|e| anyhow::anyhow!("COFFER_VAULT_KEY: {e}"));
+    }
+    if settings.backend() == Backend::Postgres {
+        bail!(
+            "COFFER_VAULT_KEY is required with PostgreSQL: every Coffer process must use the same master key"
+        );
+    }
+    let path = settings.data_dir.join("vault.key");
+    let hex_key = zeroize::Zeroizing::new(crate::config::read_or_create(&path, || {
+        MasterKey::generate().to_hex()
+    })?);
+    MasterKey::from_encoded(&hex_key).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
 /// The key-encryption key the settings ask for. In local mode it is the master key
 /// (`COFFER_VAULT_KEY`, or SQLite's `vault.key`, created on first start); in transit mode no
 /// master key may be configured and no key file is created.
 pub fn from_settings(settings: &Settings) -> anyhow::Result<Box<dyn KeyEncryptionKey>> {
     match settings.kms {
-        KmsMode::Local => Ok(Box::new(LocalKek::new(crate::vault::keyring::master_key(
-            settings,
-        )?))),
+        KmsMode::Local => Ok(Box::new(LocalKek::new(master_key(settings)?))),
         KmsMode::Transit => {
             if settings.vault_key.is_some() {
                 bail!(

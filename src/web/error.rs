@@ -66,7 +66,7 @@ impl HtmlError {
                 "Too many attempts. Wait a few minutes and try again.".into(),
             ),
             HtmlError::Service(ServiceError::Unexpected(e))
-                if crate::vault::kms::KeysUnavailable::find(e).is_some() =>
+                if crate::error::KeysUnavailable::find(e).is_some() =>
             {
                 (
                     StatusCode::SERVICE_UNAVAILABLE,

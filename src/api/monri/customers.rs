@@ -33,6 +33,7 @@ use crate::audit;
 use crate::audit::access::{Kind as Read, Reader};
 use crate::console::connectors;
 use crate::db::{DbConnection, is_unique_violation, write_tx};
+use crate::error::KeysUnavailable;
 use crate::error::ServiceError;
 use crate::gateway::vault;
 use crate::models::connector::{self, Connector, Named};
@@ -42,7 +43,6 @@ use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile};
 use crate::vault::config_cache::{ConfigCache, Snapshot};
 use crate::vault::keyring::Keyring;
-use crate::vault::kms::KeysUnavailable;
 use crate::vault::profiles::{self, Key};
 
 /// Lifetime of an OAuth access token, in seconds (spec 5.1).
