@@ -32,7 +32,7 @@ use crate::gateway::{ids, vault};
 use crate::models::connector;
 use crate::models::profile::{Instrument, Profile};
 use crate::models::transaction::CardToken;
-use crate::vault::keyring::{Keyring, master_key};
+use crate::vault::keyring::Keyring;
 
 /// Rows per multi-row INSERT (instruments have 19 columns: 19 000 bind parameters, under
 /// SQLite's 32 766 and PostgreSQL's 65 535).
@@ -80,7 +80,7 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
         .with_context(|| format!("cannot create {}", opts.out.display()))?;
     let mut conn = db.get()?;
     let conn: &mut DbConnection = &mut conn;
-    let keyring = Keyring::load(conn, master_key(settings)?)?;
+    let keyring = Keyring::from_settings(conn, settings)?;
     crate::console::demo::seed(conn, &keyring)?;
 
     let cards = connector::find_by_api_key(conn, BENCH_API_KEY)?
@@ -102,7 +102,7 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
         c.batch_execute("PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;")?;
     }
 
-    let fp = vault::fingerprint(keyring.mac_key(), BENCH_PAN);
+    let fp = vault::fingerprint(keyring.mac_key()?, BENCH_PAN);
     let now = chrono::Utc::now();
     let exp_year = now.year() + 5;
     let step = opts.profiles.div_ceil(TOKEN_SAMPLE).max(1);

@@ -48,6 +48,25 @@ pub struct Settings {
     /// generated into `vault.key` in the data dir with SQLite.
     #[arg(long, env = "COFFER_VAULT_KEY", hide_env_values = true)]
     pub vault_key: Option<String>,
+    /// Where the key-encryption key lives: `local` (the master key above) or `transit` (the
+    /// Transit engine of HashiCorp Vault or OpenBao; no master key in Coffer).
+    #[arg(long, env = "COFFER_KMS", value_enum, default_value_t = KmsMode::Local)]
+    pub kms: KmsMode,
+    /// Transit mode: the key manager's URL (`https://vault.example:8200`).
+    #[arg(long, env = "COFFER_TRANSIT_ADDR")]
+    pub transit_addr: Option<String>,
+    /// Transit mode: a token allowed to use the Transit key (sent as `X-Vault-Token`).
+    #[arg(long, env = "COFFER_TRANSIT_TOKEN", hide_env_values = true)]
+    pub transit_token: Option<String>,
+    /// Transit mode: a file holding the token instead (read again on every call).
+    #[arg(long, env = "COFFER_TRANSIT_TOKEN_FILE")]
+    pub transit_token_file: Option<PathBuf>,
+    /// Transit mode: where the Transit engine is mounted.
+    #[arg(long, env = "COFFER_TRANSIT_MOUNT", default_value = "transit")]
+    pub transit_mount: String,
+    /// Transit mode: the name of the Transit key that wraps the vault's data keys.
+    #[arg(long, env = "COFFER_TRANSIT_KEY")]
+    pub transit_key: Option<String>,
     /// How long, in milliseconds, a Transaction API request waits for a concurrent one with
     /// the same Idempotency-Key (PostgreSQL) before answering 409.
     #[arg(
@@ -185,6 +204,15 @@ pub struct Settings {
     pub access_audit_flush_ms: u64,
 }
 
+/// `COFFER_KMS`: where the vault's key-encryption key lives (see `vault::kms`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KmsMode {
+    /// A master key held by Coffer (`COFFER_VAULT_KEY` or the data dir's `vault.key`).
+    Local,
+    /// The Transit secrets engine of HashiCorp Vault or OpenBao.
+    Transit,
+}
+
 /// Longest accepted `COFFER_SESSION_IDLE_MINUTES` (one day).
 pub const SESSION_IDLE_MINUTES_MAX: i64 = 24 * 60;
 /// Longest accepted `COFFER_SESSION_MAX_HOURS` (one week).
@@ -218,6 +246,12 @@ impl Settings {
             session_idle_minutes: crate::console::auth::SESSION_IDLE_MINUTES,
             session_max_hours: crate::console::auth::SESSION_MAX_HOURS,
             vault_key: None,
+            kms: KmsMode::Local,
+            transit_addr: None,
+            transit_token: None,
+            transit_token_file: None,
+            transit_mount: "transit".into(),
+            transit_key: None,
             signature_skew_seconds: 300,
             idempotency_wait_ms: IDEMPOTENCY_WAIT_MS_DEFAULT,
             workers: Some(1),

@@ -62,3 +62,24 @@ impl ServiceError {
         ServiceError::Validation(FieldErrors::single(field, msg))
     }
 }
+
+/// The vault cannot use a key it needs now: the key manager (`vault::kms`) did not unwrap it.
+/// The APIs answer 503 with this message, the console shows it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct KeysUnavailable(pub String);
+
+impl KeysUnavailable {
+    /// The error behind `e`, when it is this one (wrapped in a context or not).
+    pub fn find(e: &anyhow::Error) -> Option<&KeysUnavailable> {
+        e.downcast_ref::<KeysUnavailable>()
+    }
+}
+
+/// A key the key manager did not unwrap: rendered as 503 by the console and by each API (which
+/// look for it behind `Unexpected`).
+impl From<KeysUnavailable> for ServiceError {
+    fn from(e: KeysUnavailable) -> Self {
+        ServiceError::Unexpected(anyhow::Error::new(e))
+    }
+}

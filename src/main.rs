@@ -50,7 +50,8 @@ enum Command {
         #[arg(long)]
         merchant: Option<String>,
     },
-    /// Re-wrap the vault's keys under a new master key (from COFFER_NEW_VAULT_KEY, or --generate).
+    /// Re-wrap the vault's keys under a new master key (from COFFER_NEW_VAULT_KEY, or --generate);
+    /// with COFFER_KMS=transit, rotate the Transit key and rewrap the keys under its new version.
     /// Records keep naming their data keys, so nothing else is re-encrypted.
     RotateVaultKey {
         /// Generate the new master key and print it once (instead of COFFER_NEW_VAULT_KEY).
@@ -192,6 +193,9 @@ fn rotate_vault_key(settings: &Settings, generate: bool) -> anyhow::Result<()> {
     use coffer::gateway::vault::MasterKey;
     use coffer::vault::keyring::{self, MasterKeySource};
 
+    if settings.kms == coffer::config::KmsMode::Transit {
+        return rotate_transit_key(settings, generate);
+    }
     let from_env = std::env::var("COFFER_NEW_VAULT_KEY")
         .ok()
         .filter(|v| !v.trim().is_empty());
@@ -241,6 +245,25 @@ fn rotate_vault_key(settings: &Settings, generate: bool) -> anyhow::Result<()> {
     println!(
         "Keep the old key only as long as you keep database backups taken before this rotation: \
          those need it."
+    );
+    Ok(())
+}
+
+/// `coffer rotate-vault-key` with COFFER_KMS=transit: the key manager makes the new key version.
+fn rotate_transit_key(settings: &Settings, generate: bool) -> anyhow::Result<()> {
+    if generate || std::env::var_os("COFFER_NEW_VAULT_KEY").is_some() {
+        anyhow::bail!(
+            "COFFER_KMS=transit: the key manager creates the new key version; neither \
+             COFFER_NEW_VAULT_KEY nor --generate applies"
+        );
+    }
+    let db = open_database(settings)?;
+    let mut conn = db.get()?;
+    let rotation = coffer::vault::keyring::rotate_transit_key(&mut conn, settings)?;
+    println!(
+        "Rotated the Transit key and rewrapped {} vault keys under its version {}; started a new \
+         data key. Running Coffer processes keep working without a restart.",
+        rotation.rewrapped, rotation.version
     );
     Ok(())
 }

@@ -58,10 +58,10 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<DbPool> {
 /// Runs under the start-up lock (`db::with_startup_lock`), so that processes starting together
 /// on one PostgreSQL database create the vault's keys, the admin and the demo data once.
 pub fn bootstrap(db: &DbPool, settings: &Settings, demo: bool) -> anyhow::Result<Keyring> {
-    let master = crate::vault::keyring::master_key(settings)?;
+    let kek = crate::vault::kms::from_settings(settings)?;
     let mut conn = db.get()?;
     crate::db::with_startup_lock(&mut conn, |conn| {
-        let keyring = Keyring::load(conn, master)?;
+        let keyring = Keyring::load_with(conn, kek)?;
         if demo {
             crate::console::demo::seed(conn, &keyring)?;
         }

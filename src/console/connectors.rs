@@ -559,7 +559,7 @@ pub fn create_api_user(
         merchant_id: m.id.clone(),
         tenant_path: m.tenant_path.clone(),
         username,
-        password_hash: api_password::store_hash(keyring.mac_key(), &pw),
+        password_hash: api_password::store_hash(keyring.mac_key()?, &pw),
         active: true,
         created_at: at,
         updated_at: at,
@@ -645,7 +645,7 @@ pub fn reset_api_user(
     let u = api_user(conn, actor, id)?;
     let m = merchant::find(conn, &u.merchant_id)?.ok_or(ServiceError::NotFound)?;
     let pw = crate::ids::random_password();
-    let hash = api_password::store_hash(keyring.mac_key(), &pw);
+    let hash = api_password::store_hash(keyring.mac_key()?, &pw);
     crate::db::write_tx(conn, |tx| {
         api_user::set_password(tx, &u.id, &hash, now())?;
         audit::record(

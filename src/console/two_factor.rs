@@ -168,7 +168,7 @@ pub fn enable(
                 &RecoveryCode {
                     id: crate::ids::new_id(),
                     user_id: u.id.clone(),
-                    code_hash: totp::recovery_code_hash(keyring.mac_key(), &normalized),
+                    code_hash: totp::recovery_code_hash(keyring.mac_key()?, &normalized),
                     used_at: None,
                     created_at: at,
                 },
@@ -218,7 +218,7 @@ pub fn check_code(
     let Some(normalized) = totp::normalize_recovery_code(input) else {
         return Ok(false);
     };
-    let hash = totp::recovery_code_hash(keyring.mac_key(), &normalized);
+    let hash = totp::recovery_code_hash(keyring.mac_key()?, &normalized);
     let actor = auth::actor_for(conn, u)?.unwrap_or_else(Actor::system);
     crate::db::write_tx(conn, |c| {
         if !tf::use_code(c, &u.id, &hash, now())? {

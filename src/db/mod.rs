@@ -324,6 +324,17 @@ pub fn with_startup_lock<T>(
     Ok(v)
 }
 
+/// How many migrations of this build the database has not applied (for /readyz).
+pub fn pending_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
+    let set = match conn {
+        DbConnection::Sqlite(_) => SQLITE_MIGRATIONS,
+        DbConnection::Postgresql(_) => POSTGRES_MIGRATIONS,
+    };
+    conn.pending_migrations(set)
+        .map(|p| p.len())
+        .map_err(|e| anyhow::anyhow!("reading the applied migrations failed: {e}"))
+}
+
 pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
     let set = match conn {
         DbConnection::Sqlite(_) => SQLITE_MIGRATIONS,

@@ -12,8 +12,8 @@
 //! * [`fingerprint`] is a keyed hash of a PAN for duplicate detection without
 //!   decrypting.
 //!
-//! Keys are not zeroized on drop (no extra crate); their `Debug` output never
-//! shows key bytes.
+//! Keys are zeroed on drop (`zeroize`), clones included; their `Debug` output
+//! never shows key bytes.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -22,6 +22,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
 use rand::RngExt;
 use sha2::Sha256;
+use zeroize::Zeroize;
 
 /// Record format version written by [`seal`].
 const RECORD_VERSION: &str = "v1";
@@ -62,6 +63,18 @@ pub struct MasterKey([u8; KEY_LEN]);
 #[derive(Clone)]
 pub struct DataKey([u8; KEY_LEN]);
 
+impl Drop for MasterKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl Drop for DataKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("MasterKey(<redacted>)")
@@ -84,12 +97,13 @@ impl MasterKey {
     /// (surrounding whitespace ignored).
     pub fn from_encoded(s: &str) -> Result<Self, VaultError> {
         let s = s.trim();
-        let bytes = if s.len() == 2 * KEY_LEN {
+        let bytes = zeroize::Zeroizing::new(if s.len() == 2 * KEY_LEN {
             hex::decode(s).map_err(|_| VaultError::InvalidKey)?
         } else {
             BASE64.decode(s).map_err(|_| VaultError::InvalidKey)?
-        };
+        });
         bytes
+            .as_slice()
             .try_into()
             .map(MasterKey)
             .map_err(|_| VaultError::InvalidKey)
@@ -111,10 +125,8 @@ impl MasterKey {
         let bytes = BASE64
             .decode(wrapped.trim())
             .map_err(|_| VaultError::Malformed)?;
-        decrypt(&self.0, &bytes, WRAP_AAD)?
-            .try_into()
-            .map(DataKey)
-            .map_err(|_| VaultError::Malformed)
+        let plain = zeroize::Zeroizing::new(decrypt(&self.0, &bytes, WRAP_AAD)?);
+        DataKey::from_bytes(&plain).ok_or(VaultError::Malformed)
     }
 }
 
@@ -127,6 +139,13 @@ impl DataKey {
     /// The raw key, for use as an HMAC key (the vault's MAC key is a wrapped `DataKey`).
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
+    }
+
+    /// A data key from 32 raw bytes (a key manager's plaintext data key); `None` for any other
+    /// length. The caller zeroes its copy.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let key: [u8; KEY_LEN] = bytes.try_into().ok()?;
+        Some(DataKey(key))
     }
 }
 

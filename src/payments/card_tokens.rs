@@ -371,7 +371,7 @@ pub fn tokenize(
     };
 
     let plaintext = sealed_plaintext(&card.pan, &req.cvv).map_err(unexpected)?;
-    let fingerprint = vault::fingerprint(keyring.mac_key(), &card.pan);
+    let fingerprint = vault::fingerprint(keyring.mac_key()?, &card.pan);
     let created_at = now.naive_utc();
     let expires_at = created_at + Duration::minutes(lifetime_minutes);
 

@@ -497,7 +497,7 @@ pub fn submit_page(
         let charge = if choice == "new" {
             match new_card(form, cx.now) {
                 Ok((c, holder)) => Charge {
-                    means: Means::new_card(keyring, c, Some(holder)),
+                    means: Means::new_card(keyring, c, Some(holder))?,
                     source: Source::Fresh,
                     processor: connector.clone(),
                 },
@@ -571,8 +571,8 @@ fn challenge_charge(cx: &mut Ctx<'_>, l: &Loaded) -> Result<Charge, PayError> {
         .open(cx.conn, sealed, l.session.id.as_bytes())
         .map_err(internal)?;
     let v: Value = serde_json::from_slice(&opened).map_err(|_| unexpected("card unreadable"))?;
-    let means =
-        Means::from_card_secret_json(cx.keyring, &v).ok_or_else(|| unexpected("card malformed"))?;
+    let means = Means::from_card_secret_json(cx.keyring, &v)?
+        .ok_or_else(|| unexpected("card malformed"))?;
     let processor_id = state
         .get("processorId")
         .and_then(Value::as_str)

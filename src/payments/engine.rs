@@ -373,7 +373,11 @@ fn pay_tx(
 }
 
 /// Records on `t` which stored instrument it charges (if any) and the masked means.
-pub(crate) fn note_means(cx: &Ctx<'_>, t: &mut Transaction, charge: &Charge) {
+pub(crate) fn note_means(
+    cx: &Ctx<'_>,
+    t: &mut Transaction,
+    charge: &Charge,
+) -> Result<(), PayError> {
     if let Source::Stored(inst) = &charge.source {
         t.instrument_id = Some(inst.id.clone());
         t.profile_id = Some(inst.profile_id.clone());
@@ -382,8 +386,9 @@ pub(crate) fn note_means(cx: &Ctx<'_>, t: &mut Transaction, charge: &Charge) {
     t.payment_method = payment_method(&charge.processor.adapter).into();
     let return_data = charge
         .means
-        .return_data(cx.keyring, &cx.connector.tenant_path);
+        .return_data(cx.keyring, &cx.connector.tenant_path)?;
     t.card_summary = Some(json!({ "returnData": return_data }).to_string());
+    Ok(())
 }
 
 /// The answer that sends the customer's browser to `url` (hosted page or 3-D Secure).
@@ -433,7 +438,7 @@ fn pay(
     };
     if needs_challenge(&charge, r).is_some() {
         t.set_status(TxStatus::Pending);
-        note_means(cx, &mut t, &charge);
+        note_means(cx, &mut t, &charge)?;
         insert_tx(cx, &t)?;
         let url = crate::payments::sessions::open_challenge(cx, &t, r, &charge)?;
         return Ok(Answer {
@@ -464,9 +469,9 @@ pub(crate) fn settle(
     } = charge;
     let registering = t.kind() == Some(TxKind::Register) || r.with_register == Some(true);
     let container = profile_container(cx, r)?;
-    note_means(cx, t, charge);
+    note_means(cx, t, charge)?;
     t.updated_at = now();
-    let mut return_data = means.return_data(cx.keyring, &cx.connector.tenant_path);
+    let mut return_data = means.return_data(cx.keyring, &cx.connector.tenant_path)?;
     if let Some(x) = three_ds {
         return_data["threeDSecure"] = json!(x.mode);
         return_data["eci"] = json!(ThreeDsResult::eci(means));

@@ -3,6 +3,7 @@
 //! an HTML page), an IXOPAY error code (the engine's catalogue of reasons) and a message that
 //! names the field but never echoes a value. No HTTP type appears here.
 
+use crate::error::KeysUnavailable;
 use crate::error::ServiceError;
 use crate::gateway::errors::ErrorCode;
 
@@ -27,6 +28,8 @@ pub enum Kind {
     TooManyRequests,
     /// A fault on Coffer's side; the cause goes to the log, never to the caller.
     Internal,
+    /// The vault's keys are unavailable (the key manager did not unwrap them): retry later.
+    Unavailable,
 }
 
 #[derive(Debug, Clone)]
@@ -79,9 +82,13 @@ impl PayError {
     pub fn is_client_error(&self) -> bool {
         self.kind != Kind::Internal
     }
-    /// A fault on Coffer's side, logged here with its cause.
+    /// A fault on Coffer's side, logged here with its cause; keys the key manager did not
+    /// unwrap are [`Kind::Unavailable`] (3003) instead.
     pub fn internal<E: Into<anyhow::Error>>(e: E) -> Self {
         let e: anyhow::Error = e.into();
+        if let Some(k) = KeysUnavailable::find(&e) {
+            return PayError::from(k.clone());
+        }
         tracing::error!(error = ?e, "payment request failed");
         Self::new(
             Kind::Internal,
@@ -123,6 +130,12 @@ impl From<ServiceError> for PayError {
             ServiceError::Pool(e) => PayError::internal(e),
             ServiceError::Unexpected(e) => PayError::internal(e),
         }
+    }
+}
+
+impl From<KeysUnavailable> for PayError {
+    fn from(e: KeysUnavailable) -> Self {
+        PayError::new(Kind::Unavailable, ErrorCode::TemporaryUnavailable, e.0)
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::db::DbConnection;
 use crate::domain::TxStatus;
+use crate::error::KeysUnavailable;
 use crate::error::ServiceError;
 use crate::gateway::card::{self, CardData};
 use crate::gateway::ids;
@@ -48,12 +49,16 @@ impl std::fmt::Debug for Means {
 
 impl Means {
     /// A card typed into the hosted payment page (already validated).
-    pub(crate) fn new_card(keyring: &Keyring, card: CardData, holder: Option<String>) -> Means {
-        Means::Card {
-            fingerprint: fingerprint(keyring, &card.pan),
+    pub(crate) fn new_card(
+        keyring: &Keyring,
+        card: CardData,
+        holder: Option<String>,
+    ) -> Result<Means, KeysUnavailable> {
+        Ok(Means::Card {
+            fingerprint: fingerprint(keyring, &card.pan)?,
             holder,
             card,
-        }
+        })
     }
     /// The card's number, holder and expiry as JSON, to be sealed while a challenge is open.
     pub(crate) fn card_secret_json(&self) -> Option<Value> {
@@ -66,7 +71,16 @@ impl Means {
         }
     }
     /// The inverse of [`Means::card_secret_json`].
-    pub(crate) fn from_card_secret_json(keyring: &Keyring, v: &Value) -> Option<Means> {
+    pub(crate) fn from_card_secret_json(
+        keyring: &Keyring,
+        v: &Value,
+    ) -> Result<Option<Means>, KeysUnavailable> {
+        let Some((card, holder)) = Self::card_of_secret_json(v) else {
+            return Ok(None);
+        };
+        Self::new_card(keyring, card, holder).map(Some)
+    }
+    fn card_of_secret_json(v: &Value) -> Option<(CardData, Option<String>)> {
         let pan = v.get("pan")?.as_str()?.to_string();
         let card = CardData {
             brand: card::brand(&pan)?,
@@ -77,7 +91,7 @@ impl Means {
             pan,
         };
         let holder = v.get("holder").and_then(Value::as_str).map(str::to_string);
-        Some(Means::new_card(keyring, card, holder))
+        Some((card, holder))
     }
     /// The masked number shown on the issuer page, e.g. `400000******3220`.
     pub(crate) fn masked(&self) -> String {
@@ -112,8 +126,12 @@ impl Means {
     /// `returnData` of the answer: masked, never the number; the fingerprint is the one of
     /// the merchant's root tenant ([`Keyring::public_fingerprint`], `tenant_path` of the
     /// connector called).
-    pub(crate) fn return_data(&self, keyring: &Keyring, tenant_path: &str) -> Value {
-        match self {
+    pub(crate) fn return_data(
+        &self,
+        keyring: &Keyring,
+        tenant_path: &str,
+    ) -> Result<Value, PayError> {
+        Ok(match self {
             Means::Card {
                 card,
                 holder,
@@ -126,7 +144,7 @@ impl Means {
                 "expiryYear": format!("{:04}", card.exp_year),
                 "firstSixDigits": card.first_six,
                 "lastFourDigits": card.last_four,
-                "fingerprint": keyring.public_fingerprint(tenant_path, fingerprint),
+                "fingerprint": keyring.public_fingerprint(tenant_path, fingerprint)?,
             }),
             Means::Iban {
                 iban,
@@ -139,7 +157,7 @@ impl Means {
                 "bic": bic,
                 "mandateId": mandate_id,
             }),
-        }
+        })
     }
 }
 
@@ -189,8 +207,8 @@ pub(crate) fn db<T>(r: Result<T, diesel::result::Error>) -> Result<T, PayError> 
     r.map_err(|e| PayError::from(ServiceError::Db(e)))
 }
 
-pub(crate) fn fingerprint(keyring: &Keyring, secret: &str) -> String {
-    vault::fingerprint(keyring.mac_key(), secret)
+pub(crate) fn fingerprint(keyring: &Keyring, secret: &str) -> Result<String, KeysUnavailable> {
+    Ok(vault::fingerprint(keyring.mac_key()?, secret))
 }
 
 /// Opens a sealed card number or IBAN into `Means` using stored metadata.
@@ -324,7 +342,7 @@ pub(crate) fn resolve_means(
             .filter(|c| !c.is_whitespace())
             .collect::<String>()
             .to_ascii_uppercase();
-        let fp = fingerprint(cx.keyring, &iban);
+        let fp = fingerprint(cx.keyring, &iban)?;
         return Ok((
             Means::Iban {
                 iban,
@@ -399,7 +417,7 @@ pub(crate) fn means_of_transaction(
         .map_err(internal)?;
     let rd = summary.get("returnData").cloned().unwrap_or(Value::Null);
     let s = |k: &str| rd.get(k).and_then(Value::as_str).map(str::to_string);
-    let fp = fingerprint(cx.keyring, &secret);
+    let fp = fingerprint(cx.keyring, &secret)?;
     Ok(Some(if s("_TYPE").as_deref() == Some("ibanData") {
         Means::Iban {
             iban: secret,

@@ -5,5 +5,6 @@
 
 pub mod config_cache;
 pub mod keyring;
+pub mod kms;
 pub mod profiles;
 pub mod sharing;

@@ -65,6 +65,18 @@ impl HtmlError {
                 "Too many attempts",
                 "Too many attempts. Wait a few minutes and try again.".into(),
             ),
+            HtmlError::Service(ServiceError::Unexpected(e))
+                if crate::error::KeysUnavailable::find(e).is_some() =>
+            {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Key manager unavailable",
+                    "The vault's key manager did not unwrap the keys this needs, so card data and \
+                     secrets cannot be sealed or opened right now. Nothing was changed. Try \
+                     again in a moment; if it persists, check the key manager (see /readyz)."
+                        .into(),
+                )
+            }
             HtmlError::Service(
                 ServiceError::Db(_) | ServiceError::Pool(_) | ServiceError::Unexpected(_),
             )

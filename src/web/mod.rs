@@ -38,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             concat!(env!("CARGO_MANIFEST_DIR"), "/static"),
         ))
         .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
         .configure(crate::api::configure)
         .route("/pay/{token}", web::get().to(checkout::page))
         .route("/pay/{token}", web::post().to(checkout::pay))

@@ -14,7 +14,14 @@ use crate::browser::{Browser, ColorScheme};
 use crate::fuzz::{ids_of, register};
 
 /// GET routes that answer JSON, not a page: the health check and the JSON APIs.
-const NOT_HTML: &[&str] = &["/healthz", "/api/", "/v2/", "/audit.csv", "/openapi/"];
+const NOT_HTML: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/api/",
+    "/v2/",
+    "/audit.csv",
+    "/openapi/",
+];
 
 fn is_html_route(path: &str) -> bool {
     !NOT_HTML.iter().any(|p| {

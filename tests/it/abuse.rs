@@ -119,8 +119,12 @@ async fn the_card_fingerprint_is_the_same_within_a_root_tenant_and_differs_acros
     assert_ne!(fs, fx, "another card");
     // The stored fingerprint (the vault's own MAC key, for finding a card again) is never the
     // one shown.
-    let stored =
-        coffer::gateway::vault::fingerprint(crate::api_transactions::keyring(&app).mac_key(), CARD);
+    let stored = coffer::gateway::vault::fingerprint(
+        crate::api_transactions::keyring(&app)
+            .mac_key()
+            .expect("mac key"),
+        CARD,
+    );
     assert!(![&fs, &fg].contains(&&stored));
     // The status API shows what the debit answered.
     let r = app

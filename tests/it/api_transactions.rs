@@ -101,7 +101,21 @@ fn db_count(app: &TestApp, sql: &str) -> i64 {
 
 #[tokio::test]
 async fn the_seed_flow_registers_a_profile_and_charges_its_token() {
-    let app = TestApp::demo().await;
+    seed_flow(TestApp::demo().await).await;
+}
+
+/// The same with the vault's keys in the key manager (`COFFER_KMS=transit`, a real OpenBao).
+#[tokio::test]
+async fn the_seed_flow_in_transit_mode_registers_a_profile_and_charges_its_token() {
+    let Some(bao) = crate::bao::bao("seed flow in transit mode") else {
+        return;
+    };
+    let key = bao.new_key();
+    let app = TestApp::spawn_with(true, |s| bao.apply(s, &bao.addr, &key)).await;
+    seed_flow(app).await;
+}
+
+async fn seed_flow(app: TestApp) {
     let card = tokenize(&app, "demo-shop-public", "4111111111111111").await;
     let body = debit(
         &card,
@@ -524,11 +538,7 @@ async fn declines_duplicates_and_missing_containers_use_their_codes() {
 pub fn keyring(app: &TestApp) -> coffer::vault::keyring::Keyring {
     let db = app.db();
     let mut c = db.get().expect("conn");
-    coffer::vault::keyring::Keyring::load(
-        &mut c,
-        coffer::vault::keyring::master_key(&app.settings).expect("master"),
-    )
-    .expect("keyring")
+    coffer::vault::keyring::Keyring::from_settings(&mut c, &app.settings).expect("keyring")
 }
 
 #[tokio::test]

@@ -353,6 +353,7 @@ async fn every_console_page_has_breadcrumbs() {
             || p.starts_with("/api/")
             || p.starts_with("/v2/")
             || p == "/healthz"
+            || p == "/readyz"
             || p == "/audit.csv"
             || p.starts_with("/openapi/")
     };

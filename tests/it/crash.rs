@@ -13,7 +13,7 @@ use coffer::db::schema::{card_tokens, containers, instruments, profiles, transac
 use coffer::models::container::Container;
 use coffer::models::profile::{Instrument, Profile};
 use coffer::models::transaction::Transaction;
-use coffer::vault::keyring::{Keyring, master_key};
+use coffer::vault::keyring::Keyring;
 use diesel::prelude::*;
 use rand::RngExt;
 use reqwest::StatusCode;
@@ -125,7 +125,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[tokio::test]
 async fn kill_9_during_registrations_loses_no_acknowledged_write_and_leaves_no_half_written_row() {
-    let backend = Backend::new();
+    crash_rounds(Backend::new()).await;
+}
+
+/// The same with the vault's keys in the key manager (`COFFER_KMS=transit`, a real OpenBao):
+/// after each `kill -9` the restarted process unwraps the keys from Transit again and opens
+/// every acknowledged card.
+#[tokio::test]
+async fn kill_9_in_transit_mode_loses_no_acknowledged_write_and_every_card_still_opens() {
+    let Some(bao) = crate::bao::bao("crash in transit mode") else {
+        return;
+    };
+    crash_rounds(Backend::transit(bao, &bao.addr)).await;
+}
+
+async fn crash_rounds(backend: Backend) {
     let mut server = backend.start("crash").await;
     let mut all_acks: Vec<Ack> = vec![];
     let mut cut_off_total = 0;
@@ -182,7 +196,7 @@ fn verify_database(settings: &coffer::config::Settings, acks: &[Ack]) {
     let db = coffer::db::DbPool::connect(&settings.database_url(), 2).expect("pool");
     let mut conn = db.get().expect("conn");
     let conn = &mut *conn;
-    let keyring = Keyring::load(conn, master_key(settings).expect("master key")).expect("keyring");
+    let keyring = Keyring::from_settings(conn, settings).expect("keyring");
     let all_profiles: Vec<Profile> = profiles::table
         .select(Profile::as_select())
         .load(conn)

@@ -7,7 +7,10 @@ async fn healthz_answers_200_when_the_database_answers() {
     let app = TestApp::empty().await;
     let r = app.get("/healthz").await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.text().await.expect("body"), r#"{"status":"ok"}"#);
+    assert_eq!(
+        r.text().await.expect("body"),
+        r#"{"keys":{"manager":"local","missing_keys":0,"state":"ok"},"status":"ok"}"#
+    );
 }
 
 #[tokio::test]

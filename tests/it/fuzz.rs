@@ -1670,8 +1670,9 @@ const ID_PAGES: [&str; 11] = [
 
 /// Console pages without parameters: a query string there is ignored, so there is nothing
 /// to fuzz; they are listed so that the coverage check below knows them.
-const NO_INPUT_PAGES: [&str; 14] = [
+const NO_INPUT_PAGES: [&str; 15] = [
     "/healthz",
+    "/readyz",
     "/docs/api",
     "/openapi/ixopay.json",
     "/openapi/monri.json",

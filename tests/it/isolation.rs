@@ -138,6 +138,14 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
             &[200],
             "public",
         ),
+        case(
+            ("GET", "/readyz"),
+            "/readyz",
+            None,
+            Anonymous,
+            &[200],
+            "public",
+        ),
         case(("GET", "/"), "/", None, Console, &[200, 303], "own home"),
         case(
             ("GET", "/login"),

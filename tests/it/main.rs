@@ -1,6 +1,7 @@
 //! One integration-test binary. Every test spawns the real app on a free port against a fresh
 //! SQLite file, or a fresh PostgreSQL database when COFFER_TEST_DATABASE_URL is set.
 
+mod bao;
 mod helpers;
 mod server;
 
@@ -43,4 +44,5 @@ mod sessions;
 mod sharing_paths;
 mod speed;
 mod tokenize;
+mod transit;
 mod tx_console;

@@ -27,6 +27,8 @@ pub struct Backend {
     database_url: Option<String>,
     session_key: Option<String>,
     vault_key: Option<String>,
+    /// Transit mode (`Backend::transit`): the key manager's address, key and token.
+    transit: Option<(String, String, String)>,
     // Declared last: the database is dropped after the processes using it are gone.
     _pg: Option<PgDb>,
 }
@@ -51,8 +53,54 @@ impl Backend {
             database_url,
             session_key,
             vault_key,
+            transit: None,
             _pg: pg,
         }
+    }
+
+    /// As `new`, in transit mode: the vault's keys are wrapped by a new Transit key of `bao`,
+    /// reached at `addr` (the server, or a `bao::Switch` in front of it); no master key.
+    pub fn transit(bao: &crate::bao::Bao, addr: &str) -> Backend {
+        let mut b = Backend::new();
+        b.vault_key = None;
+        b.transit = Some((addr.to_string(), bao.new_key(), bao.token.clone()));
+        b
+    }
+
+    /// The environment of the key settings: the master key, or transit mode's settings.
+    fn key_env(&self) -> Vec<(&'static str, String)> {
+        match (&self.transit, &self.vault_key) {
+            (Some((addr, key, token)), _) => vec![
+                ("COFFER_KMS", "transit".into()),
+                ("COFFER_TRANSIT_ADDR", addr.clone()),
+                ("COFFER_TRANSIT_KEY", key.clone()),
+                ("COFFER_TRANSIT_TOKEN", token.clone()),
+            ],
+            (None, Some(k)) => vec![("COFFER_VAULT_KEY", k.clone())],
+            (None, None) => vec![],
+        }
+    }
+
+    /// The `coffer` binary with instance `name`'s data dir, database and key settings, and
+    /// no other COFFER_ variable of the test's environment.
+    pub fn command(&self, name: &str) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coffer"));
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("COFFER_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("COFFER_DATA_DIR", self.data_dir(name));
+        if let Some(u) = &self.database_url {
+            cmd.env("COFFER_DATABASE_URL", u);
+        }
+        if let Some(k) = &self.session_key {
+            cmd.env("COFFER_SESSION_KEY", k);
+        }
+        for (k, v) in self.key_env() {
+            cmd.env(k, v);
+        }
+        cmd
     }
 
     /// The data dir of the instance `name`: starting the same name again reuses it.
@@ -65,6 +113,12 @@ impl Backend {
         let mut s = Settings::for_tests(&self.data_dir(name), self.database_url.clone());
         s.session_key = self.session_key.clone();
         s.vault_key = self.vault_key.clone();
+        if let Some((addr, key, token)) = &self.transit {
+            s.kms = coffer::config::KmsMode::Transit;
+            s.transit_addr = Some(addr.clone());
+            s.transit_key = Some(key.clone());
+            s.transit_token = Some(token.clone());
+        }
         s
     }
 
@@ -80,16 +134,10 @@ impl Backend {
         let port = free_port();
         let log_path = self.root.path().join(format!("{name}-{port}.log"));
         let log = std::fs::File::create(&log_path).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coffer"));
-        cmd.args(["serve", "--demo"]);
         // Only the settings chosen here: none inherited from the test's environment.
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("COFFER_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = self.command(name);
+        cmd.args(["serve", "--demo"]);
         cmd.env("COFFER_BIND", format!("127.0.0.1:{port}"))
-            .env("COFFER_DATA_DIR", &dir)
             .env("COFFER_ADMIN_PASSWORD", "admin-test-password")
             .env("COFFER_WORKERS", "2")
             .env("COFFER_DB_POOL_SIZE", "8")
@@ -98,15 +146,6 @@ impl Backend {
             .env("COFFER_TOKENIZE_LIMIT_PER_ADDRESS", "0");
         for (k, v) in env {
             cmd.env(k, v);
-        }
-        if let Some(u) = &self.database_url {
-            cmd.env("COFFER_DATABASE_URL", u);
-        }
-        if let Some(k) = &self.session_key {
-            cmd.env("COFFER_SESSION_KEY", k);
-        }
-        if let Some(k) = &self.vault_key {
-            cmd.env("COFFER_VAULT_KEY", k);
         }
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
@@ -137,6 +176,11 @@ pub struct CofferProcess {
 }
 
 impl CofferProcess {
+    /// The process id (while it runs).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.addr, path)
     }

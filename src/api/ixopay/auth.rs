@@ -118,7 +118,13 @@ pub fn authenticate(
         .ok_or_else(ApiError::unauthorized)?;
     if !user.active
         || user.merchant_id != connector.merchant_id
-        || !api_password::verify(keyring.mac_key(), &password, &user.password_hash)
+        || !api_password::verify(
+            keyring
+                .mac_key()
+                .map_err(crate::payments::error::PayError::from)?,
+            &password,
+            &user.password_hash,
+        )
     {
         return Err(ApiError::unauthorized());
     }

@@ -84,6 +84,7 @@ pub fn status_of(kind: Kind) -> StatusCode {
         Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         Kind::Unauthorized => StatusCode::UNAUTHORIZED,
         Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

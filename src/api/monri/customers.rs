@@ -33,6 +33,7 @@ use crate::audit;
 use crate::audit::access::{Kind as Read, Reader};
 use crate::console::connectors;
 use crate::db::{DbConnection, is_unique_violation, write_tx};
+use crate::error::KeysUnavailable;
 use crate::error::ServiceError;
 use crate::gateway::vault;
 use crate::models::connector::{self, Connector, Named};
@@ -118,6 +119,10 @@ impl From<ServiceError> for MonriError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many requests; retry later.",
             ),
+            ServiceError::Unexpected(e) if KeysUnavailable::find(&e).is_some() => {
+                let message = KeysUnavailable::find(&e).map(|k| k.0.clone());
+                MonriError::new(StatusCode::SERVICE_UNAVAILABLE, message.unwrap_or_default())
+            }
             other @ (ServiceError::Db(_) | ServiceError::Pool(_) | ServiceError::Unexpected(_)) => {
                 tracing::error!(error = ?other, "Monri API request failed");
                 MonriError::new(
@@ -192,8 +197,11 @@ pub fn wp3_digest(
 }
 
 /// Keyed hash under which an access token is stored (the token itself is never stored).
-fn token_hash(keyring: &Keyring, token: &str) -> String {
-    vault::fingerprint(keyring.mac_key(), &format!("monri-access-token:{token}"))
+fn token_hash(keyring: &Keyring, token: &str) -> Result<String, MonriError> {
+    Ok(vault::fingerprint(
+        keyring.mac_key().map_err(ServiceError::from)?,
+        &format!("monri-access-token:{token}"),
+    ))
 }
 
 fn is_lower_hex(s: &str, len: usize) -> bool {
@@ -319,7 +327,7 @@ fn bearer(
     if !is_lower_hex(token, 64) {
         return Err(expired());
     }
-    let t = rows::find_token(conn, &token_hash(keyring, token))?.ok_or_else(expired)?;
+    let t = rows::find_token(conn, &token_hash(keyring, token)?)?.ok_or_else(expired)?;
     if t.expires_at <= now.naive_utc() {
         return Err(expired());
     }
@@ -398,7 +406,7 @@ pub fn issue_token(
     let token = crate::ids::random_hex(32);
     let at = now();
     let row = AccessToken {
-        token_hash: token_hash(keyring, &token),
+        token_hash: token_hash(keyring, &token)?,
         connector_id: k.id.clone(),
         scopes: scopes.join(" "),
         expires_at: at + chrono::Duration::seconds(TOKEN_TTL_SECONDS),
@@ -807,11 +815,11 @@ fn to_value<T: Serialize>(v: &T) -> Result<Value, MonriError> {
 
 /// The stable payment-method id of an instrument: `hex(HMAC-SHA256(mac_key, instrument id))`,
 /// 64 hex digits (domain-separated from the other keyed hashes).
-pub fn payment_method_id(keyring: &Keyring, instrument_id: &str) -> String {
-    vault::fingerprint(
-        keyring.mac_key(),
+pub fn payment_method_id(keyring: &Keyring, instrument_id: &str) -> Result<String, MonriError> {
+    Ok(vault::fingerprint(
+        keyring.mac_key().map_err(ServiceError::from)?,
         &format!("monri-payment-method:{instrument_id}"),
-    )
+    ))
 }
 
 /// The last day of the expiry month.
@@ -831,8 +839,8 @@ pub fn payment_method_json(
     i: &Instrument,
     customer_uuid: &str,
     today: NaiveDate,
-) -> Value {
-    let id = payment_method_id(keyring, &i.id);
+) -> Result<Value, MonriError> {
+    let id = payment_method_id(keyring, &i.id)?;
     let stars = if i.brand.as_deref() == Some("amex") {
         5
     } else {
@@ -848,7 +856,7 @@ pub fn payment_method_json(
         (Some(m), Some(y)) => expiration_date(m, y),
         _ => None,
     };
-    json!({
+    Ok(json!({
         "status": "approved",
         "id": id,
         "masked_pan": masked_pan,
@@ -859,7 +867,7 @@ pub fn payment_method_json(
         "customer_uuid": customer_uuid,
         "token": id,
         "expired": exp.is_some_and(|d| d < today),
-    })
+    }))
 }
 
 // ---------- operations ----------
@@ -1104,7 +1112,7 @@ pub fn payment_methods(
     let data: Vec<Value> = rows::cards_page(conn, &p.id, limit, offset)?
         .iter()
         .map(|i| payment_method_json(keyring, i, &p.uuid, today))
-        .collect();
+        .collect::<Result<_, _>>()?;
     Ok((
         StatusCode::OK,
         json!({ "status": "approved", "data": data }),
@@ -1134,7 +1142,7 @@ pub fn merchant_payment_methods(
     let data: Vec<Value> = page
         .iter()
         .map(|(i, customer_uuid, _)| payment_method_json(keyring, i, customer_uuid, today))
-        .collect();
+        .collect::<Result<_, _>>()?;
     Ok((
         StatusCode::OK,
         json!({ "status": "approved", "data": data }),
