@@ -228,6 +228,49 @@ impl Choices {
     }
 }
 
+/// Rows per page of the CSV export (`GET /transactions.csv`), which walks every page.
+pub const EXPORT_PAGE: u32 = 500;
+
+/// The CSV export's columns. No card data and no payment token: the export leaves the console.
+pub const EXPORT_COLUMNS: [&str; 12] = [
+    "time_utc",
+    "uuid",
+    "merchant_transaction_id",
+    "type",
+    "status",
+    "amount",
+    "currency",
+    "merchant",
+    "connector",
+    "payment_method",
+    "error_code",
+    "error_message",
+];
+
+/// One row of the CSV export, in [`EXPORT_COLUMNS`] order; the amount in major units.
+pub fn export_cells(r: &Row) -> Vec<String> {
+    let t = &r.tx;
+    let amount = match (t.amount, &t.currency) {
+        (Some(a), Some(c)) => format_amount(a, c).unwrap_or_else(|_| a.to_string()),
+        (Some(a), None) => a.to_string(),
+        _ => String::new(),
+    };
+    vec![
+        t.created_at.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+        t.uuid.clone(),
+        t.merchant_transaction_id.clone(),
+        t.transaction_type.clone(),
+        t.status.clone(),
+        amount,
+        t.currency.clone().unwrap_or_default(),
+        r.merchant.clone(),
+        r.connector.clone(),
+        t.payment_method.clone(),
+        t.error_code.map(|c| c.to_string()).unwrap_or_default(),
+        t.error_message.clone().unwrap_or_default(),
+    ]
+}
+
 /// One line of a transaction table.
 pub struct Row {
     pub tx: Transaction,

@@ -375,7 +375,7 @@ pub async fn csv(
     let access = state.access.clone();
     let _ = web::block(move || access.flush(std::time::Duration::from_secs(5))).await;
     const CSV_PAGE: i64 = 500;
-    let header = csv_line(&[
+    let header = crate::web::csv::line(&[
         "time_utc",
         "actor",
         "action",
@@ -416,7 +416,7 @@ pub async fn csv(
                 };
                 let mut out = String::new();
                 for e in rows {
-                    out.push_str(&csv_line(&[
+                    out.push_str(&crate::web::csv::line(&[
                         &e.at.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
                         &e.actor_name,
                         &e.action,
@@ -441,23 +441,6 @@ pub async fn csv(
             "attachment; filename=\"coffer-audit.csv\"",
         ))
         .streaming(body))
-}
-
-/// One CSV record (RFC 4180, written by the `csv` crate), each cell safe from formula injection.
-fn csv_line(cells: &[&str]) -> String {
-    let mut w = ::csv::WriterBuilder::new().from_writer(vec![]);
-    let safe: Vec<String> = cells
-        .iter()
-        .map(|c| {
-            if c.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-                format!("'{c}")
-            } else {
-                (*c).to_string()
-            }
-        })
-        .collect();
-    let _ = w.write_record(&safe);
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod client;
 pub mod confirm;
 pub mod connectors;
 pub mod containers;
+pub mod csv;
 pub mod ctx;
 pub mod error;
 pub mod headers;
@@ -158,6 +159,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(connectors::rotate_monri_key),
         )
         .route("/transactions", web::get().to(transactions::index))
+        .route("/transactions.csv", web::get().to(transactions::csv))
         .route("/transactions/{uuid}", web::get().to(transactions::show))
         .route("/api-users", web::get().to(connectors::api_users))
         .route("/api-users", web::post().to(connectors::create_api_user))

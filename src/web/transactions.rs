@@ -4,6 +4,7 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::console::transactions_view::{self as tv, Detail, ListPage, RawFilters};
@@ -46,8 +47,8 @@ impl ListQuery {
     }
 }
 
-/// The link to the page after `cursor`, keeping the filters.
-fn next_href(raw: &RawFilters, cursor: &str) -> String {
+/// `base` with the list's filters, and `extra` pairs, as its query string.
+fn with_filters(base: &str, raw: &RawFilters, extra: &[(&str, &str)]) -> String {
     let pairs: Vec<(&str, &str)> = [
         ("merchant", raw.merchant.as_str()),
         ("connector", &raw.connector),
@@ -56,16 +57,26 @@ fn next_href(raw: &RawFilters, cursor: &str) -> String {
         ("status", &raw.status),
         ("from", &raw.from),
         ("to", &raw.to),
-        ("limit", &raw.limit),
-        ("after", cursor),
     ]
     .into_iter()
+    .chain(extra.iter().copied())
     .map(|(k, v)| (k, v.trim()))
     .filter(|(_, v)| !v.is_empty())
     .collect();
-    format!(
-        "/transactions?{}",
-        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    let query = serde_urlencoded::to_string(pairs).unwrap_or_default();
+    if query.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{query}")
+    }
+}
+
+/// The link to the page after `cursor`, keeping the filters.
+fn next_href(raw: &RawFilters, cursor: &str) -> String {
+    with_filters(
+        "/transactions",
+        raw,
+        &[("limit", raw.limit.as_str()), ("after", cursor)],
     )
 }
 
@@ -94,6 +105,8 @@ struct IndexPage {
     page: Option<ListPage>,
     next: Option<String>,
     later_page: bool,
+    /// The CSV export of every transaction matching the filters.
+    export: String,
 }
 
 pub async fn index(
@@ -143,6 +156,7 @@ pub async fn index(
             types: fixed_options(&tv::TYPES, &raw.kind),
             statuses: fixed_options(&tv::STATUSES, &raw.status),
             later_page: !raw.after.trim().is_empty(),
+            export: with_filters("/transactions.csv", &raw, &[]),
             form,
             page,
             next,
@@ -186,6 +200,89 @@ pub async fn show(
             callbacks,
         },
     )
+}
+
+/// `GET /transactions.csv`: the list's filters, every matching transaction newest first, as
+/// CSV ([`tv::EXPORT_COLUMNS`]), read in pages of [`tv::EXPORT_PAGE`] along the list's own
+/// keyset and streamed, so that any number of rows is written without holding them. Bad
+/// filters are a 400 and filters naming objects outside the caller's scope a 404, both before
+/// anything is sent (the first page is read before the answer starts).
+pub async fn csv(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    let raw = query.into_inner().into_raw();
+    let mut criteria = tv::parse(&raw).map_err(|errors| {
+        HtmlError::BadRequest(
+            errors
+                .0
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    criteria.limit = tv::EXPORT_PAGE;
+    let page = |state: web::Data<AppState>, actor: crate::domain::Actor, c: tv::Criteria| async move {
+        state
+            .db
+            .run(move |conn| {
+                let ch = tv::choices(conn, &actor)?;
+                tv::list(conn, &actor, &ch, &c)
+            })
+            .await
+    };
+    let first = page(state.clone(), user.0.clone(), criteria.clone()).await?;
+    let lines = |p: &ListPage| {
+        let mut out = String::new();
+        for r in &p.rows {
+            let cells = tv::export_cells(r);
+            let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+            out.push_str(&crate::web::csv::line(&cells));
+        }
+        out
+    };
+    let head = format!(
+        "{}{}",
+        crate::web::csv::line(&tv::EXPORT_COLUMNS),
+        lines(&first)
+    );
+    let next = first.next.as_deref().and_then(tv::decode_cursor);
+    let rest = futures_util::stream::unfold(
+        (state, user.0.clone(), criteria, next),
+        move |(state, actor, mut c, next)| async move {
+            let position = next?;
+            c.after = Some(position);
+            match page(state.clone(), actor.clone(), c.clone()).await {
+                Ok(p) => {
+                    let next = p.next.as_deref().and_then(tv::decode_cursor);
+                    Some((Ok(web::Bytes::from(lines(&p))), (state, actor, c, next)))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "transactions CSV page failed");
+                    Some((
+                        Err(actix_web::error::ErrorInternalServerError(
+                            "transactions export failed",
+                        )),
+                        (state, actor, c, None),
+                    ))
+                }
+            }
+        },
+    );
+    let body =
+        futures_util::stream::once(
+            async move { Ok::<_, actix_web::Error>(web::Bytes::from(head)) },
+        )
+        .chain(rest);
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"coffer-transactions.csv\"",
+        ))
+        .streaming(body))
 }
 
 #[cfg(test)]

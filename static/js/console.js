@@ -13,6 +13,8 @@
     var label = button.textContent;
     button.textContent = ok ? 'Copied' : 'Press Ctrl+C';
     button.classList.toggle('copied', ok);
+    // Stays after the label returns: how the last click was answered.
+    button.setAttribute('data-copied', ok ? 'clipboard' : 'manual');
     setTimeout(function () {
       button.textContent = label;
       button.classList.remove('copied');

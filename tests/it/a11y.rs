@@ -20,6 +20,7 @@ const NOT_HTML: &[&str] = &[
     "/api/",
     "/v2/",
     "/audit.csv",
+    "/transactions.csv",
     "/openapi/",
 ];
 

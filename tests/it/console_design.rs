@@ -355,6 +355,7 @@ async fn every_console_page_has_breadcrumbs() {
             || p == "/healthz"
             || p == "/readyz"
             || p == "/audit.csv"
+            || p == "/transactions.csv"
             || p.starts_with("/openapi/")
     };
     let mut checked = 0;

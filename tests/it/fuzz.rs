@@ -1622,8 +1622,21 @@ fn fill(path: &str, id: &str) -> String {
     path.replace("{id}", id).replace("{uuid}", id)
 }
 
+/// The transaction list's filters (the page and its CSV export).
+const TX_FILTERS: &[&str] = &[
+    "merchant",
+    "connector",
+    "profile",
+    "type",
+    "status",
+    "from",
+    "to",
+    "after",
+    "limit",
+];
+
 /// Console pages that read a query string, with their parameters.
-const QUERY_PAGES: [(&str, &[&str]); 8] = [
+const QUERY_PAGES: [(&str, &[&str]); 9] = [
     (
         "/audit",
         &["before", "profile", "actor", "action", "kind", "from", "to"],
@@ -1632,20 +1645,8 @@ const QUERY_PAGES: [(&str, &[&str]); 8] = [
         "/audit.csv",
         &["before", "profile", "actor", "action", "kind", "from", "to"],
     ),
-    (
-        "/transactions",
-        &[
-            "merchant",
-            "connector",
-            "profile",
-            "type",
-            "status",
-            "from",
-            "to",
-            "after",
-            "limit",
-        ],
-    ),
+    ("/transactions", TX_FILTERS),
+    ("/transactions.csv", TX_FILTERS),
     ("/containers/{id}", &["q", "before", "after"]),
     ("/profiles", &["q", "before", "after"]),
     ("/containers", &["tenant"]),

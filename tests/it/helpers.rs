@@ -257,6 +257,18 @@ impl TestBrowser<'_> {
     }
 }
 
+/// Asserts that `r` answers CSV (`text/csv`).
+pub fn assert_csv(r: &reqwest::Response) {
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/csv"),
+        "{:?}",
+        r.headers()
+    );
+}
+
 pub fn extract_csrf(body: &str) -> Option<String> {
     let marker = "name=\"csrf_token\" value=\"";
     let i = body.find(marker)? + marker.len();

@@ -476,6 +476,22 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
             "foreign profile as the filter",
         ),
         case(
+            ("GET", "/transactions.csv"),
+            "/transactions.csv",
+            None,
+            Console,
+            &[200],
+            "exports own transactions only",
+        ),
+        case(
+            ("GET", "/transactions.csv"),
+            format!("/transactions.csv?merchant={}", a.shop),
+            None,
+            Console,
+            NOT_FOUND,
+            "foreign merchant as the export's filter",
+        ),
+        case(
             ("GET", "/transactions/{uuid}"),
             format!("/transactions/{}", a.tx_uuid),
             None,

@@ -707,3 +707,121 @@ async fn the_list_queries_read_the_console_indexes_in_order() {
         }
     }
 }
+
+/// The export's rows: (uuid, merchant transaction id, amount, currency, merchant).
+async fn export(b: &TestBrowser<'_>, query: &str) -> (StatusCode, Vec<csv::StringRecord>) {
+    let r = b
+        .client
+        .get(b.app.url(&format!("/transactions.csv{query}")))
+        .send()
+        .await
+        .expect("csv");
+    let status = r.status();
+    if status != StatusCode::OK {
+        return (status, vec![]);
+    }
+    crate::helpers::assert_csv(&r);
+    let body = r.text().await.expect("body");
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    assert_eq!(
+        reader.headers().expect("header").iter().collect::<Vec<_>>(),
+        coffer::console::transactions_view::EXPORT_COLUMNS.to_vec()
+    );
+    (
+        status,
+        reader.records().map(|r| r.expect("record")).collect(),
+    )
+}
+
+#[tokio::test]
+async fn the_filtered_list_exports_every_matching_transaction_as_csv_and_nothing_of_others() {
+    let app = TestApp::demo().await;
+    let m = make(&app).await;
+    let shop = one(&app, "merchants", "WHERE name = 'Acme Shop'");
+    let outlet = one(&app, "merchants", "WHERE name = 'Acme Outlet'");
+    let globex = one(&app, "merchants", "WHERE name = 'Globex Store'");
+    let outlet_path = one(&app, "tenants", "WHERE name = 'Acme Retail'");
+    let group = one(&app, "tenants", "WHERE name = 'Acme Group'");
+    let outlet_cards = connector_id(&app, "Acme Outlet Cards");
+    // More than one export page (500 rows) of Acme Outlet at one instant: the pages must break
+    // ties by uuid, and every row come once.
+    let tied = insert_same_instant(
+        &app,
+        &outlet,
+        &outlet_cards,
+        &format!("/{group}/{outlet_path}/"),
+        505,
+    );
+    {
+        use diesel::RunQueryDsl;
+        let db = app.db();
+        let mut c = db.get().expect("conn");
+        diesel::sql_query(format!(
+            "UPDATE transactions SET merchant_transaction_id = '=HYPERLINK(\"x\")' \
+             WHERE uuid = '{}'",
+            tied[0]
+        ))
+        .execute(&mut *c)
+        .expect("formula");
+    }
+
+    let manager = app.other_browser();
+    manager.login_ok("manager", "manager-demo").await;
+    let (s, rows) = export(&manager, &format!("?merchant={outlet}")).await;
+    assert_eq!(s, StatusCode::OK);
+    let uuids: Vec<String> = rows.iter().map(|r| r[1].to_string()).collect();
+    assert_eq!(
+        uuids,
+        db_order(&app, &format!("WHERE merchant_id = '{outlet}'")),
+        "every transaction of the filter once, newest first, across the export's pages"
+    );
+    assert_eq!(uuids.len(), 506);
+    assert!(
+        rows.iter().any(|r| &r[2] == "'=HYPERLINK(\"x\")"),
+        "a formula is neutralized"
+    );
+    let first = rows.iter().find(|r| r[1] == tied[1]).expect("a tied row");
+    assert_eq!(
+        (&first[3], &first[4], &first[5], &first[6], &first[7]),
+        ("DEBIT", "SUCCESS", "1.00", "EUR", "Acme Outlet"),
+        "type, status, amount in major units, currency and merchant name"
+    );
+
+    // The other filters narrow it as on the page; the page links to the export of its filters.
+    let (_, rows) = export(&manager, "?status=ERROR").await;
+    let errors: Vec<String> = rows.iter().map(|r| r[1].to_string()).collect();
+    assert_eq!(
+        errors,
+        db_order(
+            &app,
+            &format!("WHERE status = 'ERROR' AND tenant_path LIKE '/{group}/%'")
+        ),
+        "the failed transactions of Acme only"
+    );
+    assert!(errors.contains(&m.declined), "the declined debit");
+    let (_, page) = manager.get_html("/transactions?status=ERROR").await;
+    assert!(
+        page.contains("href=\"/transactions.csv?status=ERROR\""),
+        "the export link keeps the filters"
+    );
+
+    // A merchant admin exports its own merchant's rows only; a manager of Acme nothing of Globex.
+    let clerk = app.other_browser();
+    clerk.login_ok("merchant", "merchant-demo").await;
+    let (_, rows) = export(&clerk, "").await;
+    assert!(!rows.is_empty());
+    assert_eq!(
+        rows.iter().map(|r| r[1].to_string()).collect::<Vec<_>>(),
+        db_order(&app, &format!("WHERE merchant_id = '{shop}'"))
+    );
+    let (_, rows) = export(&manager, "").await;
+    assert!(rows.iter().all(|r| r[1] != m.globex), "no Globex row");
+    let (s, _) = export(&manager, &format!("?merchant={globex}")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "another tenant's merchant");
+
+    // Bad filters are a 400 before anything is sent.
+    for bad in ["?status=BOGUS", "?from=2026-13-01", "?after=garbage"] {
+        let (s, _) = export(&manager, bad).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+    }
+}
