@@ -22,6 +22,8 @@ pub struct FieldChange {
 
 pub struct EntryView {
     pub at: String,
+    /// The same moment, for the list's one-line relative time (`web::views::when`).
+    pub at_time: chrono::NaiveDateTime,
     pub actor: String,
     pub action: String,
     pub summary: String,
@@ -105,6 +107,7 @@ impl From<AuditEntry> for EntryView {
     fn from(e: AuditEntry) -> Self {
         EntryView {
             at: e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            at_time: e.at,
             changes: changes_of(&e.changes),
             actor: e.actor_name,
             action: e.action,

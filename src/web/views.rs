@@ -212,3 +212,72 @@ mod tests {
         assert_eq!(values(Role::MerchantAdmin), ["merchant_admin"]);
     }
 }
+
+/// A moment as the console's lists show it, on one line: relative to now ("5 min ago"), with
+/// the exact UTC time on hover (`title`), for screen readers (visually hidden text) and for
+/// machines (`datetime`).
+pub struct When {
+    pub relative: String,
+    /// `YYYY-MM-DD HH:MM:SS UTC`.
+    pub utc: String,
+    /// ISO 8601, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub iso: String,
+}
+
+/// [`When`] of `at` (UTC), seen now.
+pub fn when(at: &chrono::NaiveDateTime) -> When {
+    when_seen(at, &chrono::Utc::now().naive_utc())
+}
+
+/// [`When`] of `at` seen at `now`: under a minute "just now" (also a little in the future, as
+/// clocks of several processes differ), then minutes, hours and days with proper plurals, and
+/// from 30 days on the date itself.
+pub fn when_seen(at: &chrono::NaiveDateTime, now: &chrono::NaiveDateTime) -> When {
+    let secs = (*now - *at).num_seconds();
+    let plural = |n: i64, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one} ago")
+        } else {
+            format!("{n} {many} ago")
+        }
+    };
+    let relative = match secs {
+        s if s < 60 && s > -300 => "just now".to_string(),
+        s if (60..3600).contains(&s) => plural(s / 60, "minute", "minutes"),
+        s if (3600..86_400).contains(&s) => plural(s / 3600, "hour", "hours"),
+        s if (86_400..30 * 86_400).contains(&s) => plural(s / 86_400, "day", "days"),
+        _ => at.format("%Y-%m-%d").to_string(),
+    };
+    When {
+        relative,
+        utc: at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        iso: at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    }
+}
+
+#[cfg(test)]
+mod when_tests {
+    use super::when_seen;
+
+    #[test]
+    fn times_read_relative_with_plurals_and_the_exact_utc_time_kept() {
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 12, 3)
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .expect("time");
+        let ago = |s: i64| when_seen(&(now - chrono::Duration::seconds(s)), &now).relative;
+        assert_eq!(ago(0), "just now");
+        assert_eq!(ago(-30), "just now", "a clock a little ahead");
+        assert_eq!(ago(59), "just now");
+        assert_eq!(ago(60), "1 minute ago");
+        assert_eq!(ago(150), "2 minutes ago");
+        assert_eq!(ago(3600), "1 hour ago");
+        assert_eq!(ago(7 * 3600 + 5), "7 hours ago");
+        assert_eq!(ago(86_400), "1 day ago");
+        assert_eq!(ago(29 * 86_400), "29 days ago");
+        assert_eq!(ago(30 * 86_400), "2026-11-03");
+        assert_eq!(ago(-3600), "2026-12-03", "far in the future: the date");
+        let w = when_seen(&now, &now);
+        assert_eq!(w.utc, "2026-12-03 12:00:00 UTC");
+        assert_eq!(w.iso, "2026-12-03T12:00:00Z");
+    }
+}

@@ -825,3 +825,40 @@ async fn the_filtered_list_exports_every_matching_transaction_as_csv_and_nothing
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
     }
 }
+
+#[tokio::test]
+async fn list_times_read_relative_with_the_exact_utc_time_on_hover() {
+    // Issue 13, point 9: one-line times, relative, with the exact UTC time on hover.
+    let app = TestApp::demo().await;
+    let m = make(&app).await;
+    app.login_ok("admin", "admin-demo").await;
+    let at: String = {
+        use coffer::db::schema::transactions as t;
+        use diesel::prelude::*;
+        let db = app.db();
+        let mut c = db.get().expect("conn");
+        let at: chrono::NaiveDateTime = t::table
+            .filter(t::uuid.eq(&m.declined))
+            .select(t::created_at)
+            .first(&mut c)
+            .expect("time");
+        at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    };
+    let (_, page) = app.get_html("/transactions").await;
+    let row = page
+        .split("<tr>")
+        .find(|r| r.contains(&m.declined))
+        .expect("the declined debit's row");
+    assert!(
+        row.contains(&format!(
+            "title=\"{at}\">just now<span class=\"visually-hidden\"> ({at})</span></time>"
+        )),
+        "{row}"
+    );
+    let (_, audit) = app.get_html("/audit").await;
+    assert!(
+        audit.contains("\">just now<span class=\"visually-hidden\"> (")
+            && audit.contains(" UTC\">just now"),
+        "the audit log's times too"
+    );
+}
