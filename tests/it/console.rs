@@ -896,7 +896,9 @@ async fn the_audit_log_shows_entries_newest_first_with_actors_scoped_to_the_view
 
     let (s, audit) = b.get_html("/audit").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(audit.contains("<th scope=\"col\">Time (UTC)</th>"));
+    // Times read relative, the exact UTC time on hover (`web::views::when`).
+    assert!(audit.contains("<th scope=\"col\">Time</th>"));
+    assert!(audit.contains("<td class=\"when\"><time datetime=\""));
     let newer = audit
         .find("Renamed merchant Acme Shop to Acme Shop Two")
         .expect("shop rename");
