@@ -85,6 +85,7 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
 
     let cards = connector::find_by_api_key(conn, BENCH_API_KEY)?
         .context("the demo connector demo-shop-cards is missing")?;
+    let owner = crate::vault::keyring::Owner::of_path(Some(&cards.tenant_path));
     let eff = crate::console::connectors::effective(conn, &cards)?;
     let container = eff
         .container
@@ -137,7 +138,7 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
             };
             let id = crate::ids::new_id();
             let i = Instrument {
-                vault_record: keyring.seal(BENCH_PAN.as_bytes(), id.as_bytes())?,
+                vault_record: keyring.seal(conn, &owner, BENCH_PAN.as_bytes(), id.as_bytes())?,
                 id,
                 profile_id: p.id.clone(),
                 connector_id: cards.id.clone(),
@@ -189,7 +190,7 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
         for _ in next..end {
             let token = ids::card_token();
             rows.push(CardToken {
-                sealed: keyring.seal(&plaintext, token.as_bytes())?,
+                sealed: keyring.seal(conn, &owner, &plaintext, token.as_bytes())?,
                 token,
                 connector_id: cards.id.clone(),
                 brand: "visa".into(),

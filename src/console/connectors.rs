@@ -155,8 +155,14 @@ pub fn create(
     };
     let at = now();
     let id = crate::ids::new_id();
-    let sealed = keyring.seal(keys.shared_secret.as_bytes(), id.as_bytes())?;
-    let sealed_monri = keyring.seal(keys.monri_merchant_key.as_bytes(), &monri_key_aad(&id))?;
+    let owner = crate::vault::keyring::Owner::of_path(Some(&m.tenant_path));
+    let sealed = keyring.seal(conn, &owner, keys.shared_secret.as_bytes(), id.as_bytes())?;
+    let sealed_monri = keyring.seal(
+        conn,
+        &owner,
+        keys.monri_merchant_key.as_bytes(),
+        &monri_key_aad(&id),
+    )?;
     let k = Connector {
         id,
         merchant_id: m.id.clone(),
@@ -416,7 +422,8 @@ pub fn rotate_secret(
     }
     let k = get(conn, actor, id)?;
     let secret = crate::ids::random_alnum(40);
-    let sealed = keyring.seal(secret.as_bytes(), k.id.as_bytes())?;
+    let owner = crate::vault::keyring::Owner::of_path(Some(&k.tenant_path));
+    let sealed = keyring.seal(conn, &owner, secret.as_bytes(), k.id.as_bytes())?;
     crate::db::write_tx(conn, |tx| {
         connector::set_secret(tx, &k.id, &sealed, now())?;
         audit::record(
@@ -463,7 +470,8 @@ pub fn set_monri_credentials(
     authenticity_token: &str,
     merchant_key: &str,
 ) -> Result<(), ServiceError> {
-    let sealed = keyring.seal(merchant_key.as_bytes(), &monri_key_aad(&k.id))?;
+    let owner = crate::vault::keyring::Owner::of_path(Some(&k.tenant_path));
+    let sealed = keyring.seal(conn, &owner, merchant_key.as_bytes(), &monri_key_aad(&k.id))?;
     let first = k.monri_merchant_key.is_none();
     crate::db::write_tx(conn, |tx| {
         match connector::set_monri_credentials(tx, &k.id, authenticity_token, &sealed, now()) {

@@ -16,6 +16,7 @@ use crate::vault::keyring::Keyring;
 
 fn ensure_tenant(
     conn: &mut DbConnection,
+    keyring: &Keyring,
     name: &str,
     parent: Option<&Tenant>,
 ) -> Result<Tenant, ServiceError> {
@@ -24,6 +25,7 @@ fn ensure_tenant(
     }
     tenants::create(
         conn,
+        keyring,
         &Actor::system(),
         tenants::NewTenant {
             parent_id: parent.map(|p| p.id.clone()),
@@ -163,8 +165,8 @@ pub struct Demo {
 }
 
 pub fn seed(conn: &mut DbConnection, keyring: &Keyring) -> Result<Demo, ServiceError> {
-    let acme_group = ensure_tenant(conn, "Acme Group", None)?;
-    let acme_retail = ensure_tenant(conn, "Acme Retail", Some(&acme_group))?;
+    let acme_group = ensure_tenant(conn, keyring, "Acme Group", None)?;
+    let acme_retail = ensure_tenant(conn, keyring, "Acme Retail", Some(&acme_group))?;
     let acme_shop = ensure_merchant(conn, &acme_group, "Acme Shop")?;
     let acme_outlet = ensure_merchant(conn, &acme_retail, "Acme Outlet")?;
     // `admin` may already exist from the first start: it then keeps its password.
@@ -231,7 +233,7 @@ pub fn seed(conn: &mut DbConnection, keyring: &Keyring) -> Result<Demo, ServiceE
         Some(&shared),
         false,
     )?;
-    let globex = ensure_tenant(conn, "Globex", None)?;
+    let globex = ensure_tenant(conn, keyring, "Globex", None)?;
     let globex_store = ensure_merchant(conn, &globex, "Globex Store")?;
     let globex_profiles = ensure_container(conn, &globex, "Globex Profiles")?;
     ensure_connector(

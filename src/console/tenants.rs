@@ -6,6 +6,7 @@ use crate::domain::{Actor, Scope, clean_name};
 use crate::error::{FieldErrors, ServiceError};
 use crate::models::tenant::{self, Tenant};
 use crate::models::{merchant, now, user};
+use crate::vault::keyring::Keyring;
 
 /// A tenant the actor may see, or `NotFound` (also for tenants outside the scope, so that
 /// guessing ids tells nothing).
@@ -34,6 +35,7 @@ pub struct NewTenant {
 
 pub fn create(
     conn: &mut DbConnection,
+    keyring: &Keyring,
     actor: &Actor,
     input: NewTenant,
 ) -> Result<Tenant, ServiceError> {
@@ -67,8 +69,17 @@ pub fn create(
         updated_at: at,
         require_two_factor: false,
     };
+    // A root tenant's records are sealed under data keys of its own (issue [keys]); the key
+    // is made before the transaction (in transit mode that asks the key manager).
+    let key = match parent {
+        None => Some(keyring.new_tenant_key(&t.id)?),
+        Some(_) => None,
+    };
     crate::db::write_tx(conn, |c| {
         tenant::insert(c, &t)?;
+        if let Some(key) = key {
+            keyring.add_tenant_key(c, key)?;
+        }
         audit::record(
             c,
             actor,
@@ -219,5 +230,108 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Tenant
             },
         )?;
         Ok(t)
+    })
+}
+
+/// What erasing a root tenant removed.
+#[derive(Debug)]
+pub struct Erasure {
+    pub tenant: Tenant,
+    pub deleted: crate::models::erasure::TreeCounts,
+    /// The tenant's key-encryption key was destroyed in the key manager (transit mode).
+    pub key_destroyed: bool,
+    /// The tenant's data keys deleted from the database.
+    pub data_keys_deleted: usize,
+}
+
+/// A root tenant that a platform admin may erase, and what lies under it (the confirmation page).
+pub fn erase_preview(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<(Tenant, crate::models::erasure::TreeCounts), ServiceError> {
+    let t = erasable(conn, actor, id)?;
+    let counts = crate::models::erasure::count(conn, &t.path)?;
+    Ok((t, counts))
+}
+
+fn erasable(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Tenant, ServiceError> {
+    let t = get(conn, actor, id)?;
+    if actor.scope != Scope::Platform || actor.role != crate::domain::Role::PlatformAdmin {
+        return Err(ServiceError::Forbidden);
+    }
+    if t.parent_id.is_some() {
+        return Err(ServiceError::Conflict(format!(
+            "Only a root tenant can be erased with everything under it: {} is a sub-tenant. \
+             Delete it once it is empty, or erase its root tenant.",
+            t.name
+        )));
+    }
+    Ok(t)
+}
+
+/// Erases a root tenant with everything under it, by key destruction (issue [keys]). Platform
+/// admins only, and only when `confirm_name` is the tenant's name. First the tenant's
+/// key-encryption key is destroyed in the key manager (transit mode), so that none of its
+/// records can be opened again, even from a backup taken before; then one transaction deletes
+/// every row of its tree and its data keys, and records `tenant.erase` in the platform's audit
+/// chain. Should that transaction fail, the erasure can be run again: the records it left are
+/// already unreadable. The tenant's own audit chain is kept (audit records must be retained; it
+/// holds no card data) and still verifies.
+pub fn erase(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    actor: &Actor,
+    id: &str,
+    confirm_name: &str,
+) -> Result<Erasure, ServiceError> {
+    let t = erasable(conn, actor, id)?;
+    if confirm_name.trim() != t.name {
+        return Err(ServiceError::invalid(
+            "confirm_name",
+            "Type the tenant's name exactly to confirm.",
+        ));
+    }
+    let key_destroyed = keyring
+        .destroy_tenant_kek(&t.id)
+        .map_err(|e| crate::error::KeysUnavailable(format!("The key manager did not destroy the tenant's key: {e}. Nothing was deleted; retry later.")))?;
+    let (deleted, data_keys_deleted) = crate::db::write_tx(conn, |c| {
+        let deleted = crate::models::erasure::delete_tree(c, &t.path)?;
+        let keys = keyring.forget_tenant(c, &t.id)?;
+        audit::record(
+            c,
+            actor,
+            &Place::default(),
+            Change {
+                action: "tenant.erase",
+                object_type: "tenant",
+                object_id: &t.id,
+                summary: format!(
+                    "Erased root tenant {} with {} sub-tenant(s), {} merchant(s), {} profile(s), \
+                     {} instrument(s) and {} transaction(s); destroyed its {} data key(s){}",
+                    t.name,
+                    deleted.tenants - 1,
+                    deleted.merchants,
+                    deleted.profiles,
+                    deleted.instruments,
+                    deleted.transactions,
+                    keys,
+                    if key_destroyed {
+                        " and its key-encryption key in the key manager"
+                    } else {
+                        ""
+                    }
+                ),
+                changes: vec![("name", Some(t.name.clone()), None)],
+            },
+        )?;
+        Ok::<_, ServiceError>((deleted, keys))
+    })?;
+    crate::db::scrub_after_erasure(conn)?;
+    Ok(Erasure {
+        tenant: t,
+        deleted,
+        key_destroyed,
+        data_keys_deleted,
     })
 }

@@ -96,7 +96,12 @@ pub fn start(
     let secret = totp::new_secret();
     let row = TwoFactor {
         user_id: u.id.clone(),
-        secret_sealed: keyring.seal(&secret, u.id.as_bytes())?,
+        secret_sealed: keyring.seal(
+            conn,
+            &crate::vault::keyring::Owner::of_path(u.scope_path.as_deref()),
+            &secret,
+            u.id.as_bytes(),
+        )?,
         enabled: false,
         last_step: None,
         created_at: now(),

@@ -202,6 +202,31 @@ diesel::table! {
         master_key_id -> Text,
         active -> Bool,
         created_at -> Timestamp,
+        owner -> Nullable<Text>,
+        deactivated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    reencrypt_jobs (id) {
+        id -> Text,
+        reason -> Text,
+        state -> Text,
+        total -> BigInt,
+        done -> BigInt,
+        resealed -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    reencrypt_cursors (job_id, tbl) {
+        job_id -> Text,
+        tbl -> Text,
+        position -> Text,
+        finished -> Bool,
     }
 }
 

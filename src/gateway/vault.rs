@@ -57,6 +57,7 @@ pub enum VaultError {
 }
 
 /// The key-encryption key: wraps and unwraps [`DataKey`]s.
+#[derive(Clone)]
 pub struct MasterKey([u8; KEY_LEN]);
 
 /// A data-encryption key: seals and opens records.
@@ -168,6 +169,15 @@ pub fn seal(
         "{RECORD_VERSION}:{key_id}:{}",
         BASE64.encode(bytes)
     ))
+}
+
+/// The id of the data key that sealed a [`seal`] record (`None`: not a sealed record).
+pub fn key_id_of(record: &str) -> Option<&str> {
+    let mut parts = record.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(RECORD_VERSION), Some(id), Some(_)) if !id.is_empty() => Some(id),
+        _ => None,
+    }
 }
 
 /// Decrypts a [`seal`] record, looking its data key up by the embedded key id.

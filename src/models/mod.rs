@@ -8,6 +8,7 @@ pub mod config_version;
 pub mod connector;
 pub mod container;
 pub mod dashboard;
+pub mod erasure;
 pub mod idempotency_key;
 pub mod merchant;
 pub mod monri;

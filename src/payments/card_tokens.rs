@@ -382,7 +382,12 @@ pub fn tokenize(
             let token = ids::card_token();
             let row = CardToken {
                 sealed: keyring
-                    .seal(&plaintext, token.as_bytes())
+                    .seal(
+                        conn,
+                        &crate::vault::keyring::Owner::of_path(Some(&conn_row.tenant_path)),
+                        &plaintext,
+                        token.as_bytes(),
+                    )
                     .map_err(unexpected)?,
                 token,
                 connector_id: conn_row.id.clone(),

@@ -159,7 +159,12 @@ fn store_instrument(
             let id = crate::ids::new_id();
             let sealed = cx
                 .keyring
-                .seal(means.secret().as_bytes(), id.as_bytes())
+                .seal(
+                    cx.conn,
+                    &cx.owner(),
+                    means.secret().as_bytes(),
+                    id.as_bytes(),
+                )
                 .map_err(internal)?;
             let (brand, holder, first_six, last_four, m, y, iban_masked, bic, mandate) = match means
             {
@@ -523,7 +528,12 @@ pub(crate) fn settle(
                 // that referenceUuid can charge it later (same merchant only).
                 summary["vault"] = json!(
                     cx.keyring
-                        .seal(means.secret().as_bytes(), t.uuid.as_bytes())
+                        .seal(
+                            cx.conn,
+                            &cx.owner(),
+                            means.secret().as_bytes(),
+                            t.uuid.as_bytes(),
+                        )
                         .map_err(internal)?
                 );
             }

@@ -182,6 +182,14 @@ pub(crate) struct Ctx<'a> {
     pub(crate) reader: &'a crate::audit::access::Reader,
 }
 
+impl Ctx<'_> {
+    /// Whose keys seal what this payment stores: the connector's root tenant (a container is
+    /// always in the same tree as the connectors that use it).
+    pub(crate) fn owner(&self) -> crate::vault::keyring::Owner {
+        crate::vault::keyring::Owner::of_path(Some(&self.connector.tenant_path))
+    }
+}
+
 /// What the hosted payment page and the 3-D Secure challenge need from the settings.
 #[derive(Debug, Clone)]
 pub struct PageSettings {

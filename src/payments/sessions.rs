@@ -58,7 +58,12 @@ fn open_session(
     let sealed_card = match card.and_then(Means::card_secret_json) {
         Some(v) => Some(
             cx.keyring
-                .seal(v.to_string().as_bytes(), id.as_bytes())
+                .seal(
+                    cx.conn,
+                    &cx.owner(),
+                    v.to_string().as_bytes(),
+                    id.as_bytes(),
+                )
                 .map_err(internal)?,
         ),
         None => None,

@@ -26,21 +26,60 @@ const MAC_KEY_ID: &str = "mac";
 /// this long instead of each waiting for the key manager again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// Whose records a data key seals: a root tenant (every record of that tenant's tree: cards,
+/// card tokens, sealed cards of payment sessions and transactions, connector secrets, two-factor
+/// secrets of its users) or the platform (platform users' two-factor secrets, and records sealed
+/// before keys were per tenant until the re-encryption job moves them).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Owner {
+    Platform,
+    Tenant(String),
+}
+
+impl Owner {
+    /// The owner of an object in the tenant tree at `path` (`/<root id>/…/`); no path (a
+    /// platform user) is the platform.
+    pub fn of_path(path: Option<&str>) -> Owner {
+        match path.and_then(|p| p.split('/').find(|s| !s.is_empty())) {
+            Some(root) => Owner::Tenant(root.to_string()),
+            None => Owner::Platform,
+        }
+    }
+    /// The root tenant's id (`None`: the platform).
+    pub fn root(&self) -> Option<&str> {
+        match self {
+            Owner::Platform => None,
+            Owner::Tenant(r) => Some(r),
+        }
+    }
+    fn of_row(r: &VaultKey) -> Owner {
+        r.owner.clone().map_or(Owner::Platform, Owner::Tenant)
+    }
+}
+
+/// A root tenant's new data key, wrapped, not stored yet.
+pub struct NewTenantKey(VaultKey);
+
+/// How long a process trusts its view of which key is active per owner before reading it again
+/// (a rotation on another process is followed within this time; see [`retire_unused`]).
+const ACTIVE_TTL: Duration = Duration::from_secs(1);
+
 /// The vault's keys. The key-encryption key is a [`KeyEncryptionKey`] (the local master key or
-/// the key manager's Transit key); data keys and the MAC key are unwrapped by it and held in
-/// memory only (zeroed on drop). A key the key manager could not unwrap (it was unreachable)
-/// stays pending: whatever needs it answers [`KeysUnavailable`] until a later unwrap succeeds,
-/// without a restart.
+/// the key manager's Transit key); each root tenant's data keys are wrapped by that tenant's
+/// key-encryption key ([`KeyEncryptionKey::for_tenant`]: its own Transit key in transit mode).
+/// Data keys and the MAC key are unwrapped and held in memory only (zeroed on drop). A key the
+/// key manager could not unwrap (it was unreachable) stays pending: whatever needs it answers
+/// [`KeysUnavailable`] until a later unwrap succeeds, without a restart.
 ///
-/// Per-tenant data keys and re-encryption fit here later without changing the callers: a data
-/// key is found by the id each record names (`v1:<key id>:…`), so keys of one tenant are more
-/// rows of `vault_keys` with an owner column, `seal` takes the owner to pick that owner's active
-/// key, and a re-encryption job opens each record with its old key and seals it with the new one.
+/// Records name the data key that sealed them (`v1:<key id>:…`), so a record opens whichever
+/// owner's key sealed it; `seal` picks the active key of the record's [`Owner`].
 pub struct Keyring {
-    kek: Box<dyn KeyEncryptionKey>,
+    kek: std::sync::Arc<dyn KeyEncryptionKey>,
     kek_id: String,
-    /// The data key new records are sealed with.
-    active_id: String,
+    /// The key-encryption keys of root tenants (transit mode: one Transit key each).
+    tenant_keks: Mutex<HashMap<String, std::sync::Arc<dyn KeyEncryptionKey>>>,
+    /// The data key new records of each owner are sealed with, and when that was read.
+    active: RwLock<(HashMap<Owner, String>, Option<Instant>)>,
     keys: RwLock<HashMap<String, DataKey>>,
     mac: OnceLock<DataKey>,
     /// Rows whose key the key manager has not unwrapped yet.
@@ -97,10 +136,11 @@ fn new_row(
         purpose,
         master.wrap(key).map_err(|e| anyhow::anyhow!("{e}"))?,
         master_id,
+        None,
     ))
 }
 
-fn row(id: &str, purpose: &str, wrapped: String, kek_id: &str) -> VaultKey {
+fn row(id: &str, purpose: &str, wrapped: String, kek_id: &str, owner: Option<&str>) -> VaultKey {
     VaultKey {
         id: id.into(),
         purpose: purpose.into(),
@@ -108,23 +148,54 @@ fn row(id: &str, purpose: &str, wrapped: String, kek_id: &str) -> VaultKey {
         master_key_id: kek_id.into(),
         active: true,
         created_at: now(),
+        owner: owner.map(str::to_string),
+        deactivated_at: None,
     }
 }
 
 /// A new key wrapped by `kek`, as a row to insert.
-fn generated_row(kek: &dyn KeyEncryptionKey, id: &str, purpose: &str) -> anyhow::Result<VaultKey> {
-    let (_, wrapped) = kek.generate().map_err(|e| {
-        anyhow::anyhow!(
-            "cannot create the vault's {purpose} key: {e}. The vault has no keys yet, so Coffer \
-             cannot start before {} answers.",
-            kek.describe()
-        )
-    })?;
-    Ok(row(id, purpose, wrapped, &kek.id()))
+fn generated_row(
+    kek: &dyn KeyEncryptionKey,
+    id: &str,
+    purpose: &str,
+    owner: Option<&str>,
+) -> anyhow::Result<VaultKey> {
+    kek.ensure()
+        .and_then(|()| kek.generate())
+        .map(|(_, wrapped)| row(id, purpose, wrapped, &kek.id(), owner))
+        .map_err(|e| match owner {
+            Some(o) => anyhow::anyhow!(
+                "cannot create the data key of root tenant {o}: {e} ({})",
+                kek.describe()
+            ),
+            None => anyhow::anyhow!(
+                "cannot create the vault's {purpose} key: {e}. The vault has no keys yet, so \
+                 Coffer cannot start before {} answers.",
+                kek.describe()
+            ),
+        })
 }
 
 fn is_transit_row(r: &VaultKey) -> bool {
     r.master_key_id.starts_with("transit:")
+}
+
+/// The root tenants that have no data key of their own yet.
+fn roots_without_keys(conn: &mut DbConnection, rows: &[VaultKey]) -> anyhow::Result<Vec<String>> {
+    use crate::db::schema::tenants;
+    use diesel::prelude::*;
+    let roots: Vec<String> = tenants::table
+        .filter(tenants::parent_id.is_null())
+        .select(tenants::id)
+        .load(conn)?;
+    Ok(roots
+        .into_iter()
+        .filter(|r| {
+            !rows
+                .iter()
+                .any(|k| k.purpose == "data" && k.owner.as_deref() == Some(r))
+        })
+        .collect())
 }
 
 impl Keyring {
@@ -138,11 +209,12 @@ impl Keyring {
         Self::load_with(conn, kms::from_settings(settings)?)
     }
 
-    /// Loads the keys, creating the MAC key and a first data key when missing. Safe when several
-    /// processes start at once: the MAC key has a fixed id, so only one insert wins. With the
-    /// key manager unreachable, keys it has not unwrapped stay pending (see [`Keyring`]); a
-    /// local master key that does not open a key is an error, as is a vault whose keys were
-    /// wrapped in the other mode.
+    /// Loads the keys, creating the MAC key, a first platform data key and a first data key of
+    /// every root tenant that has none when missing. Safe when several processes start at
+    /// once: the MAC key has a fixed id, so only one insert wins, and two first data keys of
+    /// one owner are both valid (the newer one is used). With the key manager unreachable, keys
+    /// it has not unwrapped stay pending (see [`Keyring`]); a local master key that does not
+    /// open a key is an error, as is a vault whose keys were wrapped in the other mode.
     pub fn load_with(
         conn: &mut DbConnection,
         kek: Box<dyn KeyEncryptionKey>,
@@ -167,39 +239,49 @@ impl Keyring {
             );
         }
         if !rows.iter().any(|r| r.id == MAC_KEY_ID) {
-            let row = generated_row(kek.as_ref(), MAC_KEY_ID, "mac")?;
+            let row = generated_row(kek.as_ref(), MAC_KEY_ID, "mac", None)?;
             if let Err(e) = vault_key::insert(conn, &row)
                 && !is_unique_violation(&e)
             {
                 return Err(e.into());
             }
         }
-        if !rows.iter().any(|r| r.purpose == "data") {
-            let row = generated_row(kek.as_ref(), &crate::ids::new_id(), "data")?;
+        if !rows
+            .iter()
+            .any(|r| r.purpose == "data" && r.owner.is_none())
+        {
+            let row = generated_row(kek.as_ref(), &crate::ids::new_id(), "data", None)?;
             vault_key::insert(conn, &row)?;
         }
-        let rows = vault_key::all(conn)?;
-        let active_id = rows
-            .iter()
-            .filter(|r| r.purpose == "data")
-            .rfind(|r| r.active)
-            .or_else(|| rows.iter().rfind(|r| r.purpose == "data"))
-            .context("no data key")?
-            .id
-            .clone();
         let keyring = Keyring {
             kek_id: kek.id(),
-            kek,
-            active_id,
+            kek: std::sync::Arc::from(kek),
+            tenant_keks: Mutex::new(HashMap::new()),
+            active: RwLock::new((HashMap::new(), None)),
             keys: RwLock::new(HashMap::new()),
             mac: OnceLock::new(),
             pending: Mutex::new(vec![]),
             missing: AtomicUsize::new(0),
             state: Mutex::new(KmsState::default()),
         };
+        for root in roots_without_keys(conn, &rows)? {
+            match keyring.create_tenant_key(conn, &root) {
+                Ok(_) => {}
+                // The key manager is down: that tenant's new records are sealed under the
+                // platform key until a later start (or rotation) creates its key.
+                Err(e) if transit => tracing::error!(
+                    tenant = %root,
+                    error = %format!("{e:#}"),
+                    "cannot create the root tenant's data key"
+                ),
+                Err(e) => return Err(e),
+            }
+        }
+        let rows = vault_key::all(conn)?;
+        keyring.set_active(&rows);
         let mid = keyring.kek_id.clone();
         for r in rows {
-            match keyring.kek.unwrap_key(&r.wrapped) {
+            match keyring.kek_for(&r).and_then(|k| k.unwrap_key(&r.wrapped)) {
                 Ok(k) => keyring.place(&r, k),
                 Err(e) if !transit => bail!(
                     "vault key {} cannot be unwrapped with this master key ({e}): it is wrapped by \
@@ -226,6 +308,123 @@ impl Keyring {
             );
         }
         Ok(keyring)
+    }
+
+    /// The key-encryption key of a root tenant (cached: one HTTP client per Transit key).
+    fn tenant_kek(&self, root: &str) -> std::sync::Arc<dyn KeyEncryptionKey> {
+        lock(&self.tenant_keks)
+            .entry(root.to_string())
+            .or_insert_with(|| std::sync::Arc::from(self.kek.for_tenant(root)))
+            .clone()
+    }
+
+    /// The key-encryption key that wrapped a row: the vault's, or its owner's.
+    fn kek_for(&self, r: &VaultKey) -> Result<std::sync::Arc<dyn KeyEncryptionKey>, KmsError> {
+        let own = match &r.owner {
+            Some(root) => self.tenant_kek(root),
+            None => self.kek.clone(),
+        };
+        if own.id() == r.master_key_id {
+            return Ok(own);
+        }
+        if self.kek_id == r.master_key_id {
+            // Local mode: a tenant's keys are wrapped by the master key.
+            return Ok(self.kek.clone());
+        }
+        Err(KmsError::Refused(format!(
+            "vault key {} is wrapped by {}, which is neither {} nor its owner's key",
+            r.id,
+            r.master_key_id,
+            self.kek.describe()
+        )))
+    }
+
+    /// A new data key of a root tenant, wrapped by the tenant's key-encryption key (created in
+    /// the key manager when missing), ready to be added by [`Keyring::add_tenant_key`]. The calls
+    /// to the key manager happen here, before the caller's write transaction.
+    pub fn new_tenant_key(&self, root: &str) -> anyhow::Result<NewTenantKey> {
+        let kek = self.tenant_kek(root);
+        Ok(NewTenantKey(generated_row(
+            kek.as_ref(),
+            &crate::ids::new_id(),
+            "data",
+            Some(root),
+        )?))
+    }
+
+    /// Makes a key of [`Keyring::new_tenant_key`] its tenant's active key, in the caller's
+    /// transaction. The key itself is not kept: it is read back from the database when first
+    /// used, so a rolled-back transaction leaves nothing behind in any process.
+    pub fn add_tenant_key(
+        &self,
+        conn: &mut DbConnection,
+        key: NewTenantKey,
+    ) -> anyhow::Result<String> {
+        let row = key.0;
+        let root = row.owner.clone().context("a tenant key has an owner")?;
+        vault_key::deactivate_data_keys(conn, Some(&root), now())?;
+        vault_key::insert(conn, &row)?;
+        if let Ok(mut a) = self.active.write() {
+            // Read the active keys again on the next seal.
+            a.1 = None;
+        }
+        Ok(row.id)
+    }
+
+    /// Both steps at once (start-up, rotation).
+    pub fn create_tenant_key(&self, conn: &mut DbConnection, root: &str) -> anyhow::Result<String> {
+        let k = self.new_tenant_key(root)?;
+        self.add_tenant_key(conn, k)
+    }
+
+    fn set_active(&self, rows: &[VaultKey]) {
+        let mut map = HashMap::new();
+        for r in rows.iter().filter(|r| r.purpose == "data") {
+            // Rows come oldest first: the newest active key of an owner wins, and an owner
+            // whose keys are all inactive (an interrupted rotation) uses its newest.
+            let owner = Owner::of_row(r);
+            if r.active || !map.contains_key(&owner) {
+                map.insert(owner, r.id.clone());
+            }
+        }
+        if let Ok(mut a) = self.active.write() {
+            *a = (map, Some(Instant::now()));
+        }
+    }
+
+    /// The id of the data key new records of `owner` are sealed with. Read again from the
+    /// database once [`ACTIVE_TTL`] has passed, so a rotation on any process is followed. A root
+    /// tenant without a key of its own (created by an older Coffer while this one ran) falls
+    /// back to the platform's key; the next start creates its key and the re-encryption job
+    /// moves those records.
+    fn active_id(&self, conn: &mut DbConnection, owner: &Owner) -> anyhow::Result<String> {
+        let fresh = |a: &(HashMap<Owner, String>, Option<Instant>)| {
+            a.1.is_some_and(|t| t.elapsed() < ACTIVE_TTL)
+        };
+        if let Ok(a) = self.active.read()
+            && fresh(&a)
+            && let Some(id) = a.0.get(owner)
+        {
+            return Ok(id.clone());
+        }
+        let rows = vault_key::all(conn)?;
+        self.set_active(&rows);
+        let a = self
+            .active
+            .read()
+            .map_err(|_| anyhow::anyhow!("keyring lock poisoned"))?;
+        if let Some(id) = a.0.get(owner) {
+            return Ok(id.clone());
+        }
+        if *owner != Owner::Platform {
+            tracing::warn!(
+                tenant = owner.root().unwrap_or_default(),
+                "the root tenant has no data key of its own yet: sealing under the platform key"
+            );
+        }
+        a.0.get(&Owner::Platform)
+            .cloned()
+            .context("the vault has no platform data key")
     }
 
     fn place(&self, r: &VaultKey, k: DataKey) {
@@ -272,7 +471,7 @@ impl Keyring {
                 left.push(r);
                 continue;
             }
-            match self.kek.unwrap_key(&r.wrapped) {
+            match self.kek_for(&r).and_then(|k| k.unwrap_key(&r.wrapped)) {
                 Ok(k) => {
                     self.succeeded();
                     self.place(&r, k);
@@ -330,23 +529,35 @@ impl Keyring {
         Ok(vault::fingerprint(root_key.as_bytes(), stored))
     }
 
-    /// Seals `plaintext` bound to `aad` (the owning row's id) under the active data key.
-    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> anyhow::Result<String> {
-        let get = || {
-            self.keys
-                .read()
-                .ok()
-                .and_then(|k| k.get(&self.active_id).cloned())
-        };
-        let key = match get() {
-            Some(k) => k,
-            None => {
-                self.recover(false);
-                get().ok_or_else(|| self.unavailable())?
-            }
-        };
-        vault::seal(&key, &self.active_id, plaintext, aad)
-            .map_err(|e| anyhow::anyhow!("seal failed: {e}"))
+    /// Seals `plaintext` bound to `aad` (the owning row's id) under the active data key of
+    /// `owner` (the root tenant the record belongs to).
+    pub fn seal(
+        &self,
+        conn: &mut DbConnection,
+        owner: &Owner,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> anyhow::Result<String> {
+        let id = self.active_id(conn, owner)?;
+        let key = self.data_key(conn, &id)?;
+        vault::seal(&key, &id, plaintext, aad).map_err(|e| anyhow::anyhow!("seal failed: {e}"))
+    }
+
+    /// A data key by id: held in memory, or read from the database and unwrapped (a key created
+    /// by another process, or one whose unwrap is pending).
+    fn data_key(&self, conn: &mut DbConnection, id: &str) -> anyhow::Result<DataKey> {
+        let get = || self.keys.read().ok().and_then(|k| k.get(id).cloned());
+        if let Some(k) = get() {
+            return Ok(k);
+        }
+        if !self.recover(false) {
+            return Err(self.unavailable().into());
+        }
+        if let Some(k) = get() {
+            return Ok(k);
+        }
+        self.reload(conn)?;
+        get().ok_or_else(|| anyhow::anyhow!("vault key {id} does not exist"))
     }
 
     /// Opens a sealed record; a key created by another process since start is loaded on demand.
@@ -387,7 +598,7 @@ impl Keyring {
                     .map(|k| !k.contains_key(&r.id))
                     .unwrap_or(false)
             {
-                match self.kek.unwrap_key(&r.wrapped) {
+                match self.kek_for(&r).and_then(|k| k.unwrap_key(&r.wrapped)) {
                     Ok(k) => {
                         self.succeeded();
                         self.place(&r, k);
@@ -402,6 +613,40 @@ impl Keyring {
             }
         }
         Ok(())
+    }
+
+    /// Erasure by key destruction, step 1 (before the tenant's rows are deleted): destroys the
+    /// root tenant's key-encryption key in the key manager, so that its data keys (and every
+    /// record they sealed) cannot be opened again, even from a backup taken before. True when a
+    /// key was destroyed (transit mode); false in local mode, where the tenant's data keys are
+    /// wrapped by the master key and only [`Keyring::forget_tenant`] removes them.
+    pub fn destroy_tenant_kek(&self, root: &str) -> Result<bool, KmsError> {
+        let kek = self.tenant_kek(root);
+        if kek.id() == self.kek_id {
+            return Ok(false);
+        }
+        let destroyed = kek.destroy()?;
+        lock(&self.tenant_keks).remove(root);
+        Ok(destroyed)
+    }
+
+    /// Erasure, step 2 (in the transaction that deletes the tenant): deletes the root tenant's
+    /// data keys and drops them from this process's memory. Returns how many keys were deleted.
+    pub fn forget_tenant(&self, conn: &mut DbConnection, root: &str) -> anyhow::Result<usize> {
+        let ids: Vec<String> = vault_key::of_owner(conn, Some(root))?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        let n = vault_key::delete_of_owner(conn, root)?;
+        if let Ok(mut keys) = self.keys.write() {
+            for id in &ids {
+                keys.remove(id);
+            }
+        }
+        if let Ok(mut a) = self.active.write() {
+            a.0.remove(&Owner::Tenant(root.to_string()));
+        }
+        Ok(n)
     }
 
     /// The id of the key-encryption key (`vault_keys.master_key_id` of the keys it wraps).
@@ -482,7 +727,7 @@ pub fn rotate(
             let wrapped = new_master.wrap(&k).map_err(|e| anyhow::anyhow!("{e}"))?;
             vault_key::rewrap(tx, &r.id, &wrapped, &new_id)?;
         }
-        vault_key::deactivate_data_keys(tx)?;
+        vault_key::deactivate_data_keys(tx, None, now())?;
         let row = new_row(
             new_master,
             &new_id,
@@ -628,6 +873,12 @@ pub fn rotate_transit_key(
     if rows.is_empty() {
         bail!("the vault has no keys: there is nothing to rotate (start Coffer once first)");
     }
+    // Each row's Transit key: the vault's, or its root tenant's own.
+    let kek_of = |r: &VaultKey| match &r.owner {
+        Some(root) => kek.for_tenant_transit(root),
+        None => kek.clone(),
+    };
+    let mut keks: Vec<kms::TransitKek> = vec![];
     for r in &rows {
         if !is_transit_row(r) {
             bail!(
@@ -636,31 +887,44 @@ pub fn rotate_transit_key(
                 r.master_key_id
             );
         }
-        kek.unwrap_key(&r.wrapped)
+        let k = kek_of(r);
+        if k.id() != r.master_key_id {
+            bail!(
+                "vault key {} is wrapped by {}, not by {}",
+                r.id,
+                r.master_key_id,
+                k.describe()
+            );
+        }
+        k.unwrap_key(&r.wrapped)
             .map_err(|e| anyhow::anyhow!("vault key {}: {e}", r.id))?;
+        if !keks.iter().any(|x| x.id() == k.id()) {
+            keks.push(k);
+        }
     }
-    kek.rotate()
-        .map_err(|e| anyhow::anyhow!("rotating the Transit key: {e}"))?;
+    for k in &keks {
+        k.rotate()
+            .map_err(|e| anyhow::anyhow!("rotating {}: {e}", k.describe()))?;
+    }
     let mut rewrapped = Vec::with_capacity(rows.len());
     for r in &rows {
-        let w = kek
+        let w = kek_of(r)
             .rewrap(&r.wrapped)
             .map_err(|e| anyhow::anyhow!("rewrapping vault key {}: {e}", r.id))?;
-        rewrapped.push((r.id.clone(), w));
+        rewrapped.push((r.id.clone(), w, r.master_key_id.clone()));
     }
-    let fresh = generated_row(&kek, &crate::ids::new_id(), "data")?;
+    let fresh = generated_row(&kek, &crate::ids::new_id(), "data", None)?;
     let version = fresh
         .wrapped
         .split(':')
         .nth(1)
         .unwrap_or_default()
         .to_string();
-    let kek_id = kek.id();
     let n = crate::db::write_tx(conn, |tx| -> anyhow::Result<usize> {
-        for (id, w) in &rewrapped {
-            vault_key::rewrap(tx, id, w, &kek_id)?;
+        for (id, w, kid) in &rewrapped {
+            vault_key::rewrap(tx, id, w, kid)?;
         }
-        vault_key::deactivate_data_keys(tx)?;
+        vault_key::deactivate_data_keys(tx, None, now())?;
         vault_key::insert(tx, &fresh)?;
         Ok(rewrapped.len())
     })?;

@@ -57,6 +57,20 @@ pub trait KeyEncryptionKey: Send + Sync {
     fn unwrap_key(&self, wrapped: &str) -> Result<DataKey, KmsError>;
     /// One cheap call that shows the key manager answers and knows the key (for /readyz).
     fn check(&self) -> Result<(), KmsError>;
+    /// The key-encryption key of one root tenant's data keys. In transit mode it is a Transit
+    /// key of that tenant alone (`<COFFER_TRANSIT_KEY>-tenant-<root id>`), so that destroying it
+    /// makes the tenant's data keys, and every record they sealed, unopenable even from a
+    /// backup. In local mode it is the master key itself (see the README, "Keys").
+    fn for_tenant(&self, root: &str) -> Box<dyn KeyEncryptionKey>;
+    /// Creates the key in the key manager when it does not exist yet.
+    fn ensure(&self) -> Result<(), KmsError> {
+        Ok(())
+    }
+    /// Destroys the key for good: true when a key of its own was destroyed, false when there is
+    /// none to destroy (local mode, where a tenant's keys are the rows deleted with it).
+    fn destroy(&self) -> Result<bool, KmsError> {
+        Ok(false)
+    }
 }
 
 /// The master key held by Coffer (today's behaviour).
@@ -107,16 +121,24 @@ impl KeyEncryptionKey for LocalKek {
     fn check(&self) -> Result<(), KmsError> {
         Ok(())
     }
+    fn for_tenant(&self, _root: &str) -> Box<dyn KeyEncryptionKey> {
+        Box::new(LocalKek {
+            master: self.master.clone(),
+            id: self.id.clone(),
+        })
+    }
 }
 
 /// The Transit token: the value of `COFFER_TRANSIT_TOKEN`, or the file of
 /// `COFFER_TRANSIT_TOKEN_FILE`, read again on every call (an agent may renew it).
+#[derive(Clone)]
 enum Token {
     Value(Zeroizing<String>),
     File(PathBuf),
 }
 
 /// The Transit secrets engine of HashiCorp Vault or OpenBao.
+#[derive(Clone)]
 pub struct TransitKek {
     addr: String,
     mount: String,
@@ -219,10 +241,10 @@ impl TransitKek {
                     cell.get_or_init(|| c)
                 }
             };
-            let mut req = if method == "GET" {
-                client.get(&url)
-            } else {
-                client.post(&url)
+            let mut req = match method.as_str() {
+                "GET" => client.get(&url),
+                "DELETE" => client.delete(&url),
+                _ => client.post(&url),
             };
             req = req.header("X-Vault-Token", token.as_str());
             if let Some(b) = body {
@@ -261,6 +283,17 @@ impl TransitKek {
         };
         std::thread::scope(|s| s.spawn(run).join())
             .unwrap_or_else(|_| Err(KmsError::Unavailable("key manager call panicked".into())))
+    }
+
+    /// The Transit key of one root tenant: `<key>-tenant-<root id>` on the same mount.
+    pub fn for_tenant_transit(&self, root: &str) -> TransitKek {
+        TransitKek {
+            addr: self.addr.clone(),
+            mount: self.mount.clone(),
+            key: format!("{}-tenant-{root}", self.key),
+            token: self.token.clone(),
+            client: std::sync::OnceLock::new(),
+        }
     }
 
     /// `coffer rotate-vault-key` in transit mode: a new version of the Transit key.
@@ -366,6 +399,36 @@ impl KeyEncryptionKey for TransitKek {
     }
     fn check(&self) -> Result<(), KmsError> {
         self.call("GET", "keys", "", None).map(|_| ())
+    }
+    fn for_tenant(&self, root: &str) -> Box<dyn KeyEncryptionKey> {
+        Box::new(self.for_tenant_transit(root))
+    }
+    /// `GET keys/<name>`, and `POST keys/<name>` (an AES-256-GCM key) when it is missing.
+    fn ensure(&self) -> Result<(), KmsError> {
+        match self.call("GET", "keys", "", None) {
+            Ok(_) => Ok(()),
+            Err(KmsError::Refused(_)) => self
+                .call("POST", "keys", "", Some(json!({ "type": "aes256-gcm96" })))
+                .map(|_| ()),
+            Err(e) => Err(e),
+        }
+    }
+    /// Allows the key's deletion (`POST keys/<name>/config`), then deletes it
+    /// (`DELETE keys/<name>`): every version of it is gone from the key manager.
+    fn destroy(&self) -> Result<bool, KmsError> {
+        match self.call(
+            "POST",
+            "keys",
+            "config",
+            Some(json!({ "deletion_allowed": true })),
+        ) {
+            Ok(_) => {}
+            // No such key: nothing was ever sealed under it.
+            Err(KmsError::Refused(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        self.call("DELETE", "keys", "", None)?;
+        Ok(true)
     }
 }
 

@@ -76,6 +76,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(tenants::confirm_delete),
         )
         .route("/tenants/{id}/delete", web::post().to(tenants::delete))
+        .route("/tenants/{id}/erase", web::get().to(tenants::confirm_erase))
+        .route("/tenants/{id}/erase", web::post().to(tenants::erase))
         .route("/merchants", web::get().to(merchants::index))
         .route("/merchants", web::post().to(merchants::create))
         .route("/merchants/{id}", web::get().to(merchants::show))

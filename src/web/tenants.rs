@@ -104,9 +104,10 @@ pub async fn create(
         parent_id: Some(f.parent_id.clone()),
         name: f.name.clone(),
     };
+    let st = state.clone();
     match state
         .db
-        .run(move |c| tenants::create(c, &actor, input))
+        .run(move |c| tenants::create(c, &st.keyring, &actor, input))
         .await
     {
         Ok(t) => {
@@ -367,6 +368,119 @@ pub async fn delete(
         Ok(t) => {
             typed.flash("success", format!("Tenant {} deleted.", t.name));
             Ok(see_other("/tenants"))
+        }
+        Err(ServiceError::Conflict(msg)) => {
+            typed.flash("error", msg);
+            Ok(see_other(&format!("/tenants/{id}")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "tenants/erase.html")]
+struct ErasePage {
+    ctx: PageCtx,
+    tenant: Tenant,
+    counts: crate::models::erasure::TreeCounts,
+    transit: bool,
+    form: FormState,
+    confirm_name: String,
+}
+
+async fn erase_page(
+    state: &web::Data<AppState>,
+    session: &Session,
+    user: &CurrentUser,
+    id: String,
+    form: FormState,
+    confirm_name: String,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let (tenant, counts) = state
+        .db
+        .run(move |c| tenants::erase_preview(c, &actor, &id))
+        .await?;
+    let status = if form.any() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render(
+        status,
+        &ErasePage {
+            ctx: PageCtx::new(session, &user.0, "tenants"),
+            tenant,
+            counts,
+            transit: state.keyring.status().manager == "transit",
+            form,
+            confirm_name,
+        },
+    )
+}
+
+/// `GET /tenants/{id}/erase`: what erasing a root tenant deletes, and the typed-name confirmation.
+pub async fn confirm_erase(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    erase_page(
+        &state,
+        &session,
+        &user,
+        path.into_inner(),
+        FormState::default(),
+        String::new(),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct EraseForm {
+    #[serde(default)]
+    confirm_name: String,
+}
+
+/// `POST /tenants/{id}/erase`: erases the root tenant by key destruction.
+pub async fn erase(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+    CsrfForm(f): CsrfForm<EraseForm>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = user.0.clone();
+    let id = path.into_inner();
+    let (tid, typed_name) = (id.clone(), f.confirm_name.clone());
+    let st = state.clone();
+    let typed = TypedSession(&session);
+    match state
+        .db
+        .run(move |c| tenants::erase(c, &st.keyring, &actor, &tid, &typed_name))
+        .await
+    {
+        Ok(e) => {
+            typed.flash(
+                "success",
+                format!(
+                    "Tenant {} erased: {} profile(s), {} instrument(s) and {} transaction(s) deleted, and its keys destroyed.",
+                    e.tenant.name, e.deleted.profiles, e.deleted.instruments, e.deleted.transactions
+                ),
+            );
+            Ok(see_other("/tenants"))
+        }
+        Err(ServiceError::Validation(errors)) => {
+            erase_page(
+                &state,
+                &session,
+                &user,
+                id,
+                FormState { errors },
+                f.confirm_name,
+            )
+            .await
         }
         Err(ServiceError::Conflict(msg)) => {
             typed.flash("error", msg);

@@ -231,6 +231,12 @@ async fn sweep(scheme: ColorScheme) {
             format!("/tenants/{retail}/delete"),
             "Delete",
         ),
+        page(
+            "/tenants/{id}/erase",
+            Admin,
+            format!("/tenants/{group}/erase"),
+            "Erase tenant Acme Group",
+        ),
         page("/merchants", Admin, "/merchants", "Merchants"),
         page(
             "/merchants/{id}",

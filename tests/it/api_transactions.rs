@@ -15,7 +15,7 @@ fn basic(user: &str, pw: &str) -> String {
 }
 
 /// POSTs JSON to the Transaction API and returns (status, body).
-async fn tx(
+pub(crate) async fn tx(
     app: &TestApp,
     api_key: &str,
     kind: &str,
@@ -60,15 +60,15 @@ pub async fn tokenize(app: &TestApp, public_key: &str, number: &str) -> String {
     v["token"].as_str().expect("token").to_string()
 }
 
-const SHOP: (&str, &str) = ("shop-api", "shop-api-demo");
+pub(crate) const SHOP: (&str, &str) = ("shop-api", "shop-api-demo");
 const OUTLET: (&str, &str) = ("outlet-api", "outlet-api-demo");
-const GLOBEX: (&str, &str) = ("globex-api", "globex-api-demo");
+pub(crate) const GLOBEX: (&str, &str) = ("globex-api", "globex-api-demo");
 
 fn mtid() -> String {
     format!("order-{}", coffer::ids::random_hex(6))
 }
 
-fn debit(token: &str, extra: Value) -> Value {
+pub(crate) fn debit(token: &str, extra: Value) -> Value {
     let mut b = json!({"merchantTransactionId": mtid(), "amount": "9.99", "currency": "EUR", "transactionToken": token});
     if let (Some(o), Some(e)) = (b.as_object_mut(), extra.as_object()) {
         for (k, v) in e {

@@ -1655,9 +1655,10 @@ const QUERY_PAGES: [(&str, &[&str]); 9] = [
 ];
 
 /// Console pages with an id in the path (besides `/containers/{id}` above).
-const ID_PAGES: [&str; 11] = [
+const ID_PAGES: [&str; 12] = [
     "/tenants/{id}",
     "/tenants/{id}/delete",
+    "/tenants/{id}/erase",
     "/merchants/{id}",
     "/merchants/{id}/deactivate",
     "/users/{id}",
@@ -1970,8 +1971,17 @@ fn console_forms(ids: &ConsoleIds) -> Vec<Form> {
         },
         Form {
             path: "/tenants/{id}/delete",
-            ids: t,
+            ids: t.clone(),
             fields: vec![],
+        },
+        // Never the tenant's name: the fuzzer must not erase the demo data under the others.
+        Form {
+            path: "/tenants/{id}/erase",
+            ids: t,
+            fields: vec![(
+                "confirm_name",
+                vec![String::new(), "Acme".into(), "<b>Globex</b>".into()],
+            )],
         },
     ]
 }

@@ -288,6 +288,22 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
             NOT_FOUND,
             "foreign tenant",
         ),
+        case(
+            ("GET", "/tenants/{id}/erase"),
+            format!("/tenants/{}/erase", a.group),
+            None,
+            Console,
+            NOT_FOUND,
+            "foreign root tenant",
+        ),
+        case(
+            ("POST", "/tenants/{id}/erase"),
+            format!("/tenants/{}/erase", a.group),
+            form(&[("confirm_name", "Acme Group")]),
+            Console,
+            NOT_FOUND,
+            "foreign root tenant, its name typed",
+        ),
         // ---- merchants ----
         case(
             ("GET", "/merchants"),

@@ -43,6 +43,7 @@ mod search;
 mod sessions;
 mod sharing_paths;
 mod speed;
+mod tenant_keys;
 mod tokenize;
 mod transit;
 mod tx_console;

@@ -653,7 +653,12 @@ async fn rotate_vault_key_keeps_records_readable_with_the_new_key_only() {
     let old = keyring::master_key(&app.settings).expect("master key");
     let before = Keyring::load(&mut conn, copy(&old)).expect("keyring");
     let record = before
-        .seal(b"sealed before rotation", b"row-1")
+        .seal(
+            &mut conn,
+            &keyring::Owner::Platform,
+            b"sealed before rotation",
+            b"row-1",
+        )
         .expect("seal");
     let shop = connector_id(&mut conn, SHOP_KEY);
 
@@ -677,7 +682,14 @@ async fn rotate_vault_key_keeps_records_readable_with_the_new_key_only() {
     let c = card_tokens::consume(&mut conn, &after, &shop, &token, Utc::now()).expect("consume");
     assert_eq!(c.cvv, "123");
     // New records use the new data key, which the new keyring opens too.
-    let fresh = after.seal(b"sealed after", b"row-2").expect("seal");
+    let fresh = after
+        .seal(
+            &mut conn,
+            &keyring::Owner::Platform,
+            b"sealed after",
+            b"row-2",
+        )
+        .expect("seal");
     assert_ne!(
         fresh.split(':').nth(1),
         record.split(':').nth(1),
