@@ -51,13 +51,21 @@ enum Command {
         merchant: Option<String>,
     },
     /// Re-wrap the vault's keys under a new master key (from COFFER_NEW_VAULT_KEY, or --generate);
-    /// with COFFER_KMS=transit, rotate the Transit key and rewrap the keys under its new version.
-    /// Records keep naming their data keys, so nothing else is re-encrypted.
+    /// with COFFER_KMS=transit, rotate the Transit keys (the vault's and each root tenant's),
+    /// rewrap the keys under their new versions and re-encrypt every record under the new data
+    /// key. With --tenant ID (or --tenant platform), rotate that owner's data key instead and
+    /// re-encrypt its records.
     RotateVaultKey {
         /// Generate the new master key and print it once (instead of COFFER_NEW_VAULT_KEY).
         #[arg(long)]
         generate: bool,
+        /// Rotate the data key of this root tenant (or `platform`) instead of the master key.
+        #[arg(long)]
+        tenant: Option<String>,
     },
+    /// Re-encrypt every sealed record under its owner's active data key (starts a job, or
+    /// resumes the one running), then retire the data keys no record uses.
+    Reencrypt,
     /// The audit log: `coffer audit verify` checks its hash chains.
     Audit {
         #[command(subcommand)]
@@ -168,7 +176,24 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::RotateVaultKey { generate } => rotate_vault_key(&cli.settings, generate)?,
+        Command::RotateVaultKey {
+            generate,
+            tenant: Some(owner),
+        } => {
+            if generate {
+                anyhow::bail!("--generate makes a master key; --tenant rotates a data key");
+            }
+            rotate_data_key(&cli.settings, &owner)?
+        }
+        Command::RotateVaultKey {
+            generate,
+            tenant: None,
+        } => rotate_vault_key(&cli.settings, generate)?,
+        Command::Reencrypt => {
+            let db = open_database(&cli.settings)?;
+            let mut conn = db.get()?;
+            reencrypt(&cli.settings, &mut conn, "coffer reencrypt")?
+        }
         Command::BenchSeed {
             profiles,
             card_tokens,
@@ -244,7 +269,8 @@ fn rotate_vault_key(settings: &Settings, generate: bool) -> anyhow::Result<()> {
     }
     println!(
         "Keep the old key only as long as you keep database backups taken before this rotation: \
-         those need it."
+         those need it. Once every process uses the new key, run `coffer reencrypt` to move the \
+         records to the new data key and retire the old one."
     );
     Ok(())
 }
@@ -264,6 +290,76 @@ fn rotate_transit_key(settings: &Settings, generate: bool) -> anyhow::Result<()>
         "Rotated the Transit key and rewrapped {} vault keys under its version {}; started a new \
          data key. Running Coffer processes keep working without a restart.",
         rotation.rewrapped, rotation.version
+    );
+    reencrypt(settings, &mut conn, "rotate-vault-key (transit)")
+}
+
+/// `coffer rotate-vault-key --tenant ID|platform`: a new data key for that owner, then the
+/// re-encryption of its records.
+fn rotate_data_key(settings: &Settings, owner: &str) -> anyhow::Result<()> {
+    use coffer::vault::keyring::{Keyring, Owner};
+    let db = open_database(settings)?;
+    let mut conn = db.get()?;
+    let who = if owner == "platform" {
+        Owner::Platform
+    } else {
+        let t = coffer::models::tenant::find(&mut conn, owner)?
+            .ok_or_else(|| anyhow::anyhow!("no tenant {owner}"))?;
+        if t.parent_id.is_some() {
+            anyhow::bail!("tenant {owner} is a sub-tenant: its records use its root tenant's keys");
+        }
+        Owner::Tenant(t.id)
+    };
+    let keyring = Keyring::from_settings(&mut conn, settings)?;
+    let id = keyring.rotate_data_key(&mut conn, &who)?;
+    println!("Started data key {id} for {owner}.");
+    reencrypt(
+        settings,
+        &mut conn,
+        &format!("rotate-vault-key --tenant {owner}"),
+    )
+}
+
+/// Runs the re-encryption job to its end, with a progress line every two seconds.
+fn reencrypt(
+    settings: &Settings,
+    conn: &mut coffer::db::DbConnection,
+    reason: &str,
+) -> anyhow::Result<()> {
+    use coffer::vault::reencrypt;
+    let keyring = coffer::vault::keyring::Keyring::from_settings(conn, settings)?;
+    let job = reencrypt::start(conn, reason)?;
+    println!("Re-encrypting {} records (job {}).", job.total, job.id);
+    let mut last = std::time::Instant::now();
+    let (p, r) = reencrypt::run(conn, &keyring, &job.id, |p| {
+        if last.elapsed() >= std::time::Duration::from_secs(2) {
+            last = std::time::Instant::now();
+            eprintln!(
+                "re-encryption: {}/{} records ({}%), {:.0}/s, ETA {}",
+                p.job.done,
+                p.job.total,
+                p.percent(),
+                p.rate,
+                p.eta_seconds
+                    .map_or_else(|| "-".to_string(), |s| format!("{s} s"))
+            );
+        }
+    })?;
+    println!(
+        "Re-encryption done: {} records looked at, {} sealed again, {:.0}/s. Retired {} data \
+         key(s){}.",
+        p.job.done,
+        p.job.resealed,
+        p.rate,
+        r.retired.len(),
+        if r.kept.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; kept {} still in use (run `coffer reencrypt` again)",
+                r.kept.len()
+            )
+        }
     );
     Ok(())
 }

@@ -208,14 +208,40 @@ impl Application {
     /// running beside it; the worker is stopped, and its attempts in flight finished, after.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let w = self.callbacks;
+        let reencrypt = spawn_reencryption(w.db.clone(), w.keyring.clone());
         let (task, stop) = crate::payments::callback_worker::spawn(w.db, w.keyring, w.config)
             .map_err(std::io::Error::other)?;
         let r = self.server.await;
         let _ = stop.send(true);
         let _ = task.await;
+        reencrypt.abort();
         // The reads answered before the stop are in the log before the process exits.
         let access = self.access;
         let _ = tokio::task::spawn_blocking(move || access.shutdown()).await;
         r
     }
+}
+
+/// Every process helps a running re-encryption job (`vault::reencrypt`): every two seconds, up
+/// to one second of batches. Processes on one PostgreSQL database take turns on each batch.
+fn spawn_reencryption(
+    db: crate::db::DbPool,
+    keyring: std::sync::Arc<crate::vault::keyring::Keyring>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            let k = keyring.clone();
+            let r = db
+                .run(move |c| {
+                    crate::vault::reencrypt::run_some(c, &k, std::time::Duration::from_secs(1))
+                        .map_err(crate::error::ServiceError::from)
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "re-encryption batch failed; retrying");
+            }
+        }
+    })
 }

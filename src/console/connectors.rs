@@ -110,11 +110,7 @@ pub fn monri_merchant_key() -> String {
     crate::ids::random_alnum(40)
 }
 
-/// The associated data binding a sealed Monri merchant key to its connector (and to this use,
-/// so the sealed shared secret of the same row cannot stand in for it).
-pub fn monri_key_aad(connector_id: &str) -> Vec<u8> {
-    format!("{connector_id}:monri_merchant_key").into_bytes()
-}
+pub use crate::models::connector::monri_key_aad;
 
 /// Secrets of a new connector, in clear, to be shown once.
 pub struct Issued {

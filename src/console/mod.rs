@@ -7,6 +7,7 @@ pub mod containers;
 pub mod demo;
 pub mod home;
 pub mod impact;
+pub mod keys;
 pub mod merchants;
 pub mod profile_search;
 pub mod tenants;

@@ -210,3 +210,9 @@ pub fn set_members(
     }
     Ok(())
 }
+
+/// The associated data binding a sealed Monri merchant key to its connector (and to this use,
+/// so the sealed shared secret of the same row cannot stand in for it).
+pub fn monri_key_aad(connector_id: &str) -> Vec<u8> {
+    format!("{connector_id}:monri_merchant_key").into_bytes()
+}

@@ -14,6 +14,7 @@ pub mod merchant;
 pub mod monri;
 pub mod payment_session;
 pub mod profile;
+pub mod reencrypt;
 pub mod tenant;
 pub mod throttle;
 pub mod transaction;

@@ -371,6 +371,33 @@ impl Keyring {
         Ok(row.id)
     }
 
+    /// A new active data key of `owner` (its old ones stay for the records they sealed until the
+    /// re-encryption job retires them); returns its id. The caller starts the job.
+    pub fn rotate_data_key(
+        &self,
+        conn: &mut DbConnection,
+        owner: &Owner,
+    ) -> anyhow::Result<String> {
+        match owner {
+            Owner::Tenant(root) => {
+                let k = self.new_tenant_key(root)?;
+                crate::db::write_tx(conn, |c| self.add_tenant_key(c, k))
+            }
+            Owner::Platform => {
+                let row = generated_row(self.kek.as_ref(), &crate::ids::new_id(), "data", None)?;
+                crate::db::write_tx(conn, |c| -> anyhow::Result<()> {
+                    vault_key::deactivate_data_keys(c, None, now())?;
+                    vault_key::insert(c, &row)?;
+                    Ok(())
+                })?;
+                if let Ok(mut a) = self.active.write() {
+                    a.1 = None;
+                }
+                Ok(row.id)
+            }
+        }
+    }
+
     /// Both steps at once (start-up, rotation).
     pub fn create_tenant_key(&self, conn: &mut DbConnection, root: &str) -> anyhow::Result<String> {
         let k = self.new_tenant_key(root)?;
@@ -397,7 +424,7 @@ impl Keyring {
     /// tenant without a key of its own (created by an older Coffer while this one ran) falls
     /// back to the platform's key; the next start creates its key and the re-encryption job
     /// moves those records.
-    fn active_id(&self, conn: &mut DbConnection, owner: &Owner) -> anyhow::Result<String> {
+    pub fn active_id(&self, conn: &mut DbConnection, owner: &Owner) -> anyhow::Result<String> {
         let fresh = |a: &(HashMap<Owner, String>, Option<Instant>)| {
             a.1.is_some_and(|t| t.elapsed() < ACTIVE_TTL)
         };

@@ -7,4 +7,5 @@ pub mod config_cache;
 pub mod keyring;
 pub mod kms;
 pub mod profiles;
+pub mod reencrypt;
 pub mod sharing;

@@ -15,6 +15,7 @@ pub mod error;
 pub mod headers;
 pub mod health;
 pub mod home;
+pub mod keys;
 pub mod login;
 pub mod merchants;
 pub mod nul;
@@ -78,6 +79,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/tenants/{id}/delete", web::post().to(tenants::delete))
         .route("/tenants/{id}/erase", web::get().to(tenants::confirm_erase))
         .route("/tenants/{id}/erase", web::post().to(tenants::erase))
+        .route("/vault", web::get().to(keys::index))
+        .route("/vault/rotate", web::post().to(keys::rotate))
+        .route("/vault/reencrypt", web::post().to(keys::reencrypt))
         .route("/merchants", web::get().to(merchants::index))
         .route("/merchants", web::post().to(merchants::create))
         .route("/merchants/{id}", web::get().to(merchants::show))

@@ -260,6 +260,7 @@ async fn sweep(scheme: ColorScheme) {
             "Deactivate",
         ),
         page("/audit", Admin, "/audit", "Audit log"),
+        page("/vault", Admin, "/vault", "Vault keys"),
         page("/docs/api", Admin, "/docs/api", "API reference"),
         page("/containers", Admin, "/containers", "Customer Profiles"),
         page(

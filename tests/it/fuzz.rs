@@ -1672,7 +1672,8 @@ const ID_PAGES: [&str; 12] = [
 
 /// Console pages without parameters: a query string there is ignored, so there is nothing
 /// to fuzz; they are listed so that the coverage check below knows them.
-const NO_INPUT_PAGES: [&str; 15] = [
+const NO_INPUT_PAGES: [&str; 16] = [
+    "/vault",
     "/healthz",
     "/readyz",
     "/docs/api",
@@ -1972,6 +1973,28 @@ fn console_forms(ids: &ConsoleIds) -> Vec<Form> {
         Form {
             path: "/tenants/{id}/delete",
             ids: t.clone(),
+            fields: vec![],
+        },
+        Form {
+            path: "/vault/rotate",
+            ids: vec![],
+            fields: vec![(
+                "owner",
+                [
+                    vec![
+                        "platform".into(),
+                        String::new(),
+                        "nope".into(),
+                        "'; --".into(),
+                    ],
+                    t.clone(),
+                ]
+                .concat(),
+            )],
+        },
+        Form {
+            path: "/vault/reencrypt",
+            ids: vec![],
             fields: vec![],
         },
         // Never the tenant's name: the fuzzer must not erase the demo data under the others.

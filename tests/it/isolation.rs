@@ -449,6 +449,31 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
             &[200],
             "the same reference for every user",
         ),
+        // ---- vault keys (platform admins only) ----
+        case(
+            ("GET", "/vault"),
+            "/vault",
+            None,
+            Console,
+            &[403],
+            "platform admins only",
+        ),
+        case(
+            ("POST", "/vault/rotate"),
+            "/vault/rotate",
+            form(&[("owner", &a.group)]),
+            Console,
+            &[403],
+            "platform admins only, another tenant's key least of all",
+        ),
+        case(
+            ("POST", "/vault/reencrypt"),
+            "/vault/reencrypt",
+            form(&[]),
+            Console,
+            &[403],
+            "platform admins only",
+        ),
         // ---- audit ----
         case(
             ("GET", "/audit"),
