@@ -92,12 +92,8 @@ enum AuditCommand {
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let cli = Cli::parse_global();
+    init_logging(cli.settings.log_format);
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => {
             let app = Application::build(cli.settings, demo)?;
@@ -105,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await?;
         }
         Command::Migrate => {
-            open_database(&cli.settings)?;
+            coffer::startup::migrate(&cli.settings)?;
             println!("migrations applied");
         }
         Command::CreateUser {
@@ -187,6 +183,23 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Log lines to stdout, as text or JSON (`COFFER_LOG_FORMAT`), at the levels of `RUST_LOG`
+/// (default `info`). Lines of the `log` crate (actix's) come through tracing too. JSON lines
+/// carry the current span (a request's, with its `request_id`) and the spans around it.
+fn init_logging(format: coffer::config::LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        coffer::config::LogFormat::Text => builder.init(),
+        coffer::config::LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
 }
 
 fn rotate_vault_key(settings: &Settings, generate: bool) -> anyhow::Result<()> {

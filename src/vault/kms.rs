@@ -259,8 +259,12 @@ impl TransitKek {
                 Err(KmsError::Unavailable(msg))
             }
         };
-        std::thread::scope(|s| s.spawn(run).join())
-            .unwrap_or_else(|_| Err(KmsError::Unavailable("key manager call panicked".into())))
+        crate::metrics::kms_request(
+            op,
+            suffix,
+            std::thread::scope(|s| s.spawn(run).join())
+                .unwrap_or_else(|_| Err(KmsError::Unavailable("key manager call panicked".into()))),
+        )
     }
 
     /// `coffer rotate-vault-key` in transit mode: a new version of the Transit key.
