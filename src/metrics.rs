@@ -136,6 +136,16 @@ fn metrics() -> &'static Metrics {
             "Records the running re-encryption has to re-seal",
             reencrypt_total.clone(),
         );
+        // Series that exist before their first event (a family without any is not listed):
+        // the delivery kinds of the outbox and every key manager operation.
+        for kind in ["callbacks", "webhooks"] {
+            let _ = delivery_failures.get_or_create(&KindLabels { kind: kind.into() });
+        }
+        for op in ["generate", "decrypt", "rewrap", "rotate", "check"] {
+            for result in ["ok", "error"] {
+                let _ = kms_requests.get_or_create(&KmsLabels { op, result });
+            }
+        }
         Metrics {
             registry,
             http_requests,
@@ -327,5 +337,15 @@ mod tests {
         );
         let without = render(&Snapshot::default()).expect("render");
         assert!(!without.contains("coffer_outbox_due"), "{without}");
+        set_reencrypt_progress(7, 9);
+        let later = render(&Snapshot::default()).expect("render");
+        assert!(
+            later.contains("coffer_reencrypt_records_done 7\n"),
+            "{later}"
+        );
+        assert!(
+            later.contains("coffer_reencrypt_records_total 9\n"),
+            "{later}"
+        );
     }
 }

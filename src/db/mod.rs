@@ -257,7 +257,14 @@ impl DbPool {
             let _span = span.enter();
             let _writer = writer.map(group::Entered::new);
             let mut conn = pool.get()?;
-            crate::metrics::db_pool_wait(asked.elapsed().as_secs_f64());
+            let waited = asked.elapsed().as_secs_f64();
+            crate::metrics::db_pool_wait(waited);
+            // In the caller's span (a request's id), on the blocking thread.
+            tracing::trace!(
+                target: "coffer::db",
+                wait_ms = waited * 1000.0,
+                "database connection taken"
+            );
             let r = f(&mut conn);
             // The connection goes back to the pool, then the next waiter is let in at once
             // (not only once this task's result has reached its worker thread).

@@ -7,26 +7,7 @@ use crate::helpers::*;
 
 /// A fresh browser's login POST (its own session and CSRF token).
 async fn login_in_fresh_browser(base: String, username: &str, password: &str) -> (u16, String) {
-    let b = client();
-    let page = b
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .expect("GET /login")
-        .text()
-        .await
-        .expect("page");
-    let t = extract_csrf(&page).expect("csrf");
-    let r = b
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", t.as_str()),
-            ("username", username),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .expect("POST /login");
+    let r = login_with(&client(), &base, username, password).await;
     let s = r.status().as_u16();
     (s, r.text().await.unwrap_or_default())
 }

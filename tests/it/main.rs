@@ -37,6 +37,7 @@ mod layering;
 mod migrations;
 mod multiprocess;
 mod openapi;
+mod operations;
 mod routes;
 mod rules_console;
 mod search;
