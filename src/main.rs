@@ -191,7 +191,11 @@ async fn main() -> anyhow::Result<()> {
 fn init_logging(format: coffer::config::LogFormat) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only for a terminal: not in files and pipes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     match format {
         coffer::config::LogFormat::Text => builder.init(),
         coffer::config::LogFormat::Json => builder
