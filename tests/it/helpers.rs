@@ -281,25 +281,41 @@ pub async fn login_with(
     username: &str,
     password: &str,
 ) -> reqwest::Response {
-    let page = browser
-        .get(format!("{base}/login"))
+    form_with(
+        browser,
+        base,
+        "/login",
+        "/login",
+        &[("username", username), ("password", password)],
+    )
+    .await
+}
+
+/// A console form sent by `browser`: the CSRF token from `page`, then the POST to `action`.
+pub async fn form_with(
+    browser: &reqwest::Client,
+    base: &str,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let html = browser
+        .get(format!("{base}{page}"))
         .send()
         .await
-        .expect("GET /login")
+        .expect("GET")
         .text()
         .await
         .expect("page");
-    let t = extract_csrf(&page).expect("csrf");
+    let csrf = extract_csrf(&html).unwrap_or_else(|| panic!("a CSRF token on {page}"));
+    let mut all = vec![("csrf_token", csrf.as_str())];
+    all.extend_from_slice(fields);
     browser
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", t.as_str()),
-            ("username", username),
-            ("password", password),
-        ])
+        .post(format!("{base}{action}"))
+        .form(&all)
         .send()
         .await
-        .expect("POST /login")
+        .expect("POST")
 }
 
 pub fn extract_csrf(body: &str) -> Option<String> {

@@ -176,7 +176,7 @@ pub(crate) fn totp(secret: &[u8], offset: i64) -> String {
 }
 
 /// Six digits that are the code of no step near now.
-fn wrong_code(secret: &[u8]) -> String {
+pub(crate) fn wrong_code(secret: &[u8]) -> String {
     let near: Vec<String> = (-3..=3).map(|o| totp(secret, o)).collect();
     (0..)
         .map(|n| format!("{:06}", 123_456 + n))
@@ -185,7 +185,7 @@ fn wrong_code(secret: &[u8]) -> String {
 }
 
 /// The text of the element with this id (up to its first tag).
-fn element_text(body: &str, id: &str) -> Option<String> {
+pub(crate) fn element_text(body: &str, id: &str) -> Option<String> {
     let marker = format!("id=\"{id}\">");
     let i = body.find(&marker)? + marker.len();
     let j = body[i..].find('<')?;
@@ -193,7 +193,7 @@ fn element_text(body: &str, id: &str) -> Option<String> {
 }
 
 /// The list items of `<ul id="recovery-codes">`.
-fn recovery_codes(body: &str) -> Vec<String> {
+pub(crate) fn recovery_codes(body: &str) -> Vec<String> {
     let Some(i) = body.find("id=\"recovery-codes\"") else {
         return vec![];
     };

@@ -2,7 +2,8 @@
 //! a Prometheus text parser (families, route templates and never raw paths, values that move);
 //! request ids (kept when acceptable, otherwise a new UUIDv7, always in the response); JSON log
 //! lines of a real `coffer` process that carry the request's id, in its database work too; and
-//! nothing secret in a real process's debug output after the seed flow and fuzzed requests.
+//! nothing secret in a real process's debug output after the seed flow, console sign-in with
+//! two-factor, and fuzzed requests.
 //!
 //! The metrics are per process: the tests of this binary share them, so counters are compared
 //! before and after (at least the requests made here), and the gauges of one database (the
@@ -654,6 +655,72 @@ async fn nothing_secret_reaches_the_debug_log_of_a_real_process() {
     secrets.extend(session_cookie);
     let r = console.get(format!("{base}/")).send().await.expect("GET /");
     assert_eq!(r.status(), StatusCode::OK);
+    // Two-factor for `manager`: its secret and recovery codes, then a sign-in with a wrong
+    // code, a right one, and (another browser) a recovery code.
+    let manager = crate::helpers::client();
+    let r = login_with(&manager, &base, "manager", "manager-demo").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = form_with(
+        &manager,
+        &base,
+        "/account/two-factor",
+        "/account/two-factor/setup",
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.expect("body");
+    let secret_text =
+        crate::identity::element_text(&body, "totp-secret").expect("the secret shown");
+    let secret = crate::identity::base32_decode(&secret_text);
+    let enable_code = crate::identity::totp(&secret, 0);
+    let r = form_with(
+        &manager,
+        &base,
+        "/account/two-factor",
+        "/account/two-factor/enable",
+        &[("code", &enable_code)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let codes = crate::identity::recovery_codes(&r.text().await.expect("body"));
+    assert_eq!(codes.len(), 10);
+    let (wrong_code, next_code) = (
+        crate::identity::wrong_code(&secret),
+        crate::identity::totp(&secret, 1),
+    );
+    let second = crate::helpers::client();
+    let r = login_with(&second, &base, "manager", "manager-demo").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    for (code, status) in [
+        (wrong_code.as_str(), StatusCode::UNPROCESSABLE_ENTITY),
+        (next_code.as_str(), StatusCode::SEE_OTHER),
+    ] {
+        let r = form_with(
+            &second,
+            &base,
+            "/login/two-factor",
+            "/login/two-factor",
+            &[("code", code)],
+        )
+        .await;
+        assert_eq!(r.status(), status, "code {code}");
+    }
+    let third = crate::helpers::client();
+    login_with(&third, &base, "manager", "manager-demo").await;
+    let r = form_with(
+        &third,
+        &base,
+        "/login/two-factor",
+        "/login/two-factor",
+        &[("code", &codes[0])],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "a recovery code");
+    secrets.push(secret_text);
+    secrets.extend([enable_code, wrong_code, next_code]);
+    secrets.extend(codes);
+    secrets.push("manager-demo".into());
 
     // Fuzzed requests (the fuzz suite's generators) at tokenize, debit and getProfile, with
     // the real tokens in their pool.
