@@ -309,6 +309,23 @@ async fn sign_in_failures_lockouts_outbox_and_delivery_failures_are_counted() {
     assert!((119.0..3600.0).contains(&oldest), "{oldest}");
 }
 
+/// EXPLAIN of the outbox's scrape query (the shape `models::callback::due_backlog` builds) on
+/// the running backend: one range of the `callbacks_due` index, no scan of the table.
+#[tokio::test]
+async fn the_outbox_gauges_read_the_due_index() {
+    let app = TestApp::empty().await;
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    let sql = "SELECT COUNT(*), MIN(next_attempt_at) FROM callbacks \
+               WHERE status = 'pending' AND next_attempt_at <= '2026-12-03 10:00:00'";
+    let plan = explain(&mut c, sql).join("\n");
+    assert!(plan.contains("callbacks_due"), "{plan}");
+    assert!(
+        !plan.contains("SCAN callbacks\n") && !plan.ends_with("SCAN callbacks"),
+        "{plan}"
+    );
+}
+
 #[tokio::test]
 async fn key_manager_requests_are_counted_by_operation_and_result() {
     let Some(bao) = crate::bao::bao("kms metrics") else {
