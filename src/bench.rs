@@ -111,6 +111,7 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
     let mut uuids = std::io::BufWriter::new(create(&opts.out.join("customer_uuids.txt"))?);
     let mut sampled = 0u64;
 
+    let progress = crate::progress::Progress::new("bench-seed profiles", opts.profiles);
     let mut next = 0u64;
     while next < opts.profiles {
         let end = (next + TX_ROWS as u64).min(opts.profiles);
@@ -172,17 +173,17 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
             }
             Ok(())
         })?;
+        progress.inc(end - next);
         next = end;
-        if next.is_multiple_of(200_000) {
-            tracing::info!(profiles = next, "seeding");
-        }
     }
+    progress.finish();
     sample.flush()?;
     uuids.flush()?;
 
     let plaintext = crate::payments::card_tokens::sealed_plaintext(BENCH_PAN, "123")?;
     let expires_at = (now + Duration::minutes(opts.card_token_minutes)).naive_utc();
     let mut file = std::io::BufWriter::new(create(&opts.out.join("card_tokens.txt"))?);
+    let progress = crate::progress::Progress::new("bench-seed card tokens", opts.card_tokens);
     let mut next = 0u64;
     while next < opts.card_tokens {
         let end = (next + TX_ROWS as u64).min(opts.card_tokens);
@@ -215,8 +216,10 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
         for r in &rows {
             writeln!(file, "{}", r.token)?;
         }
+        progress.inc(end - next);
         next = end;
     }
+    progress.finish();
     file.flush()?;
 
     // SQLite: no ANALYZE, since a deployment never runs one, so the server plans its queries as

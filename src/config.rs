@@ -12,6 +12,14 @@ pub struct Settings {
     /// Address to listen on.
     #[arg(long, env = "COFFER_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
+    /// Address of a second listener that answers only `GET /metrics` (Prometheus text format);
+    /// unset (the default), no metrics are served.
+    #[arg(long, env = "COFFER_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
+    /// Log lines as `text` (the default) or `json` (one JSON object a line, with the request's
+    /// id and span). The levels come from `RUST_LOG` (default `info`).
+    #[arg(long, env = "COFFER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Directory for the SQLite database and generated keys.
     #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
     pub data_dir: PathBuf,
@@ -204,6 +212,15 @@ pub struct Settings {
     pub access_audit_flush_ms: u64,
 }
 
+/// `COFFER_LOG_FORMAT`: how log lines are written.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
 /// `COFFER_KMS`: where the vault's key-encryption key lives (see `vault::kms`).
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KmsMode {
@@ -238,6 +255,8 @@ impl Settings {
     pub fn for_tests(data_dir: &Path, database_url: Option<String>) -> Settings {
         Settings {
             bind: "127.0.0.1:0".into(),
+            metrics_bind: None,
+            log_format: LogFormat::Text,
             data_dir: data_dir.to_path_buf(),
             database_url,
             session_key: None,

@@ -100,12 +100,8 @@ enum AuditCommand {
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let cli = Cli::parse_global();
+    init_logging(cli.settings.log_format);
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => {
             let app = Application::build(cli.settings, demo)?;
@@ -113,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await?;
         }
         Command::Migrate => {
-            open_database(&cli.settings)?;
+            coffer::startup::migrate(&cli.settings)?;
             println!("migrations applied");
         }
         Command::CreateUser {
@@ -212,6 +208,27 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Log lines to stdout, as text or JSON (`COFFER_LOG_FORMAT`), at the levels of `RUST_LOG`
+/// (default `info`). Lines of the `log` crate (actix's) come through tracing too. JSON lines
+/// carry the current span (a request's, with its `request_id`) and the spans around it.
+fn init_logging(format: coffer::config::LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // Colours only for a terminal: not in files and pipes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
+    match format {
+        coffer::config::LogFormat::Text => builder.init(),
+        coffer::config::LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
 }
 
 fn rotate_vault_key(settings: &Settings, generate: bool) -> anyhow::Result<()> {
@@ -330,21 +347,13 @@ fn reencrypt(
     let keyring = coffer::vault::keyring::Keyring::from_settings(conn, settings)?;
     let job = reencrypt::start(conn, reason)?;
     println!("Re-encrypting {} records (job {}).", job.total, job.id);
-    let mut last = std::time::Instant::now();
+    let bar = coffer::progress::Progress::new("re-encryption", job.total.max(0) as u64);
+    bar.inc(job.done.max(0) as u64);
     let (p, r) = reencrypt::run(conn, &keyring, &job.id, |p| {
-        if last.elapsed() >= std::time::Duration::from_secs(2) {
-            last = std::time::Instant::now();
-            eprintln!(
-                "re-encryption: {}/{} records ({}%), {:.0}/s, ETA {}",
-                p.job.done,
-                p.job.total,
-                p.percent(),
-                p.rate,
-                p.eta_seconds
-                    .map_or_else(|| "-".to_string(), |s| format!("{s} s"))
-            );
-        }
+        let done = p.job.done.max(0) as u64;
+        bar.inc(done.saturating_sub(bar.done()));
     })?;
+    bar.finish();
     println!(
         "Re-encryption done: {} records looked at, {} sealed again, {:.0}/s. Retired {} data \
          key(s){}.",

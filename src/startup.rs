@@ -18,6 +18,8 @@ pub use crate::state::AppState;
 pub struct Application {
     port: u16,
     server: Server,
+    /// The metrics listener (`COFFER_METRICS_BIND`) and its port, when set.
+    metrics: Option<(u16, Server)>,
     callbacks: CallbackWorker,
     clock: crate::clock::Clock,
     config: std::sync::Arc<crate::vault::config_cache::ConfigCache>,
@@ -33,13 +35,22 @@ struct CallbackWorker {
 
 /// Opens the database and applies pending migrations.
 pub fn open_database(settings: &Settings) -> anyhow::Result<DbPool> {
+    open_database_reporting(settings, false)
+}
+
+/// `coffer migrate`: [`open_database`], showing the migrations' progress.
+pub fn migrate(settings: &Settings) -> anyhow::Result<DbPool> {
+    open_database_reporting(settings, true)
+}
+
+fn open_database_reporting(settings: &Settings, report: bool) -> anyhow::Result<DbPool> {
     settings.ensure_data_dir()?;
     let db = DbPool::connect_with(
         &settings.database_url(),
         settings.db_pool_size,
         settings.sqlite_group_commit,
     )?;
-    let applied = db.run_migrations()?;
+    let applied = db.run_migrations_reporting(report)?;
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");
     }
@@ -105,6 +116,19 @@ impl Application {
         let key = Key::derive_from(&key_material);
         let listener = TcpListener::bind(&settings.bind)?;
         let port = listener.local_addr()?.port();
+        let metrics = match settings.metrics_bind.as_deref().map(str::trim) {
+            Some(addr) if !addr.is_empty() => {
+                let l = TcpListener::bind(addr).map_err(|e| {
+                    anyhow::anyhow!("COFFER_METRICS_BIND {addr}: cannot listen: {e}")
+                })?;
+                let metrics_port = l.local_addr()?.port();
+                Some((
+                    metrics_port,
+                    crate::web::telemetry::metrics_server(l, db.clone())?,
+                ))
+            }
+            _ => None,
+        };
         if settings.public_url.is_none() {
             // The bound address (port 0 resolved), so that payment page links work as is.
             settings.public_url = Some(format!("http://{}", listener.local_addr()?));
@@ -160,6 +184,10 @@ impl Application {
                     crate::web::headers::security_headers,
                 ))
                 .wrap(actix_web::middleware::from_fn(crate::web::observe::observe))
+                // Outermost: the request id, span and metrics cover everything inside.
+                .wrap(actix_web::middleware::from_fn(
+                    crate::web::telemetry::around,
+                ))
                 .configure(crate::web::configure)
         })
         // The request head must arrive within the timeout (the body's own deadline is
@@ -173,6 +201,7 @@ impl Application {
         Ok(Application {
             port,
             server: server.run(),
+            metrics,
             callbacks,
             clock,
             config,
@@ -182,6 +211,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the metrics listener, when `COFFER_METRICS_BIND` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(p, _)| *p)
     }
 
     /// The clock this server's console sessions are measured with (tests move it forward).
@@ -211,7 +245,16 @@ impl Application {
         let reencrypt = spawn_reencryption(w.db.clone(), w.keyring.clone());
         let (task, stop) = crate::payments::callback_worker::spawn(w.db, w.keyring, w.config)
             .map_err(std::io::Error::other)?;
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let r = self.server.await;
+        // The metrics listener goes with the server (it stops on the same signal too).
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         let _ = stop.send(true);
         let _ = task.await;
         reencrypt.abort();

@@ -126,8 +126,9 @@ pub fn begin_attempt(
                 .iter()
                 .any(|(t, _)| t.locked_until.is_some_and(|until| until > at))
             {
-                return Ok(false);
+                return Ok(None);
             }
+            let mut locks = 0;
             for (t, limit) in &mut rows {
                 if t.first_failure_at <= window_start {
                     t.failures = 0;
@@ -139,14 +140,18 @@ pub fn begin_attempt(
                     t.locked_until = Some(at + Duration::minutes(lock_minutes));
                     t.failures = 0;
                     t.first_failure_at = at;
+                    locks += 1;
                 }
                 throttle::save(c, t)?;
             }
-            Ok(true)
+            Ok(Some(locks))
         });
         match res {
-            Ok(true) => return Ok(Some(attempt)),
-            Ok(false) => return Ok(None),
+            Ok(Some(locks)) => {
+                crate::metrics::lockouts(locks);
+                return Ok(Some(attempt));
+            }
+            Ok(None) => return Ok(None),
             // A row went meanwhile: again.
             Err(diesel::result::Error::NotFound) => continue,
             Err(e) => return Err(e.into()),
@@ -191,6 +196,9 @@ pub fn record_sign_in(
     what: &str,
     origin: &Origin,
 ) -> Result<(), ServiceError> {
+    if action == "login.failure" {
+        crate::metrics::login_failed();
+    }
     let (actor, place, object_id, summary) = match user {
         Some(u) => (
             Actor {

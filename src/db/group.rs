@@ -133,6 +133,11 @@ impl WriteGroup {
         }
     }
 
+    /// Writers waiting for their turn on the writer connection now.
+    pub(super) fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed) as u64
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic inside a member is caught below: a poisoned lock protects nothing broken.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)

@@ -234,12 +234,16 @@ impl DbPool {
         Ok(self.pool.get()?)
     }
 
-    /// Runs `f` with a pooled connection on the runtime's blocking thread pool.
+    /// Runs `f` with a pooled connection on the runtime's blocking thread pool, inside the
+    /// caller's tracing span (a request's, with its request id), so that what `f` logs is
+    /// attributed to the request. The wait for the connection is measured
+    /// (`coffer_db_pool_wait_seconds`).
     pub async fn run<T, F>(&self, f: F) -> Result<T, ServiceError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ServiceError> + Send + 'static,
         T: Send + 'static,
     {
+        let asked = std::time::Instant::now();
         let permit = self
             .permits
             .clone()
@@ -248,9 +252,19 @@ impl DbPool {
             .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("database permits: {e}")))?;
         let pool = self.pool.clone();
         let writer = self.writer.clone();
+        let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
+            let _span = span.enter();
             let _writer = writer.map(group::Entered::new);
             let mut conn = pool.get()?;
+            let waited = asked.elapsed().as_secs_f64();
+            crate::metrics::db_pool_wait(waited);
+            // In the caller's span (a request's id), on the blocking thread.
+            tracing::trace!(
+                target: "coffer::db",
+                wait_ms = waited * 1000.0,
+                "database connection taken"
+            );
             let r = f(&mut conn);
             // The connection goes back to the pool, then the next waiter is let in at once
             // (not only once this task's result has reached its worker thread).
@@ -268,6 +282,12 @@ impl DbPool {
         self.writer.as_ref().map(|w| w.stats())
     }
 
+    /// SQLite with the group commit: write transactions waiting for the writer now (0
+    /// otherwise), for `coffer_sqlite_writer_queue_depth`.
+    pub fn writer_queue_depth(&self) -> u64 {
+        self.writer.as_ref().map_or(0, |w| w.queued())
+    }
+
     /// As [`run`](Self::run), on the calling thread (which may block): for the process's own
     /// worker threads, so that their writes join the group commit too.
     pub fn run_here<T>(
@@ -275,14 +295,22 @@ impl DbPool {
         f: impl FnOnce(&mut DbConnection) -> Result<T, ServiceError>,
     ) -> Result<T, ServiceError> {
         let _writer = self.writer.clone().map(group::Entered::new);
+        let asked = std::time::Instant::now();
         let mut conn = self.pool.get()?;
+        crate::metrics::db_pool_wait(asked.elapsed().as_secs_f64());
         f(&mut conn)
     }
 
     /// Applies pending migrations, under the [start-up lock](with_startup_lock).
     pub fn run_migrations(&self) -> anyhow::Result<Vec<String>> {
+        self.run_migrations_reporting(false)
+    }
+
+    /// As [`run_migrations`](Self::run_migrations); with `report`, shows their progress
+    /// (`coffer migrate`, [`crate::progress`]).
+    pub fn run_migrations_reporting(&self, report: bool) -> anyhow::Result<Vec<String>> {
         let mut conn = self.pool.get()?;
-        with_startup_lock(&mut conn, run_migrations)
+        with_startup_lock(&mut conn, |c| apply_migrations(c, report))
     }
 }
 
@@ -336,14 +364,36 @@ pub fn pending_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
 }
 
 pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
+    apply_migrations(conn, false)
+}
+
+/// Applies the pending migrations one by one (each in its own transaction, as diesel's
+/// `run_pending_migrations` does), counting them on a [`Progress`](crate::progress::Progress)
+/// when `report`.
+fn apply_migrations(conn: &mut DbConnection, report: bool) -> anyhow::Result<Vec<String>> {
     let set = match conn {
         DbConnection::Sqlite(_) => SQLITE_MIGRATIONS,
         DbConnection::Postgresql(_) => POSTGRES_MIGRATIONS,
     };
-    let applied = conn
-        .run_pending_migrations(set)
-        .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
-    Ok(applied.iter().map(|v| v.to_string()).collect())
+    let pending = conn
+        .pending_migrations(set)
+        .map_err(|e| anyhow::anyhow!("reading the applied migrations failed: {e}"))?;
+    let progress = (report && !pending.is_empty())
+        .then(|| crate::progress::Progress::new("migrate", pending.len() as u64));
+    let mut applied = Vec::with_capacity(pending.len());
+    for m in &pending {
+        let v = conn
+            .run_migration(m.as_ref())
+            .map_err(|e| anyhow::anyhow!("migration {} failed: {e}", m.name()))?;
+        applied.push(v.to_string());
+        if let Some(p) = &progress {
+            p.inc(1);
+        }
+    }
+    if let Some(p) = &progress {
+        p.finish();
+    }
+    Ok(applied)
 }
 
 /// Serializes this process's SQLite write transactions (see [`write_tx`]).

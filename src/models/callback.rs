@@ -33,6 +33,16 @@ pub struct Callback {
     pub delivered_at: Option<NaiveDateTime>,
 }
 
+impl Callback {
+    /// The kind of delivery this outbox row is, as the metrics name it
+    /// (`coffer_delivery_failures_total{kind}`): `callbacks` (the Transaction API's callbacks,
+    /// the only kind the outbox holds so far). A kind that joins the outbox (lifecycle
+    /// `webhooks`) answers its own name here, from its row.
+    pub fn kind(&self) -> &'static str {
+        "callbacks"
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = callback_attempts)]
 pub struct Attempt {
@@ -103,6 +113,20 @@ pub fn any_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<bool>
         .first::<String>(conn)
         .optional()
         .map(|r| r.is_some())
+}
+
+/// Due callbacks at `now` (pending, next attempt time passed; leased ones included) and the
+/// earliest next attempt time among them: one range of the `callbacks_due` index.
+pub fn due_backlog(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+) -> QueryResult<(i64, Option<NaiveDateTime>)> {
+    use diesel::dsl::{count_star, min};
+    callbacks::table
+        .filter(callbacks::status.eq("pending"))
+        .filter(callbacks::next_attempt_at.le(now))
+        .select((count_star(), min(callbacks::next_attempt_at)))
+        .first(conn)
 }
 
 /// Ids of due callbacks, oldest due first. On PostgreSQL the rows are locked with

@@ -288,6 +288,9 @@ impl Worker {
             next = status,
             "callback attempt"
         );
+        if outcome.kind != "delivered" {
+            crate::metrics::delivery_failed(c.kind());
+        }
         let row = Attempt {
             id: crate::ids::new_id(),
             callback_id: c.id.clone(),

@@ -152,6 +152,28 @@ pub fn check_request(body: &[u8], policy: AllowPrivate) -> Result<(), PayError> 
     }
 }
 
+// ---------- the outbox's backlog ----------
+
+/// The outbox's deliveries due now (for the metrics scrape).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Backlog {
+    pub due: u64,
+    /// How long the oldest due one has waited past its time, in seconds (0 when none).
+    pub oldest_due_seconds: f64,
+}
+
+/// What of the outbox is due now: every kind of delivery it holds (callbacks today).
+pub fn backlog(conn: &mut DbConnection) -> Result<Backlog, ServiceError> {
+    let at = now();
+    let (due, oldest) = callback::due_backlog(conn, at)?;
+    Ok(Backlog {
+        due: u64::try_from(due).unwrap_or(0),
+        oldest_due_seconds: oldest
+            .map(|t| (at - t).num_milliseconds().max(0) as f64 / 1000.0)
+            .unwrap_or(0.0),
+    })
+}
+
 // ---------- retry schedule ----------
 
 /// When attempts stop and how long to wait between them.

@@ -281,8 +281,12 @@ impl TransitKek {
                 Err(KmsError::Unavailable(msg))
             }
         };
-        std::thread::scope(|s| s.spawn(run).join())
-            .unwrap_or_else(|_| Err(KmsError::Unavailable("key manager call panicked".into())))
+        crate::metrics::kms_request(
+            op,
+            suffix,
+            std::thread::scope(|s| s.spawn(run).join())
+                .unwrap_or_else(|_| Err(KmsError::Unavailable("key manager call panicked".into()))),
+        )
     }
 
     /// The Transit key of one root tenant: `<key>-tenant-<root id>` on the same mount.

@@ -200,6 +200,7 @@ pub fn run(
 ) -> anyhow::Result<(Progress, Retirement)> {
     while step(conn, keyring, job_id)? {
         if let Some(j) = reencrypt::find(conn, job_id)? {
+            gauge(&j);
             progress(&Progress::of(j));
         }
     }
@@ -228,7 +229,16 @@ pub fn run_some(
             break;
         }
     }
-    Ok(reencrypt::find(conn, &job.id)?.map(Progress::of))
+    let j = reencrypt::find(conn, &job.id)?;
+    if let Some(j) = &j {
+        gauge(j);
+    }
+    Ok(j.map(Progress::of))
+}
+
+/// The process's `coffer_reencrypt_records_*` gauges.
+fn gauge(j: &Job) {
+    crate::metrics::set_reencrypt_progress(j.done.max(0) as u64, j.total.max(0) as u64);
 }
 
 /// The newest job's progress (console, metrics).

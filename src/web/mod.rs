@@ -22,6 +22,7 @@ pub mod nul;
 pub mod observe;
 pub mod profile_search;
 pub mod slow;
+pub mod telemetry;
 pub mod tenants;
 pub mod transactions;
 pub mod two_factor;

@@ -838,7 +838,7 @@ pub fn basic(user: &str, pw: &str) -> String {
     )
 }
 
-const JSON_CT: &str = "application/json; charset=utf-8";
+pub(crate) const JSON_CT: &str = "application/json; charset=utf-8";
 const SHOP_BASIC: (&str, &str) = ("shop-api", "shop-api-demo");
 
 /// What a registered Acme profile left behind: its identifiers are put into the pools.
@@ -942,7 +942,7 @@ const TX_TYPES: [&str; 7] = [
     "refund",
 ];
 
-fn customer_template() -> Value {
+pub(crate) fn customer_template() -> Value {
     json!({
         "identification": "c-1", "firstName": "Ann", "lastName": "Smith",
         "birthDate": "1970-01-01", "gender": "F", "billingAddress1": "Main St 1",
@@ -961,9 +961,9 @@ fn customer_template() -> Value {
 
 /// Replaced in every generated body by a value unique to the case, so that a valid request is
 /// not refused as a duplicate merchantTransactionId.
-const FRESH_MTID: &str = "order-FRESH";
+pub(crate) const FRESH_MTID: &str = "order-FRESH";
 
-fn with_fresh_mtid(rng: &mut Rng, body: Vec<u8>) -> Vec<u8> {
+pub(crate) fn with_fresh_mtid(rng: &mut Rng, body: Vec<u8>) -> Vec<u8> {
     let fresh = format!("order-{:011x}", rng.next_u64() >> 20);
     let needle = FRESH_MTID.as_bytes();
     let mut out = Vec::with_capacity(body.len());
@@ -1036,7 +1036,7 @@ fn profile_template(r: &Registered) -> Value {
     })
 }
 
-fn tokenize_template() -> Value {
+pub(crate) fn tokenize_template() -> Value {
     json!({"cardHolder": "Ann Smith", "number": "4111111111111111", "cvv": "123",
            "month": "12", "year": "2030"})
 }
@@ -1071,7 +1071,7 @@ fn all_keys(templates: &[Value]) -> Vec<String> {
     out
 }
 
-fn pool_with(real: &[String], templates: &[Value], extra_keys: &[&str]) -> Arc<Pool> {
+pub(crate) fn pool_with(real: &[String], templates: &[Value], extra_keys: &[&str]) -> Arc<Pool> {
     let keys = all_keys(templates);
     let mut k: Vec<&str> = keys.iter().map(String::as_str).collect();
     k.extend_from_slice(extra_keys);

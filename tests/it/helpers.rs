@@ -7,6 +7,8 @@ use reqwest::StatusCode;
 
 pub struct TestApp {
     pub addr: String,
+    /// `http://127.0.0.1:<port>` of the metrics listener, when the settings ask for one.
+    pub metrics: Option<String>,
     pub client: reqwest::Client,
     pub settings: Settings,
     /// The clock the app's console sessions are measured with: `advance` ages every session.
@@ -113,6 +115,7 @@ impl TestApp {
         let observer = coffer::web::observe::Observer(Some(api_check.clone()));
         let app = Application::build_observed(settings.clone(), demo, observer).expect("build app");
         let addr = format!("http://127.0.0.1:{}", app.port());
+        let metrics = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
         let clock = app.clock();
         let config = app.config_cache();
         let statements = app.statements();
@@ -120,6 +123,7 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped());
         TestApp {
             addr,
+            metrics,
             client: client(),
             settings,
             clock,
@@ -267,6 +271,51 @@ pub fn assert_csv(r: &reqwest::Response) {
         "{:?}",
         r.headers()
     );
+}
+
+/// Signs in on `base` with `browser` (a client with a cookie store): the login page for its
+/// CSRF token, then the form.
+pub async fn login_with(
+    browser: &reqwest::Client,
+    base: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    form_with(
+        browser,
+        base,
+        "/login",
+        "/login",
+        &[("username", username), ("password", password)],
+    )
+    .await
+}
+
+/// A console form sent by `browser`: the CSRF token from `page`, then the POST to `action`.
+pub async fn form_with(
+    browser: &reqwest::Client,
+    base: &str,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let html = browser
+        .get(format!("{base}{page}"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("page");
+    let csrf = extract_csrf(&html).unwrap_or_else(|| panic!("a CSRF token on {page}"));
+    let mut all = vec![("csrf_token", csrf.as_str())];
+    all.extend_from_slice(fields);
+    browser
+        .post(format!("{base}{action}"))
+        .form(&all)
+        .send()
+        .await
+        .expect("POST")
 }
 
 pub fn extract_csrf(body: &str) -> Option<String> {

@@ -7,26 +7,7 @@ use crate::helpers::*;
 
 /// A fresh browser's login POST (its own session and CSRF token).
 async fn login_in_fresh_browser(base: String, username: &str, password: &str) -> (u16, String) {
-    let b = client();
-    let page = b
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .expect("GET /login")
-        .text()
-        .await
-        .expect("page");
-    let t = extract_csrf(&page).expect("csrf");
-    let r = b
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", t.as_str()),
-            ("username", username),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .expect("POST /login");
+    let r = login_with(&client(), &base, username, password).await;
     let s = r.status().as_u16();
     (s, r.text().await.unwrap_or_default())
 }
@@ -195,7 +176,7 @@ pub(crate) fn totp(secret: &[u8], offset: i64) -> String {
 }
 
 /// Six digits that are the code of no step near now.
-fn wrong_code(secret: &[u8]) -> String {
+pub(crate) fn wrong_code(secret: &[u8]) -> String {
     let near: Vec<String> = (-3..=3).map(|o| totp(secret, o)).collect();
     (0..)
         .map(|n| format!("{:06}", 123_456 + n))
@@ -204,7 +185,7 @@ fn wrong_code(secret: &[u8]) -> String {
 }
 
 /// The text of the element with this id (up to its first tag).
-fn element_text(body: &str, id: &str) -> Option<String> {
+pub(crate) fn element_text(body: &str, id: &str) -> Option<String> {
     let marker = format!("id=\"{id}\">");
     let i = body.find(&marker)? + marker.len();
     let j = body[i..].find('<')?;
@@ -212,7 +193,7 @@ fn element_text(body: &str, id: &str) -> Option<String> {
 }
 
 /// The list items of `<ul id="recovery-codes">`.
-fn recovery_codes(body: &str) -> Vec<String> {
+pub(crate) fn recovery_codes(body: &str) -> Vec<String> {
     let Some(i) = body.find("id=\"recovery-codes\"") else {
         return vec![];
     };

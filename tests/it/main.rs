@@ -37,6 +37,7 @@ mod layering;
 mod migrations;
 mod multiprocess;
 mod openapi;
+mod operations;
 mod reencrypt;
 mod routes;
 mod rules_console;

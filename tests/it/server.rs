@@ -185,6 +185,11 @@ impl CofferProcess {
         format!("{}{}", self.addr, path)
     }
 
+    /// Everything the process wrote so far (stdout and stderr, in one file).
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     async fn wait_healthy(&mut self) {
         let client = client();
         let started = Instant::now();
