@@ -175,6 +175,8 @@ pub fn create(
         updated_at: at,
         monri_authenticity_token: keys.monri_authenticity_token,
         monri_merchant_key: Some(sealed_monri),
+        lifecycle_webhook_url: None,
+        expiry_notice_days: crate::vault::events::DEFAULT_EXPIRY_NOTICE_DAYS,
     };
     crate::db::write_tx(conn, |tx| {
         match connector::insert(tx, &k) {
@@ -224,6 +226,12 @@ pub struct BaseDataInput {
     pub signing: bool,
     pub active: bool,
     pub members: Vec<String>,
+    /// "Lifecycle webhook URL": empty for none.
+    pub lifecycle_webhook_url: String,
+    /// "Expiry notice (days)": empty for the default.
+    pub expiry_notice_days: String,
+    /// The callback target policy the URL is checked against (as callbacks are).
+    pub target_policy: crate::gateway::target::AllowPrivate,
 }
 
 /// Saves the Connector Base Data. The container is re-checked against the sharing rules here,
@@ -285,6 +293,37 @@ pub fn update(
             }
         }
     }
+    let webhook = match input.lifecycle_webhook_url.trim() {
+        "" => None,
+        u if u.len() > 2000 => {
+            errors.add("lifecycle_webhook_url", "At most 2000 characters.");
+            None
+        }
+        u => match crate::gateway::target::check_url(u, input.target_policy) {
+            Ok(_) => Some(u.to_string()),
+            Err(e) => {
+                errors.add(
+                    "lifecycle_webhook_url",
+                    format!("Lifecycle webhook URL: {e}."),
+                );
+                None
+            }
+        },
+    };
+    let max = crate::vault::events::MAX_EXPIRY_NOTICE_DAYS;
+    let notice_days = match input.expiry_notice_days.trim() {
+        "" => crate::vault::events::DEFAULT_EXPIRY_NOTICE_DAYS,
+        d => match d.parse::<i32>() {
+            Ok(n) if (0..=max).contains(&n) => n,
+            _ => {
+                errors.add(
+                    "expiry_notice_days",
+                    format!("Expiry notice: a whole number of days from 0 to {max}."),
+                );
+                0
+            }
+        },
+    };
     errors.into_result()?;
     let data = BaseData {
         name,
@@ -296,6 +335,8 @@ pub fn update(
         ignore_global: input.ignore_global,
         signing: input.signing,
         active: input.active,
+        lifecycle_webhook_url: webhook,
+        expiry_notice_days: notice_days,
         updated_at: now(),
     };
     let old_container = match &old.container_id {
@@ -341,6 +382,16 @@ pub fn update(
                         "active",
                         Some(old.active.to_string()),
                         Some(data.active.to_string()),
+                    ),
+                    (
+                        "lifecycle_webhook_url",
+                        old.lifecycle_webhook_url.clone(),
+                        data.lifecycle_webhook_url.clone(),
+                    ),
+                    (
+                        "expiry_notice_days",
+                        Some(old.expiry_notice_days.to_string()),
+                        Some(data.expiry_notice_days.to_string()),
                     ),
                 ],
             },

@@ -31,6 +31,9 @@ pub struct Callback {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub delivered_at: Option<NaiveDateTime>,
+    /// Set for a lifecycle event (`profile.created`, …): the row's id is then the event id and
+    /// `transaction_uuid` is empty. `None` for a transaction callback.
+    pub event_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -229,4 +232,35 @@ pub fn pending_for_connector(conn: &mut DbConnection, connector_id: &str) -> Que
         .filter(callbacks::status.eq("pending"))
         .count()
         .get_result(conn)
+}
+
+/// The lifecycle events of connector `connector_id`, newest first, at most `limit`.
+pub fn events_of_connector(
+    conn: &mut DbConnection,
+    connector_id: &str,
+    limit: i64,
+) -> QueryResult<Vec<Callback>> {
+    callbacks::table
+        .filter(callbacks::connector_id.eq(connector_id))
+        .filter(callbacks::event_type.is_not_null())
+        .order((callbacks::created_at.desc(), callbacks::id.desc()))
+        .limit(limit)
+        .select(Callback::as_select())
+        .load(conn)
+}
+
+/// The console's redelivery of a lifecycle event (delivered or not): pending and due at `now`.
+pub fn redeliver(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        callbacks::table
+            .filter(callbacks::id.eq(id))
+            .filter(callbacks::event_type.is_not_null()),
+    )
+    .set((
+        callbacks::status.eq("pending"),
+        callbacks::next_attempt_at.eq(now),
+        callbacks::delivered_at.eq(None::<NaiveDateTime>),
+        callbacks::updated_at.eq(now),
+    ))
+    .execute(conn)
 }

@@ -9,6 +9,7 @@ pub mod connector;
 pub mod container;
 pub mod dashboard;
 pub mod idempotency_key;
+pub mod lifecycle_run;
 pub mod merchant;
 pub mod monri;
 pub mod payment_session;

@@ -351,30 +351,22 @@ impl Worker {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
         };
-        let date = http_date(Utc::now());
-        let hash = if c.body_hash == "md5" {
-            BodyHash::Md5
+        let request = if c.event_type.is_some() {
+            // A lifecycle event: its own headers and signature (README, "Lifecycle webhooks").
+            let ts = Utc::now().timestamp();
+            self.client
+                .post(url)
+                .header("Content-Type", "application/json")
+                .header("X-Coffer-Event-Id", &c.id)
+                .header("X-Coffer-Timestamp", ts.to_string())
+                .header(
+                    "X-Coffer-Signature",
+                    signature::lifecycle_signature(&job.secret, ts, &c.body),
+                )
         } else {
-            BodyHash::Sha512
+            self.transaction_callback(job, url, &uri)
         };
-        let sig = signature::sign(
-            &job.secret,
-            "POST",
-            c.body.as_bytes(),
-            CONTENT_TYPE,
-            &date,
-            &uri,
-            hash,
-        );
-        let sent = self
-            .client
-            .post(url)
-            .header("Content-Type", CONTENT_TYPE)
-            .header("Date", &date)
-            .header("X-Signature", sig)
-            .body(c.body.clone())
-            .send()
-            .await;
+        let sent = request.body(c.body.clone()).send().await;
         let mut resp = match sent {
             Ok(r) => r,
             Err(e) => {
@@ -404,7 +396,13 @@ impl Worker {
             }
         }
         let text = String::from_utf8_lossy(&body);
-        let acknowledged = status == 200 && read_error.is_none() && text.trim() == "OK";
+        // A transaction callback is acknowledged by 200 `OK` (spec 2.6), an event by any 2xx.
+        let acknowledged = read_error.is_none()
+            && if c.event_type.is_some() {
+                (200..300).contains(&status)
+            } else {
+                status == 200 && text.trim() == "OK"
+            };
         Outcome {
             http_status: Some(status),
             kind: if acknowledged {
@@ -417,6 +415,31 @@ impl Worker {
             excerpt: Some(excerpt(&text)).filter(|s| !s.is_empty()),
             error: read_error,
         }
+    }
+
+    /// The request of a transaction callback (spec 2.6): `Date` and `X-Signature`.
+    fn transaction_callback(&self, job: &Job, url: url::Url, uri: &str) -> reqwest::RequestBuilder {
+        let c = &job.callback;
+        let date = http_date(Utc::now());
+        let hash = if c.body_hash == "md5" {
+            BodyHash::Md5
+        } else {
+            BodyHash::Sha512
+        };
+        let sig = signature::sign(
+            &job.secret,
+            "POST",
+            c.body.as_bytes(),
+            CONTENT_TYPE,
+            &date,
+            uri,
+            hash,
+        );
+        self.client
+            .post(url)
+            .header("Content-Type", CONTENT_TYPE)
+            .header("Date", &date)
+            .header("X-Signature", sig)
     }
 }
 

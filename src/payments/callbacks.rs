@@ -132,6 +132,7 @@ pub fn enqueue_for(conn: &mut DbConnection, t: &Transaction) -> Result<(), Servi
             created_at: at,
             updated_at: at,
             delivered_at: None,
+            event_type: None,
         },
     )?;
     Ok(())

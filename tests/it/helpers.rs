@@ -454,6 +454,10 @@ pub fn insert_card(
         is_preferred: true,
         created_at: at,
         updated_at: at,
+        expiry_noticed_at: None,
+        expired_at: None,
+        card_update_status: None,
+        card_updated_at: None,
     };
     profile::insert_instrument(c, &i).expect("insert instrument");
 }
