@@ -142,6 +142,9 @@ struct Outcome {
     error: Option<String>,
 }
 
+/// When a process first looks whether the daily expiry scan is due.
+const DAILY_FIRST_CHECK: Duration = Duration::from_secs(60);
+
 /// How often each process looks for expired payment pages, challenges and card tokens.
 const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -157,6 +160,12 @@ impl Worker {
     async fn run(self, mut stop: watch::Receiver<bool>) {
         let me = Arc::new(self);
         let mut last_sweep: Option<std::time::Instant> = None;
+        // The daily expiry scan: looked at hourly (first a minute after start); the lease in
+        // `lifecycle_runs` makes one process at a time run it, once a day. Its own task, so
+        // that a long scan does not hold up callbacks.
+        let started = std::time::Instant::now();
+        let mut last_daily: Option<std::time::Instant> = None;
+        let scanning = Arc::new(std::sync::atomic::AtomicBool::new(false));
         loop {
             if *stop.borrow() {
                 break;
@@ -201,6 +210,30 @@ impl Worker {
                 if let Err(e) = windows {
                     tracing::warn!(error = %e, "tokenize rate-limit purge failed");
                 }
+            }
+            let daily_due = match last_daily {
+                None => started.elapsed() >= DAILY_FIRST_CHECK,
+                Some(t) => t.elapsed() >= crate::vault::lifecycle::DAILY_CHECK,
+            };
+            if daily_due && !scanning.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                last_daily = Some(std::time::Instant::now());
+                let (db, name, flag) = (me.db.clone(), me.name.clone(), scanning.clone());
+                tokio::spawn(async move {
+                    let r = db
+                        .run(move |conn| crate::vault::lifecycle::daily_scan(conn, &name))
+                        .await;
+                    match r {
+                        Ok(Some(r)) => tracing::info!(
+                            cards = r.seen,
+                            expiring = r.expiring,
+                            expired = r.expired,
+                            "daily expiry scan done"
+                        ),
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "daily expiry scan failed"),
+                    }
+                    flag.store(false, std::sync::atomic::Ordering::Release);
+                });
             }
             match me.claim().await {
                 Ok(jobs) if !jobs.is_empty() => {

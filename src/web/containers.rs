@@ -392,6 +392,9 @@ impl ProfilePageT {
 
     /// "expired", "expiring" or "".
     fn expiry(&self, i: &crate::models::profile::Instrument) -> &'static str {
+        if crate::vault::events::is_expired(i, self.today) {
+            return "expired";
+        }
         crate::console::home::expiry_state(i.exp_month, i.exp_year, self.today).unwrap_or("")
     }
 }

@@ -240,6 +240,7 @@ fn expected_profile(s: &Seeded, ident: &str) -> Value {
                 },
                 "paymentToken": s.card_token,
                 "isPreferred": true,
+                "expired": false,
                 "associatedTokenType": null,
                 "networkTokenStatus": null
             },
@@ -256,6 +257,7 @@ fn expected_profile(s: &Seeded, ident: &str) -> Value {
                 },
                 "paymentToken": s.iban_token,
                 "isPreferred": false,
+                "expired": false,
                 "associatedTokenType": null,
                 "networkTokenStatus": null
             }
