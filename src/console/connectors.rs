@@ -715,3 +715,61 @@ pub fn reset_api_user(
     })?;
     Ok((u, pw))
 }
+
+/// The lifecycle events shown on a connector's "Lifecycle events" page: the newest ones.
+pub const EVENTS_SHOWN: i64 = 100;
+
+/// The connector's lifecycle events (newest first) with their attempts, if the actor's scope
+/// covers the connector (else not found).
+pub fn lifecycle_events(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<(Connector, Vec<crate::payments::callbacks::CallbackView>), ServiceError> {
+    let k = get(conn, actor, id)?;
+    let mut out = vec![];
+    for c in crate::models::callback::events_of_connector(conn, &k.id, EVENTS_SHOWN)? {
+        let attempts = crate::models::callback::attempts_of(conn, &c.id)?;
+        out.push(crate::payments::callbacks::CallbackView {
+            callback: c,
+            attempts,
+        });
+    }
+    Ok((k, out))
+}
+
+/// Sends a lifecycle event of the connector again (delivered or not): it is made due now and
+/// the outbox delivers it. Audited.
+pub fn redeliver_event(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    event_id: &str,
+) -> Result<crate::models::callback::Callback, ServiceError> {
+    crate::db::write_tx(conn, |tx| {
+        let k = get(tx, actor, id)?;
+        let e = match crate::models::callback::find(tx, event_id)? {
+            Some(e) if e.connector_id == k.id && e.event_type.is_some() => e,
+            _ => return Err(ServiceError::NotFound),
+        };
+        crate::models::callback::redeliver(tx, &e.id, now())?;
+        audit::record(
+            tx,
+            actor,
+            &Place::merchant(&k.tenant_id, &k.tenant_path, &k.merchant_id),
+            Change {
+                action: "lifecycle_event.redeliver",
+                object_type: "lifecycle_event",
+                object_id: &e.id,
+                summary: format!(
+                    "Redelivered the lifecycle event {} ({}) of connector {}",
+                    e.id,
+                    e.event_type.clone().unwrap_or_default(),
+                    k.name
+                ),
+                changes: vec![("status", Some(e.status.clone()), Some("pending".into()))],
+            },
+        )?;
+        crate::models::callback::find(tx, &e.id)?.ok_or(ServiceError::NotFound)
+    })
+}
