@@ -294,7 +294,7 @@ diesel::joinable!(monri_access_tokens -> connectors (connector_id));
 diesel::table! {
     callbacks (id) {
         id -> Text,
-        transaction_uuid -> Text,
+        transaction_uuid -> Nullable<Text>,
         connector_id -> Text,
         merchant_id -> Text,
         tenant_path -> Text,

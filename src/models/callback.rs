@@ -10,7 +10,8 @@ use crate::db::schema::{callback_attempts, callbacks};
 #[diesel(table_name = callbacks)]
 pub struct Callback {
     pub id: String,
-    pub transaction_uuid: String,
+    /// The transaction of a callback; `None` for a lifecycle event.
+    pub transaction_uuid: Option<String>,
     pub connector_id: String,
     pub merchant_id: String,
     pub tenant_path: String,
@@ -32,7 +33,7 @@ pub struct Callback {
     pub updated_at: NaiveDateTime,
     pub delivered_at: Option<NaiveDateTime>,
     /// Set for a lifecycle event (`profile.created`, …): the row's id is then the event id and
-    /// `transaction_uuid` is empty. `None` for a transaction callback.
+    /// there is no `transaction_uuid`. `None` for a transaction callback.
     pub event_type: Option<String>,
 }
 

@@ -314,7 +314,8 @@ impl Worker {
         };
         tracing::info!(
             callback = %c.id,
-            transaction = %c.transaction_uuid,
+            transaction = c.transaction_uuid.as_deref().unwrap_or(""),
+            event = c.event_type.as_deref().unwrap_or(""),
             attempt,
             outcome = outcome.kind,
             http_status = ?outcome.http_status,

@@ -177,7 +177,7 @@ pub fn emit(
             conn,
             &Callback {
                 id,
-                transaction_uuid: String::new(),
+                transaction_uuid: None,
                 connector_id: k.id.clone(),
                 merchant_id: k.merchant_id.clone(),
                 tenant_path: k.tenant_path.clone(),

@@ -120,7 +120,8 @@ pub fn create(conn: &mut DbConnection, p: &Profile) -> Result<(), Refusal> {
 }
 
 /// Merges `changes` into the profile's stored customer data (a `None` value removes the key) and
-/// writes it, keeping the searchable email in step. Returns the profile as stored.
+/// writes it, keeping the searchable email in step, with `profile.updated` when the data
+/// changed. Returns the profile as stored.
 pub fn update_customer(
     conn: &mut DbConnection,
     mut p: Profile,
@@ -139,10 +140,14 @@ pub fn update_customer(
         }
     }
     p.email = email_of(&data);
-    p.customer = Value::Object(data).to_string();
+    let customer = Value::Object(data).to_string();
+    let changed = customer != p.customer;
+    p.customer = customer;
     p.updated_at = at;
     profile::update_customer(conn, &p.id, &p.customer, p.email.as_deref(), at)?;
-    events::profile_event(conn, &p, EventType::ProfileUpdated)?;
+    if changed {
+        events::profile_event(conn, &p, EventType::ProfileUpdated)?;
+    }
     Ok(p)
 }
 
@@ -163,6 +168,24 @@ pub fn replace_customer_if_unchanged(
         events::profile_event(conn, p, EventType::ProfileUpdated)?;
     }
     Ok(replaced)
+}
+
+/// Writes the customer identification and customer data (and searchable email) of `p` as it
+/// holds them now (the Monri API's update, which may rename the identification), with
+/// `profile.updated`. A unique violation (the identification is taken) is the caller's to map.
+pub fn rewrite_customer(conn: &mut DbConnection, p: &Profile) -> QueryResult<usize> {
+    let n = crate::models::monri::update_customer(
+        conn,
+        &p.id,
+        &p.customer_identification,
+        &p.customer,
+        p.email.as_deref(),
+        p.updated_at,
+    )?;
+    if n == 1 {
+        events::profile_event(conn, p, EventType::ProfileUpdated)?;
+    }
+    Ok(n)
 }
 
 /// Marks the profile changed now (its preferred instrument moved).

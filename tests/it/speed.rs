@@ -234,6 +234,7 @@ const OTHER_TABLES: &[&str] = &[
     "config_version",
     "idempotency_keys",
     "instruments",
+    "lifecycle_runs",
     "login_throttle",
     "monri_access_tokens",
     "payment_sessions",

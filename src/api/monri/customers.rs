@@ -992,14 +992,7 @@ pub fn update(
         p.customer = customer;
         p.email = profiles::email_of(&stored);
         p.updated_at = now();
-        match rows::update_customer(
-            tx,
-            &p.id,
-            &p.customer_identification,
-            &p.customer,
-            p.email.as_deref(),
-            p.updated_at,
-        ) {
+        match profiles::rewrite_customer(tx, &p) {
             Err(e) if is_unique_violation(&e) => return Err(duplicate()),
             r => r?,
         };
