@@ -409,8 +409,14 @@ fn seed_card(app: &TestApp, ident: &str, m: i32, y: i32) -> String {
     coffer::models::container::add_to_count(&mut c, &cid, 1).expect("count");
     let token = coffer::gateway::ids::payment_token();
     let at = coffer::models::now();
+    let id = coffer::ids::new_id();
+    let keyring =
+        coffer::vault::keyring::Keyring::from_settings(&mut c, &app.settings).expect("keyring");
+    let sealed = keyring
+        .seal(b"4111111111111111", id.as_bytes())
+        .expect("seal");
     let i = coffer::models::profile::Instrument {
-        id: coffer::ids::new_id(),
+        id,
         profile_id: p.id.clone(),
         connector_id: kid,
         payment_token: token.clone(),
@@ -425,7 +431,7 @@ fn seed_card(app: &TestApp, ident: &str, m: i32, y: i32) -> String {
         bic: None,
         mandate_id: None,
         fingerprint: format!("fp-{}", p.id),
-        vault_record: "v1:test:sealed".into(),
+        vault_record: sealed,
         is_preferred: true,
         created_at: at,
         updated_at: at,
@@ -825,4 +831,66 @@ async fn the_connector_base_data_checks_the_webhook_url_and_the_expiry_notice() 
         ),
         1
     );
+}
+
+/// Runs the built `coffer` binary with the app's settings (data dir, database, vault key).
+fn run_coffer(app: &TestApp, args: &[&str]) -> (bool, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("COFFER_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args(args)
+        .env("COFFER_DATA_DIR", &app.settings.data_dir)
+        .env("RUST_LOG", "info");
+    if let Some(url) = &app.settings.database_url {
+        cmd.env("COFFER_DATABASE_URL", url);
+    }
+    if let Some(key) = &app.settings.vault_key {
+        cmd.env("COFFER_VAULT_KEY", key);
+    }
+    let out = cmd.output().expect("run coffer");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commands_run_beside_a_live_server_which_delivers_their_events() {
+    use chrono::Datelike;
+    let app = TestApp::demo().await;
+    let rx = Receiver::start(ok).await;
+    let reissued = register(&app, "cli-1", "4000000000000341", true).await["paymentToken"]
+        .as_str()
+        .expect("t")
+        .to_string();
+    let today = chrono::Utc::now().date_naive();
+    let soon = seed_card(&app, "cli-soon", today.month() as i32, today.year());
+    subscribe(&app, "Acme Shop Cards", &rx.url("/shop"), 30);
+    let (ok_scan, out) = run_coffer(&app, &["lifecycle-scan"]);
+    assert!(ok_scan, "{out}");
+    assert!(out.contains("1 instrument.expiring enqueued"), "{out}");
+    assert!(out.contains("expiry scan: "), "progress lines: {out}");
+    let cid = container_id(&app, "Acme Shared Profiles");
+    let (ok_run, out) = run_coffer(&app, &["account-updater", "--container", &cid]);
+    assert!(ok_run, "{out}");
+    assert!(out.contains("1 reissued, 0 replaced, 0 closed"), "{out}");
+    let (fails, out) = run_coffer(&app, &["account-updater", "--container", "no-such"]);
+    assert!(!fails && out.contains("no container no-such"), "{out}");
+    // The commands only enqueue: the running server's outbox delivers.
+    until(20, "both events", || rx.all().len() >= 2).await;
+    let ev = events_at(&rx, "/shop", SHOP_SECRET);
+    assert_eq!(
+        of_type(&ev, "instrument.expiring", "paymentToken", &soon).len(),
+        1
+    );
+    let up = of_type(&ev, "instrument.updated", "paymentToken", &reissued);
+    assert_eq!(up.len(), 1);
+    assert_eq!(up[0]["data"]["expiryYear"], 2033);
 }
