@@ -833,34 +833,6 @@ async fn the_connector_base_data_checks_the_webhook_url_and_the_expiry_notice() 
     );
 }
 
-/// Runs the built `coffer` binary with the app's settings (data dir, database, vault key).
-fn run_coffer(app: &TestApp, args: &[&str]) -> (bool, String) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"));
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("COFFER_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.args(args)
-        .env("COFFER_DATA_DIR", &app.settings.data_dir)
-        .env("RUST_LOG", "info");
-    if let Some(url) = &app.settings.database_url {
-        cmd.env("COFFER_DATABASE_URL", url);
-    }
-    if let Some(key) = &app.settings.vault_key {
-        cmd.env("COFFER_VAULT_KEY", key);
-    }
-    let out = cmd.output().expect("run coffer");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_commands_run_beside_a_live_server_which_delivers_their_events() {
     use chrono::Datelike;
@@ -873,15 +845,15 @@ async fn the_commands_run_beside_a_live_server_which_delivers_their_events() {
     let today = chrono::Utc::now().date_naive();
     let soon = seed_card(&app, "cli-soon", today.month() as i32, today.year());
     subscribe(&app, "Acme Shop Cards", &rx.url("/shop"), 30);
-    let (ok_scan, out) = run_coffer(&app, &["lifecycle-scan"]);
+    let (ok_scan, out) = run_coffer(&app, &["lifecycle-scan"], "info");
     assert!(ok_scan, "{out}");
     assert!(out.contains("1 instrument.expiring enqueued"), "{out}");
     assert!(out.contains("expiry scan: "), "progress lines: {out}");
     let cid = container_id(&app, "Acme Shared Profiles");
-    let (ok_run, out) = run_coffer(&app, &["account-updater", "--container", &cid]);
+    let (ok_run, out) = run_coffer(&app, &["account-updater", "--container", &cid], "info");
     assert!(ok_run, "{out}");
     assert!(out.contains("1 reissued, 0 replaced, 0 closed"), "{out}");
-    let (fails, out) = run_coffer(&app, &["account-updater", "--container", "no-such"]);
+    let (fails, out) = run_coffer(&app, &["account-updater", "--container", "no-such"], "info");
     assert!(!fails && out.contains("no container no-such"), "{out}");
     // The commands only enqueue: the running server's outbox delivers.
     until(20, "both events", || rx.all().len() >= 2).await;
