@@ -158,6 +158,10 @@ pub fn seed(db: &DbPool, settings: &Settings, opts: &SeedOptions) -> anyhow::Res
                 is_preferred: true,
                 created_at: at,
                 updated_at: at,
+                expiry_noticed_at: None,
+                expired_at: None,
+                card_update_status: None,
+                card_updated_at: None,
             };
             if n.is_multiple_of(step) {
                 writeln!(sample, "{}", i.payment_token)?;

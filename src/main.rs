@@ -66,6 +66,18 @@ enum Command {
     /// Re-encrypt every sealed record under its owner's active data key (starts a job, or
     /// resumes the one running), then retire the data keys no record uses.
     Reencrypt,
+    /// Send `instrument.expiring` for cards near the end of their expiry month and mark expired
+    /// ones, now (the server also does it once a day). Runs beside a live server on the same
+    /// database: it only enqueues the events, the server delivers them.
+    LifecycleScan,
+    /// Ask the simulated account updater about every card of a container: reissued and
+    /// replaced cards are updated in place (same payment token), closed accounts removed.
+    /// Runs beside a live server; an interrupted run is continued by the next one.
+    AccountUpdater {
+        /// The container's id.
+        #[arg(long)]
+        container: String,
+    },
     /// The audit log: `coffer audit verify` checks its hash chains.
     Audit {
         #[command(subcommand)]
@@ -189,6 +201,42 @@ async fn main() -> anyhow::Result<()> {
             let db = open_database(&cli.settings)?;
             let mut conn = db.get()?;
             reencrypt(&cli.settings, &mut conn, "coffer reencrypt")?
+        }
+        Command::LifecycleScan => {
+            let db = open_database(&cli.settings)?;
+            let mut conn = db.get()?;
+            let today = chrono::Utc::now().date_naive();
+            let mut progress = coffer::vault::lifecycle::LogProgress::new("expiry scan");
+            let r = coffer::vault::lifecycle::scan_expiry(&mut conn, today, &mut progress)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "expiry scan: {} cards, {} instrument.expiring enqueued, {} marked expired",
+                r.seen, r.expiring, r.expired
+            );
+        }
+        Command::AccountUpdater { container } => {
+            let db = open_database(&cli.settings)?;
+            let mut conn = db.get()?;
+            let keyring = coffer::vault::keyring::Keyring::from_settings(&mut conn, &cli.settings)?;
+            let c = coffer::models::container::find(&mut conn, &container)?
+                .ok_or_else(|| anyhow::anyhow!("no container {container}"))?;
+            let mut progress = coffer::vault::lifecycle::LogProgress::new("account updater");
+            let r = coffer::vault::lifecycle::run_account_updater(
+                &mut conn,
+                &keyring,
+                &coffer::domain::Actor::system(),
+                &c,
+                &mut progress,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "account updater{}: {} cards, {} reissued, {} replaced, {} closed",
+                if r.resumed { " (continued)" } else { "" },
+                r.seen,
+                r.reissued,
+                r.replaced,
+                r.closed
+            );
         }
         Command::BenchSeed {
             profiles,

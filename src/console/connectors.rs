@@ -177,6 +177,8 @@ pub fn create(
         updated_at: at,
         monri_authenticity_token: keys.monri_authenticity_token,
         monri_merchant_key: Some(sealed_monri),
+        lifecycle_webhook_url: None,
+        expiry_notice_days: crate::vault::events::DEFAULT_EXPIRY_NOTICE_DAYS,
     };
     crate::db::write_tx(conn, |tx| {
         match connector::insert(tx, &k) {
@@ -226,6 +228,12 @@ pub struct BaseDataInput {
     pub signing: bool,
     pub active: bool,
     pub members: Vec<String>,
+    /// "Lifecycle webhook URL": empty for none.
+    pub lifecycle_webhook_url: String,
+    /// "Expiry notice (days)": empty for the default.
+    pub expiry_notice_days: String,
+    /// The callback target policy the URL is checked against (as callbacks are).
+    pub target_policy: crate::gateway::target::AllowPrivate,
 }
 
 /// Saves the Connector Base Data. The container is re-checked against the sharing rules here,
@@ -287,6 +295,37 @@ pub fn update(
             }
         }
     }
+    let webhook = match input.lifecycle_webhook_url.trim() {
+        "" => None,
+        u if u.len() > 2000 => {
+            errors.add("lifecycle_webhook_url", "At most 2000 characters.");
+            None
+        }
+        u => match crate::gateway::target::check_url(u, input.target_policy) {
+            Ok(_) => Some(u.to_string()),
+            Err(e) => {
+                errors.add(
+                    "lifecycle_webhook_url",
+                    format!("Lifecycle webhook URL: {e}."),
+                );
+                None
+            }
+        },
+    };
+    let max = crate::vault::events::MAX_EXPIRY_NOTICE_DAYS;
+    let notice_days = match input.expiry_notice_days.trim() {
+        "" => crate::vault::events::DEFAULT_EXPIRY_NOTICE_DAYS,
+        d => match d.parse::<i32>() {
+            Ok(n) if (0..=max).contains(&n) => n,
+            _ => {
+                errors.add(
+                    "expiry_notice_days",
+                    format!("Expiry notice: a whole number of days from 0 to {max}."),
+                );
+                0
+            }
+        },
+    };
     errors.into_result()?;
     let data = BaseData {
         name,
@@ -298,6 +337,8 @@ pub fn update(
         ignore_global: input.ignore_global,
         signing: input.signing,
         active: input.active,
+        lifecycle_webhook_url: webhook,
+        expiry_notice_days: notice_days,
         updated_at: now(),
     };
     let old_container = match &old.container_id {
@@ -343,6 +384,16 @@ pub fn update(
                         "active",
                         Some(old.active.to_string()),
                         Some(data.active.to_string()),
+                    ),
+                    (
+                        "lifecycle_webhook_url",
+                        old.lifecycle_webhook_url.clone(),
+                        data.lifecycle_webhook_url.clone(),
+                    ),
+                    (
+                        "expiry_notice_days",
+                        Some(old.expiry_notice_days.to_string()),
+                        Some(data.expiry_notice_days.to_string()),
                     ),
                 ],
             },
@@ -667,4 +718,62 @@ pub fn reset_api_user(
         Ok::<_, ServiceError>(())
     })?;
     Ok((u, pw))
+}
+
+/// The lifecycle events shown on a connector's "Lifecycle events" page: the newest ones.
+pub const EVENTS_SHOWN: i64 = 100;
+
+/// The connector's lifecycle events (newest first) with their attempts, if the actor's scope
+/// covers the connector (else not found).
+pub fn lifecycle_events(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<(Connector, Vec<crate::payments::callbacks::CallbackView>), ServiceError> {
+    let k = get(conn, actor, id)?;
+    let mut out = vec![];
+    for c in crate::models::callback::events_of_connector(conn, &k.id, EVENTS_SHOWN)? {
+        let attempts = crate::models::callback::attempts_of(conn, &c.id)?;
+        out.push(crate::payments::callbacks::CallbackView {
+            callback: c,
+            attempts,
+        });
+    }
+    Ok((k, out))
+}
+
+/// Sends a lifecycle event of the connector again (delivered or not): it is made due now and
+/// the outbox delivers it. Audited.
+pub fn redeliver_event(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    event_id: &str,
+) -> Result<crate::models::callback::Callback, ServiceError> {
+    crate::db::write_tx(conn, |tx| {
+        let k = get(tx, actor, id)?;
+        let e = match crate::models::callback::find(tx, event_id)? {
+            Some(e) if e.connector_id == k.id && e.event_type.is_some() => e,
+            _ => return Err(ServiceError::NotFound),
+        };
+        crate::models::callback::redeliver(tx, &e.id, now())?;
+        audit::record(
+            tx,
+            actor,
+            &Place::merchant(&k.tenant_id, &k.tenant_path, &k.merchant_id),
+            Change {
+                action: "lifecycle_event.redeliver",
+                object_type: "lifecycle_event",
+                object_id: &e.id,
+                summary: format!(
+                    "Redelivered the lifecycle event {} ({}) of connector {}",
+                    e.id,
+                    e.event_type.clone().unwrap_or_default(),
+                    k.name
+                ),
+                changes: vec![("status", Some(e.status.clone()), Some("pending".into()))],
+            },
+        )?;
+        crate::models::callback::find(tx, &e.id)?.ok_or(ServiceError::NotFound)
+    })
 }

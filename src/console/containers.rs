@@ -857,3 +857,39 @@ pub fn set_global_setting(
         Ok(chosen.clone())
     })
 }
+
+/// What "Run account updater (simulated)" would do, in words, and the container (which the
+/// actor must manage).
+pub fn account_updater_consequences(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<(Container, Vec<String>), ServiceError> {
+    let c = managed(conn, actor, id)?;
+    let cards = profile::count_cards(conn, Some(&c.id))?;
+    Ok((
+        c,
+        vec![
+            format!(
+                "The simulated account updater is asked about {cards} stored card(s) of this container."
+            ),
+            "Reissued and replaced cards are updated in place (their payment tokens stay the same) and connectors with a Lifecycle webhook URL get instrument.updated.".into(),
+            "Cards of closed accounts are removed from their profiles (instrument.deleted); this cannot be undone.".into(),
+        ],
+    ))
+}
+
+/// Runs (or continues) the simulated account updater on container `id`, which the actor
+/// manages. Audited (`account_updater.run`, and each change).
+pub fn run_account_updater(
+    conn: &mut DbConnection,
+    keyring: &crate::vault::keyring::Keyring,
+    actor: &Actor,
+    id: &str,
+) -> Result<crate::vault::lifecycle::UpdaterReport, ServiceError> {
+    let c = managed(conn, actor, id)?;
+    let mut progress = crate::vault::lifecycle::LogProgress::new("account updater");
+    let r = crate::vault::lifecycle::run_account_updater(conn, keyring, actor, &c, &mut progress)?;
+    crate::db::scrub_after_erasure(conn)?;
+    Ok(r)
+}

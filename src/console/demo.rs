@@ -113,6 +113,9 @@ fn ensure_connector(
         signing,
         active: true,
         members: vec![],
+        lifecycle_webhook_url: String::new(),
+        expiry_notice_days: String::new(),
+        target_policy: crate::gateway::target::AllowPrivate::None,
     };
     connectors::update(conn, &actor, &k.id, base)
 }

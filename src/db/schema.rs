@@ -132,6 +132,8 @@ diesel::table! {
         updated_at -> Timestamp,
         monri_authenticity_token -> Text,
         monri_merchant_key -> Nullable<Text>,
+        lifecycle_webhook_url -> Nullable<Text>,
+        expiry_notice_days -> Integer,
     }
 }
 
@@ -191,6 +193,10 @@ diesel::table! {
         is_preferred -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        expiry_noticed_at -> Nullable<Timestamp>,
+        expired_at -> Nullable<Timestamp>,
+        card_update_status -> Nullable<Text>,
+        card_updated_at -> Nullable<Timestamp>,
     }
 }
 
@@ -313,7 +319,7 @@ diesel::joinable!(monri_access_tokens -> connectors (connector_id));
 diesel::table! {
     callbacks (id) {
         id -> Text,
-        transaction_uuid -> Text,
+        transaction_uuid -> Nullable<Text>,
         connector_id -> Text,
         merchant_id -> Text,
         tenant_path -> Text,
@@ -329,6 +335,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         delivered_at -> Nullable<Timestamp>,
+        event_type -> Nullable<Text>,
     }
 }
 
@@ -374,8 +381,27 @@ diesel::allow_tables_to_appear_in_same_query!(
     callback_attempts,
     payment_sessions,
     idempotency_keys,
-    tx_daily_counts
+    tx_daily_counts,
+    lifecycle_runs
 );
+
+diesel::table! {
+    /// Runs of the expiry scan and the simulated account updater (migration 000031).
+    lifecycle_runs (id) {
+        id -> Text,
+        kind -> Text,
+        container_id -> Nullable<Text>,
+        status -> Text,
+        cursor -> Nullable<Text>,
+        done -> BigInt,
+        changed -> BigInt,
+        started_at -> Timestamp,
+        updated_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        locked_until -> Nullable<Timestamp>,
+        locked_by -> Nullable<Text>,
+    }
+}
 
 diesel::table! {
     /// Transactions per merchant, UTC day and status, kept by triggers (migration 000029).

@@ -171,6 +171,18 @@ fn mac(
     mac.finalize().into_bytes().to_vec()
 }
 
+/// The signature of a lifecycle event (`X-Coffer-Signature`):
+/// `base64(HMAC-SHA512(shared_secret, timestamp + "." + body))`, the timestamp in Unix seconds
+/// as sent in `X-Coffer-Timestamp`.
+pub fn lifecycle_signature(secret: &str, timestamp: i64, body: &str) -> String {
+    let mut mac = <Hmac<Sha512> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    BASE64.encode(mac.finalize().into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{Duration, TimeZone};

@@ -59,23 +59,130 @@ pub fn needs_3ds(pan: &str) -> bool {
 /// IBAN lengths per country (ISO 13616 registry): all SEPA countries plus the
 /// other registered countries commonly seen.
 #[rustfmt::skip]
+/// What the simulated account updater knows about a card (issue #15):
+///
+/// | PAN | answer |
+/// |---|---|
+/// | 4000000000000341 | reissued: same number, expiry year + 3 |
+/// | 4000000000000259 | replaced by 4000000000000077, expiry month unchanged, year + 2 |
+/// | 4000000000000556 | account closed |
+/// | any other | no change |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountUpdate {
+    /// Reissued with a new expiry (the number stays).
+    Reissued { exp_month: i32, exp_year: i32 },
+    /// Replaced by a new card number with a new expiry.
+    Replaced {
+        pan: String,
+        exp_month: i32,
+        exp_year: i32,
+    },
+    /// The account is closed: the card cannot be charged any more.
+    Closed,
+}
+
+pub const REISSUED_CARD: &str = "4000000000000341";
+pub const REPLACED_CARD: &str = "4000000000000259";
+pub const REPLACEMENT_CARD: &str = "4000000000000077";
+pub const CLOSED_CARD: &str = "4000000000000556";
+
+/// The simulated account updater's answer for a card `pan` stored with expiry `m`/`y`.
+pub fn account_update(pan: &str, m: i32, y: i32) -> Option<AccountUpdate> {
+    match pan {
+        REISSUED_CARD => Some(AccountUpdate::Reissued {
+            exp_month: m,
+            exp_year: y + 3,
+        }),
+        REPLACED_CARD => Some(AccountUpdate::Replaced {
+            pan: REPLACEMENT_CARD.into(),
+            exp_month: m,
+            exp_year: y + 2,
+        }),
+        CLOSED_CARD => Some(AccountUpdate::Closed),
+        _ => None,
+    }
+}
+
 const IBAN_LENGTHS: &[(&str, usize)] = &[
     // SEPA
-    ("AD", 24), ("AT", 20), ("BE", 16), ("BG", 22), ("CH", 21), ("CY", 28),
-    ("CZ", 24), ("DE", 22), ("DK", 18), ("EE", 20), ("ES", 24), ("FI", 18),
-    ("FR", 27), ("GB", 22), ("GI", 23), ("GR", 27), ("HR", 21), ("HU", 28),
-    ("IE", 22), ("IS", 26), ("IT", 27), ("LI", 21), ("LT", 20), ("LU", 20),
-    ("LV", 21), ("MC", 27), ("MT", 31), ("NL", 18), ("NO", 15), ("PL", 28),
-    ("PT", 25), ("RO", 24), ("SE", 24), ("SI", 19), ("SK", 24), ("SM", 27),
+    ("AD", 24),
+    ("AT", 20),
+    ("BE", 16),
+    ("BG", 22),
+    ("CH", 21),
+    ("CY", 28),
+    ("CZ", 24),
+    ("DE", 22),
+    ("DK", 18),
+    ("EE", 20),
+    ("ES", 24),
+    ("FI", 18),
+    ("FR", 27),
+    ("GB", 22),
+    ("GI", 23),
+    ("GR", 27),
+    ("HR", 21),
+    ("HU", 28),
+    ("IE", 22),
+    ("IS", 26),
+    ("IT", 27),
+    ("LI", 21),
+    ("LT", 20),
+    ("LU", 20),
+    ("LV", 21),
+    ("MC", 27),
+    ("MT", 31),
+    ("NL", 18),
+    ("NO", 15),
+    ("PL", 28),
+    ("PT", 25),
+    ("RO", 24),
+    ("SE", 24),
+    ("SI", 19),
+    ("SK", 24),
+    ("SM", 27),
     ("VA", 22),
     // Other IBAN countries
-    ("AE", 23), ("AL", 28), ("AZ", 28), ("BA", 20), ("BH", 22), ("BR", 29),
-    ("BY", 28), ("CR", 22), ("DO", 28), ("EG", 29), ("FO", 18), ("GE", 22),
-    ("GL", 18), ("GT", 28), ("IL", 23), ("IQ", 23), ("JO", 30), ("KW", 30),
-    ("KZ", 20), ("LB", 28), ("LC", 32), ("MD", 24), ("ME", 22), ("MK", 19),
-    ("MR", 27), ("MU", 30), ("PK", 24), ("PS", 29), ("QA", 29), ("RS", 22),
-    ("SA", 24), ("SC", 31), ("ST", 25), ("SV", 28), ("TL", 23), ("TN", 24),
-    ("TR", 26), ("UA", 29), ("VG", 24), ("XK", 20),
+    ("AE", 23),
+    ("AL", 28),
+    ("AZ", 28),
+    ("BA", 20),
+    ("BH", 22),
+    ("BR", 29),
+    ("BY", 28),
+    ("CR", 22),
+    ("DO", 28),
+    ("EG", 29),
+    ("FO", 18),
+    ("GE", 22),
+    ("GL", 18),
+    ("GT", 28),
+    ("IL", 23),
+    ("IQ", 23),
+    ("JO", 30),
+    ("KW", 30),
+    ("KZ", 20),
+    ("LB", 28),
+    ("LC", 32),
+    ("MD", 24),
+    ("ME", 22),
+    ("MK", 19),
+    ("MR", 27),
+    ("MU", 30),
+    ("PK", 24),
+    ("PS", 29),
+    ("QA", 29),
+    ("RS", 22),
+    ("SA", 24),
+    ("SC", 31),
+    ("ST", 25),
+    ("SV", 28),
+    ("TL", 23),
+    ("TN", 24),
+    ("TR", 26),
+    ("UA", 29),
+    ("VG", 24),
+    ("XK", 20),
 ];
 
 /// Removes spaces and upper-cases, the electronic IBAN form.

@@ -10,7 +10,8 @@ use crate::db::schema::{callback_attempts, callbacks};
 #[diesel(table_name = callbacks)]
 pub struct Callback {
     pub id: String,
-    pub transaction_uuid: String,
+    /// The transaction of a callback; `None` for a lifecycle event.
+    pub transaction_uuid: Option<String>,
     pub connector_id: String,
     pub merchant_id: String,
     pub tenant_path: String,
@@ -31,6 +32,9 @@ pub struct Callback {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub delivered_at: Option<NaiveDateTime>,
+    /// Set for a lifecycle event (`profile.created`, …): the row's id is then the event id and
+    /// there is no `transaction_uuid`. `None` for a transaction callback.
+    pub event_type: Option<String>,
 }
 
 impl Callback {
@@ -253,4 +257,35 @@ pub fn pending_for_connector(conn: &mut DbConnection, connector_id: &str) -> Que
         .filter(callbacks::status.eq("pending"))
         .count()
         .get_result(conn)
+}
+
+/// The lifecycle events of connector `connector_id`, newest first, at most `limit`.
+pub fn events_of_connector(
+    conn: &mut DbConnection,
+    connector_id: &str,
+    limit: i64,
+) -> QueryResult<Vec<Callback>> {
+    callbacks::table
+        .filter(callbacks::connector_id.eq(connector_id))
+        .filter(callbacks::event_type.is_not_null())
+        .order((callbacks::created_at.desc(), callbacks::id.desc()))
+        .limit(limit)
+        .select(Callback::as_select())
+        .load(conn)
+}
+
+/// The console's redelivery of a lifecycle event (delivered or not): pending and due at `now`.
+pub fn redeliver(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        callbacks::table
+            .filter(callbacks::id.eq(id))
+            .filter(callbacks::event_type.is_not_null()),
+    )
+    .set((
+        callbacks::status.eq("pending"),
+        callbacks::next_attempt_at.eq(now),
+        callbacks::delivered_at.eq(None::<NaiveDateTime>),
+        callbacks::updated_at.eq(now),
+    ))
+    .execute(conn)
 }

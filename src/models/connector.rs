@@ -29,6 +29,10 @@ pub struct Connector {
     pub monri_authenticity_token: String,
     /// Monri `merchant_key`, sealed by the vault (`None` until one is issued).
     pub monri_merchant_key: Option<String>,
+    /// Where lifecycle events of the effective container's profiles are sent (`None`: none).
+    pub lifecycle_webhook_url: Option<String>,
+    /// How many days before the last day of a card's expiry month `instrument.expiring` is sent.
+    pub expiry_notice_days: i32,
 }
 
 #[derive(Debug, Clone, AsChangeset)]
@@ -40,6 +44,8 @@ pub struct BaseData {
     pub ignore_global: bool,
     pub signing: bool,
     pub active: bool,
+    pub lifecycle_webhook_url: Option<String>,
+    pub expiry_notice_days: i32,
     pub updated_at: NaiveDateTime,
 }
 
@@ -154,6 +160,19 @@ pub fn under(conn: &mut DbConnection, prefix: Option<&str>) -> QueryResult<Vec<C
         q = q.filter(connectors::tenant_path.like(format!("{p}%")));
     }
     q.order(connectors::name.asc()).load(conn)
+}
+
+/// Connectors of the tenants under `prefix` that have a Lifecycle webhook URL.
+pub fn with_lifecycle_webhook_under(
+    conn: &mut DbConnection,
+    prefix: &str,
+) -> QueryResult<Vec<Connector>> {
+    connectors::table
+        .filter(connectors::tenant_path.like(format!("{prefix}%")))
+        .filter(connectors::lifecycle_webhook_url.is_not_null())
+        .select(Connector::as_select())
+        .order(connectors::id.asc())
+        .load(conn)
 }
 
 pub fn assigned_to(conn: &mut DbConnection, container_id: &str) -> QueryResult<Vec<Connector>> {

@@ -56,7 +56,9 @@ pub fn failing_callbacks(
     limit: i64,
 ) -> QueryResult<(i64, Vec<FailingCallback>)> {
     let scoped = || {
+        // Transaction callbacks only: lifecycle events have their own page per connector.
         let mut q = callbacks::table
+            .filter(callbacks::transaction_uuid.is_not_null())
             .filter(
                 callbacks::status.eq("failed").or(callbacks::status
                     .eq("pending")
@@ -76,7 +78,7 @@ pub fn failing_callbacks(
         .order(callbacks::updated_at.desc())
         .limit(limit)
         .select((
-            callbacks::transaction_uuid,
+            callbacks::transaction_uuid.assume_not_null(),
             callbacks::attempts,
             callbacks::status,
             callbacks::last_error,

@@ -8,9 +8,9 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::db::schema::{
     api_users, callback_attempts, callbacks, card_tokens, connector_members, connectors,
-    containers, global_settings, idempotency_keys, instruments, merchants, monri_access_tokens,
-    payment_sessions, profiles, tenants, transactions, tx_daily_counts, user_recovery_codes,
-    user_two_factor, users,
+    containers, global_settings, idempotency_keys, instruments, lifecycle_runs, merchants,
+    monri_access_tokens, payment_sessions, profiles, tenants, transactions, tx_daily_counts,
+    user_recovery_codes, user_two_factor, users,
 };
 
 /// What a tree holds (for the confirmation page) or what was deleted.
@@ -172,6 +172,11 @@ pub fn delete_tree(conn: &mut DbConnection, path: &str) -> QueryResult<TreeCount
         .execute(conn)?;
     diesel::delete(profiles::table.filter(profiles::container_id.eq_any(container_ids())))
         .execute(conn)?;
+    diesel::delete(
+        lifecycle_runs::table
+            .filter(lifecycle_runs::container_id.eq_any(container_ids().nullable())),
+    )
+    .execute(conn)?;
     diesel::delete(global_settings::table.filter(global_settings::tenant_id.eq_any(tenant_ids())))
         .execute(conn)?;
     diesel::delete(

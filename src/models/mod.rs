@@ -10,6 +10,7 @@ pub mod container;
 pub mod dashboard;
 pub mod erasure;
 pub mod idempotency_key;
+pub mod lifecycle_run;
 pub mod merchant;
 pub mod monri;
 pub mod payment_session;

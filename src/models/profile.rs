@@ -57,6 +57,13 @@ pub struct Instrument {
     pub is_preferred: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// When `instrument.expiring` was enqueued for the current expiry (cleared when it changes).
+    pub expiry_noticed_at: Option<NaiveDateTime>,
+    /// When the expiry scan found the card expired (cleared when the expiry changes).
+    pub expired_at: Option<NaiveDateTime>,
+    /// What the (simulated) account updater last did: `reissued` or `replaced`.
+    pub card_update_status: Option<String>,
+    pub card_updated_at: Option<NaiveDateTime>,
 }
 
 pub fn insert(conn: &mut DbConnection, p: &Profile) -> QueryResult<()> {
@@ -471,8 +478,110 @@ pub fn update_instrument_expiry(
             instruments::exp_month.eq(Some(m)),
             instruments::exp_year.eq(Some(y)),
             instruments::updated_at.eq(at),
+            // A new expiry is noticed (and found expired) anew.
+            instruments::expiry_noticed_at.eq(None::<NaiveDateTime>),
+            instruments::expired_at.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)
+}
+
+/// The card of an instrument, as the account updater replaces it (same row, same payment
+/// token): new masked digits, expiry, fingerprint and sealed number.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = instruments)]
+#[diesel(treat_none_as_null = true)]
+pub struct CardUpdate {
+    pub first_six: Option<String>,
+    pub last_four: Option<String>,
+    pub exp_month: Option<i32>,
+    pub exp_year: Option<i32>,
+    pub fingerprint: String,
+    pub vault_record: String,
+    pub expiry_noticed_at: Option<NaiveDateTime>,
+    pub expired_at: Option<NaiveDateTime>,
+    pub card_update_status: Option<String>,
+    pub card_updated_at: Option<NaiveDateTime>,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn update_card(conn: &mut DbConnection, id: &str, u: &CardUpdate) -> QueryResult<usize> {
+    diesel::update(instruments::table.find(id))
+        .set(u)
+        .execute(conn)
+}
+
+/// Records that `instrument.expiring` was sent for the instrument's current expiry: `1` when
+/// this call did it, `0` when it had been done already (by another process, say).
+pub fn mark_expiry_noticed(
+    conn: &mut DbConnection,
+    id: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        instruments::table
+            .filter(instruments::id.eq(id))
+            .filter(instruments::expiry_noticed_at.is_null()),
+    )
+    .set(instruments::expiry_noticed_at.eq(Some(at)))
+    .execute(conn)
+}
+
+/// Marks the instrument expired (once): `1` when this call did it.
+pub fn mark_expired(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        instruments::table
+            .filter(instruments::id.eq(id))
+            .filter(instruments::expired_at.is_null()),
+    )
+    .set(instruments::expired_at.eq(Some(at)))
+    .execute(conn)
+}
+
+/// The id of the profile's preferred instrument, if any.
+pub fn preferred_of(conn: &mut DbConnection, profile_id: &str) -> QueryResult<Option<String>> {
+    instruments::table
+        .filter(instruments::profile_id.eq(profile_id))
+        .filter(instruments::is_preferred.eq(true))
+        .select(instruments::id)
+        .first(conn)
+        .optional()
+}
+
+/// Card instruments of live profiles after `after` in id order (keyset pagination), at most
+/// `limit`, with their profiles; only those of `container_id` when given.
+pub fn cards_after(
+    conn: &mut DbConnection,
+    container_id: Option<&str>,
+    after: &str,
+    limit: i64,
+) -> QueryResult<Vec<(Instrument, Profile)>> {
+    let mut q = instruments::table
+        .inner_join(profiles::table)
+        .filter(instruments::method.eq("card"))
+        .filter(instruments::id.gt(after))
+        .filter(profiles::deleted_at.is_null())
+        .select((Instrument::as_select(), Profile::as_select()))
+        .order(instruments::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(c) = container_id {
+        q = q.filter(profiles::container_id.eq(c));
+    }
+    q.load(conn)
+}
+
+/// Card instruments of live profiles (of `container_id` when given): a run's total.
+pub fn count_cards(conn: &mut DbConnection, container_id: Option<&str>) -> QueryResult<i64> {
+    let mut q = instruments::table
+        .inner_join(profiles::table)
+        .filter(instruments::method.eq("card"))
+        .filter(profiles::deleted_at.is_null())
+        .count()
+        .into_boxed();
+    if let Some(c) = container_id {
+        q = q.filter(profiles::container_id.eq(c));
+    }
+    q.get_result(conn)
 }
 
 pub fn has_preferred(conn: &mut DbConnection, profile_id: &str) -> QueryResult<bool> {
@@ -579,7 +688,8 @@ pub fn touch(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResul
 /// `i` must have been read with the profile's container locked (`container::lock`), as every
 /// change of a profile's instruments does: otherwise `is_preferred` may be stale and a
 /// concurrent change can leave the profile without a preferred instrument (PostgreSQL).
-pub fn delete_instrument(conn: &mut DbConnection, i: &Instrument) -> QueryResult<()> {
+/// Returns the instrument that became preferred, if one did.
+pub fn delete_instrument(conn: &mut DbConnection, i: &Instrument) -> QueryResult<Option<String>> {
     diesel::delete(instruments::table.find(&i.id)).execute(conn)?;
     if i.is_preferred {
         let next: Option<String> = instruments::table
@@ -590,9 +700,10 @@ pub fn delete_instrument(conn: &mut DbConnection, i: &Instrument) -> QueryResult
             .optional()?;
         if let Some(n) = next {
             set_preferred(conn, &i.profile_id, &n)?;
+            return Ok(Some(n));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Inserts many profiles and instruments with multi-row statements (bulk import). Run on the

@@ -142,6 +142,9 @@ struct Outcome {
     error: Option<String>,
 }
 
+/// When a process first looks whether the daily expiry scan is due.
+const DAILY_FIRST_CHECK: Duration = Duration::from_secs(60);
+
 /// How often each process looks for expired payment pages, challenges and card tokens.
 const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -157,6 +160,12 @@ impl Worker {
     async fn run(self, mut stop: watch::Receiver<bool>) {
         let me = Arc::new(self);
         let mut last_sweep: Option<std::time::Instant> = None;
+        // The daily expiry scan: looked at hourly (first a minute after start); the lease in
+        // `lifecycle_runs` makes one process at a time run it, once a day. Its own task, so
+        // that a long scan does not hold up callbacks.
+        let started = std::time::Instant::now();
+        let mut last_daily: Option<std::time::Instant> = None;
+        let scanning = Arc::new(std::sync::atomic::AtomicBool::new(false));
         loop {
             if *stop.borrow() {
                 break;
@@ -201,6 +210,30 @@ impl Worker {
                 if let Err(e) = windows {
                     tracing::warn!(error = %e, "tokenize rate-limit purge failed");
                 }
+            }
+            let daily_due = match last_daily {
+                None => started.elapsed() >= DAILY_FIRST_CHECK,
+                Some(t) => t.elapsed() >= crate::vault::lifecycle::DAILY_CHECK,
+            };
+            if daily_due && !scanning.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                last_daily = Some(std::time::Instant::now());
+                let (db, name, flag) = (me.db.clone(), me.name.clone(), scanning.clone());
+                tokio::spawn(async move {
+                    let r = db
+                        .run(move |conn| crate::vault::lifecycle::daily_scan(conn, &name))
+                        .await;
+                    match r {
+                        Ok(Some(r)) => tracing::info!(
+                            cards = r.seen,
+                            expiring = r.expiring,
+                            expired = r.expired,
+                            "daily expiry scan done"
+                        ),
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "daily expiry scan failed"),
+                    }
+                    flag.store(false, std::sync::atomic::Ordering::Release);
+                });
             }
             match me.claim().await {
                 Ok(jobs) if !jobs.is_empty() => {
@@ -281,7 +314,8 @@ impl Worker {
         };
         tracing::info!(
             callback = %c.id,
-            transaction = %c.transaction_uuid,
+            transaction = c.transaction_uuid.as_deref().unwrap_or(""),
+            event = c.event_type.as_deref().unwrap_or(""),
             attempt,
             outcome = outcome.kind,
             http_status = ?outcome.http_status,
@@ -354,30 +388,22 @@ impl Worker {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
         };
-        let date = http_date(Utc::now());
-        let hash = if c.body_hash == "md5" {
-            BodyHash::Md5
+        let request = if c.event_type.is_some() {
+            // A lifecycle event: its own headers and signature (README, "Lifecycle webhooks").
+            let ts = Utc::now().timestamp();
+            self.client
+                .post(url)
+                .header("Content-Type", "application/json")
+                .header("X-Coffer-Event-Id", &c.id)
+                .header("X-Coffer-Timestamp", ts.to_string())
+                .header(
+                    "X-Coffer-Signature",
+                    signature::lifecycle_signature(&job.secret, ts, &c.body),
+                )
         } else {
-            BodyHash::Sha512
+            self.transaction_callback(job, url, &uri)
         };
-        let sig = signature::sign(
-            &job.secret,
-            "POST",
-            c.body.as_bytes(),
-            CONTENT_TYPE,
-            &date,
-            &uri,
-            hash,
-        );
-        let sent = self
-            .client
-            .post(url)
-            .header("Content-Type", CONTENT_TYPE)
-            .header("Date", &date)
-            .header("X-Signature", sig)
-            .body(c.body.clone())
-            .send()
-            .await;
+        let sent = request.body(c.body.clone()).send().await;
         let mut resp = match sent {
             Ok(r) => r,
             Err(e) => {
@@ -407,7 +433,13 @@ impl Worker {
             }
         }
         let text = String::from_utf8_lossy(&body);
-        let acknowledged = status == 200 && read_error.is_none() && text.trim() == "OK";
+        // A transaction callback is acknowledged by 200 `OK` (spec 2.6), an event by any 2xx.
+        let acknowledged = read_error.is_none()
+            && if c.event_type.is_some() {
+                (200..300).contains(&status)
+            } else {
+                status == 200 && text.trim() == "OK"
+            };
         Outcome {
             http_status: Some(status),
             kind: if acknowledged {
@@ -420,6 +452,31 @@ impl Worker {
             excerpt: Some(excerpt(&text)).filter(|s| !s.is_empty()),
             error: read_error,
         }
+    }
+
+    /// The request of a transaction callback (spec 2.6): `Date` and `X-Signature`.
+    fn transaction_callback(&self, job: &Job, url: url::Url, uri: &str) -> reqwest::RequestBuilder {
+        let c = &job.callback;
+        let date = http_date(Utc::now());
+        let hash = if c.body_hash == "md5" {
+            BodyHash::Md5
+        } else {
+            BodyHash::Sha512
+        };
+        let sig = signature::sign(
+            &job.secret,
+            "POST",
+            c.body.as_bytes(),
+            CONTENT_TYPE,
+            &date,
+            uri,
+            hash,
+        );
+        self.client
+            .post(url)
+            .header("Content-Type", CONTENT_TYPE)
+            .header("Date", &date)
+            .header("X-Signature", sig)
     }
 }
 

@@ -116,7 +116,7 @@ pub fn enqueue_for(conn: &mut DbConnection, t: &Transaction) -> Result<(), Servi
         conn,
         &Callback {
             id: crate::ids::new_id(),
-            transaction_uuid: t.uuid.clone(),
+            transaction_uuid: Some(t.uuid.clone()),
             connector_id: t.connector_id.clone(),
             merchant_id: t.merchant_id.clone(),
             tenant_path: t.tenant_path.clone(),
@@ -132,6 +132,7 @@ pub fn enqueue_for(conn: &mut DbConnection, t: &Transaction) -> Result<(), Servi
             created_at: at,
             updated_at: at,
             delivered_at: None,
+            event_type: None,
         },
     )?;
     Ok(())
@@ -288,7 +289,7 @@ pub fn retry(
     write_tx(conn, |conn| {
         let t = visible_transaction(conn, actor, tx_uuid)?;
         let c = match callback::find(conn, callback_id)? {
-            Some(c) if c.transaction_uuid == t.uuid => c,
+            Some(c) if c.transaction_uuid.as_deref() == Some(t.uuid.as_str()) => c,
             _ => return Err(ServiceError::NotFound),
         };
         if c.status == "delivered" {

@@ -136,24 +136,23 @@ fn store_instrument(
     mark_preferred: bool,
 ) -> Result<Instrument, PayError> {
     let at = now();
-    let mut inst = match db(profiles::same_instrument(
+    match db(profiles::same_instrument(
         cx.conn,
         &p.id,
         means.fingerprint(),
     ))? {
         Some(mut i) => {
             if let Means::Card { card, .. } = means {
-                db(profile::update_instrument_expiry(
+                db(profiles::refresh_expiry(
                     cx.conn,
-                    &i.id,
+                    &mut i,
                     card.exp_month as i32,
                     card.exp_year,
                     at,
                 ))?;
-                i.exp_month = Some(card.exp_month as i32);
-                i.exp_year = Some(card.exp_year);
             }
-            i
+            db(profiles::keep_preferred(cx.conn, &mut i, mark_preferred))?;
+            Ok(i)
         }
         None => {
             let id = crate::ids::new_id();
@@ -216,13 +215,14 @@ fn store_instrument(
                 is_preferred: false,
                 created_at: at,
                 updated_at: at,
+                expiry_noticed_at: None,
+                expired_at: None,
+                card_update_status: None,
+                card_updated_at: None,
             };
-            db(profiles::add_instrument(cx.conn, &i))?;
-            i
+            Ok(db(profiles::add_instrument(cx.conn, &i, mark_preferred))?)
         }
-    };
-    db(profiles::keep_preferred(cx.conn, &mut inst, mark_preferred))?;
-    Ok(inst)
+    }
 }
 
 // ---------- processing ----------

@@ -4,8 +4,10 @@
 //! the console and the seeder call these functions.
 
 pub mod config_cache;
+pub mod events;
 pub mod keyring;
 pub mod kms;
+pub mod lifecycle;
 pub mod profiles;
 pub mod reencrypt;
 pub mod sharing;

@@ -16,6 +16,9 @@
 //! - **The customer data fields** ([`CUSTOMER_FIELDS`]) are the keys a profile stores, whichever
 //!   API wrote them.
 //!
+//! - **Lifecycle events**: each change here puts its event (`vault::events`) in the outbox in
+//!   the caller's transaction, so every path emits them without knowing.
+//!
 //! Protocol-free: the APIs map [`Refusal`] and diesel's errors to their own answers.
 
 use chrono::NaiveDateTime;
@@ -24,7 +27,8 @@ use serde_json::{Map, Value};
 
 use crate::db::{DbConnection, is_unique_violation};
 use crate::models::container;
-use crate::models::profile::{self, Instrument, Profile};
+use crate::models::profile::{self, CardUpdate, Instrument, Profile};
+use crate::vault::events::{self, EventType};
 
 /// How a request names a profile inside a container (defined with the queries that use it).
 pub use crate::models::profile::Key;
@@ -111,11 +115,13 @@ pub fn create(conn: &mut DbConnection, p: &Profile) -> Result<(), Refusal> {
         r => r?,
     }
     container::add_to_count(conn, &p.container_id, 1)?;
+    events::profile_event(conn, p, EventType::ProfileCreated)?;
     Ok(())
 }
 
 /// Merges `changes` into the profile's stored customer data (a `None` value removes the key) and
-/// writes it, keeping the searchable email in step. Returns the profile as stored.
+/// writes it, keeping the searchable email in step, with `profile.updated` when the data
+/// changed. Returns the profile as stored.
 pub fn update_customer(
     conn: &mut DbConnection,
     mut p: Profile,
@@ -134,9 +140,14 @@ pub fn update_customer(
         }
     }
     p.email = email_of(&data);
-    p.customer = Value::Object(data).to_string();
+    let customer = Value::Object(data).to_string();
+    let changed = customer != p.customer;
+    p.customer = customer;
     p.updated_at = at;
     profile::update_customer(conn, &p.id, &p.customer, p.email.as_deref(), at)?;
+    if changed {
+        events::profile_event(conn, &p, EventType::ProfileUpdated)?;
+    }
     Ok(p)
 }
 
@@ -150,10 +161,31 @@ pub fn replace_customer_if_unchanged(
     email: Option<String>,
     at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    Ok(
+    let replaced =
         profile::replace_customer_if(conn, &p.id, &p.customer, customer, email.as_deref(), at)?
-            == 1,
-    )
+            == 1;
+    if replaced {
+        events::profile_event(conn, p, EventType::ProfileUpdated)?;
+    }
+    Ok(replaced)
+}
+
+/// Writes the customer identification and customer data (and searchable email) of `p` as it
+/// holds them now (the Monri API's update, which may rename the identification), with
+/// `profile.updated`. A unique violation (the identification is taken) is the caller's to map.
+pub fn rewrite_customer(conn: &mut DbConnection, p: &Profile) -> QueryResult<usize> {
+    let n = crate::models::monri::update_customer(
+        conn,
+        &p.id,
+        &p.customer_identification,
+        &p.customer,
+        p.email.as_deref(),
+        p.updated_at,
+    )?;
+    if n == 1 {
+        events::profile_event(conn, p, EventType::ProfileUpdated)?;
+    }
+    Ok(n)
 }
 
 /// Marks the profile changed now (its preferred instrument moved).
@@ -177,6 +209,9 @@ pub fn email_of(data: &Map<String, Value>) -> Option<String> {
 /// Deletes the profile and its instruments (and so their sealed card data) and uncounts it.
 /// The caller holds the container [`lock`]. `false` when it was already gone.
 pub fn delete(conn: &mut DbConnection, container_id: &str, profile_id: &str) -> QueryResult<bool> {
+    events::emit(conn, container_id, EventType::ProfileDeleted, |conn| {
+        Ok(profile::find(conn, profile_id)?.map(|p| events::profile_data(&p)))
+    })?;
     if profile::delete_with_instruments(conn, profile_id)? != 1 {
         return Ok(false);
     }
@@ -191,6 +226,7 @@ pub fn erase(conn: &mut DbConnection, p: &Profile, at: NaiveDateTime) -> QueryRe
     if p.deleted_at.is_some() {
         return Ok(false);
     }
+    events::profile_event(conn, p, EventType::ProfileDeleted)?;
     crate::models::monri::erase(conn, p, at)?;
     container::add_to_count(conn, &p.container_id, -1)?;
     Ok(true)
@@ -205,44 +241,141 @@ pub fn same_instrument(
     profile::instrument_by_fingerprint(conn, profile_id, fingerprint)
 }
 
-/// Stores a new instrument (not yet preferred: [`keep_preferred`] decides). The caller holds
-/// the container [`lock`].
-pub fn add_instrument(conn: &mut DbConnection, i: &Instrument) -> QueryResult<()> {
+/// Stores a new instrument and applies the preferred rule to it ([`keep_preferred`]: preferred
+/// when `mark_preferred` or when the profile has none yet). Returns it as stored. The caller
+/// holds the container [`lock`].
+pub fn add_instrument(
+    conn: &mut DbConnection,
+    i: &Instrument,
+    mark_preferred: bool,
+) -> QueryResult<Instrument> {
     let mut i = i.clone();
     i.is_preferred = false;
-    profile::insert_instrument(conn, &i)
+    profile::insert_instrument(conn, &i)?;
+    prefer_if(conn, &mut i, mark_preferred, false)?;
+    events::instrument_event(conn, &i, EventType::InstrumentCreated)?;
+    Ok(i)
 }
 
-/// The preferred rule after an instrument was stored or found again: it becomes the one
-/// preferred instrument when it is marked so or when the profile has none yet.
+/// The preferred rule after an instrument was found again: it becomes the one preferred
+/// instrument when it is marked so or when the profile has none yet.
 pub fn keep_preferred(
     conn: &mut DbConnection,
     i: &mut Instrument,
     mark_preferred: bool,
 ) -> QueryResult<()> {
-    if mark_preferred || !profile::has_preferred(conn, &i.profile_id)? {
+    prefer_if(conn, i, mark_preferred, true)
+}
+
+/// Makes `i` preferred when `mark_preferred` or when the profile has none. When the mark moves,
+/// the former preferred instrument gets `instrument.updated`, and `i` too when `announce`.
+fn prefer_if(
+    conn: &mut DbConnection,
+    i: &mut Instrument,
+    mark_preferred: bool,
+    announce: bool,
+) -> QueryResult<()> {
+    let former = profile::preferred_of(conn, &i.profile_id)?;
+    if former.as_deref() == Some(i.id.as_str()) {
+        i.is_preferred = true;
+        return Ok(());
+    }
+    if mark_preferred || former.is_none() {
         profile::set_preferred(conn, &i.profile_id, &i.id)?;
         i.is_preferred = true;
+        if announce {
+            events::instrument_event(conn, i, EventType::InstrumentUpdated)?;
+        }
+        if let Some(f) = former {
+            events::instrument_updated(conn, &f)?;
+        }
     }
     Ok(())
 }
 
 /// Makes `instrument_id` the profile's one preferred instrument. `false` when that instrument is
-/// no longer there (the profile keeps the preferred instrument it has). The caller holds the
-/// container [`lock`].
+/// no longer there (the profile keeps the preferred instrument it has). When the mark moves,
+/// both the new and the former preferred instrument get `instrument.updated`. The caller holds
+/// the container [`lock`].
 pub fn make_preferred(
     conn: &mut DbConnection,
     profile_id: &str,
     instrument_id: &str,
 ) -> QueryResult<bool> {
-    profile::set_preferred(conn, profile_id, instrument_id)
+    let former = profile::preferred_of(conn, profile_id)?;
+    if !profile::set_preferred(conn, profile_id, instrument_id)? {
+        return Ok(false);
+    }
+    if former.as_deref() != Some(instrument_id) {
+        events::instrument_updated(conn, instrument_id)?;
+        if let Some(f) = former {
+            events::instrument_updated(conn, &f)?;
+        }
+    }
+    Ok(true)
 }
 
-/// Removes an instrument (with its sealed card data); when it was the preferred one, the
-/// oldest remaining instrument becomes preferred. `i` must have been read with the container
-/// [`lock`] held.
+/// Removes an instrument (with its sealed card data), with `instrument.deleted`; when it was
+/// the preferred one, the oldest remaining instrument becomes preferred (and gets
+/// `instrument.updated`). `i` must have been read with the container [`lock`] held.
 pub fn remove_instrument(conn: &mut DbConnection, i: &Instrument) -> QueryResult<()> {
-    profile::delete_instrument(conn, i)
+    events::instrument_event(conn, i, EventType::InstrumentDeleted)?;
+    if let Some(next) = profile::delete_instrument(conn, i)? {
+        events::instrument_updated(conn, &next)?;
+    }
+    Ok(())
+}
+
+/// A card found again with a new expiry: the expiry is stored (noticed anew by the expiry
+/// scan) and `instrument.updated` sent. Nothing happens when the expiry is the same.
+pub fn refresh_expiry(
+    conn: &mut DbConnection,
+    i: &mut Instrument,
+    exp_month: i32,
+    exp_year: i32,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    if i.exp_month == Some(exp_month) && i.exp_year == Some(exp_year) {
+        return Ok(());
+    }
+    profile::update_instrument_expiry(conn, &i.id, exp_month, exp_year, at)?;
+    i.exp_month = Some(exp_month);
+    i.exp_year = Some(exp_year);
+    i.expiry_noticed_at = None;
+    i.expired_at = None;
+    i.updated_at = at;
+    events::instrument_event(conn, i, EventType::InstrumentUpdated)
+}
+
+/// The account updater's change of a card in place: same row, same `pt::` token, the new
+/// number sealed anew (in `u`), `instrument.updated` sent. The caller holds the container
+/// [`lock`].
+pub fn replace_card(conn: &mut DbConnection, i: &Instrument, u: &CardUpdate) -> QueryResult<()> {
+    profile::update_card(conn, &i.id, u)?;
+    events::instrument_updated(conn, &i.id)
+}
+
+/// The expiry scan's notice: `instrument.expiring` for `i`, once for its current expiry (`false`
+/// when it was sent already, by this process or another).
+pub fn notice_expiring(
+    conn: &mut DbConnection,
+    i: &Instrument,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    if profile::mark_expiry_noticed(conn, &i.id, at)? == 0 {
+        return Ok(false);
+    }
+    events::instrument_event(conn, i, EventType::InstrumentExpiring)?;
+    Ok(true)
+}
+
+/// The expiry scan marks an expired card (once): `true` when this call did.
+pub fn mark_expired(
+    conn: &mut DbConnection,
+    i: &Instrument,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    Ok(profile::mark_expired(conn, &i.id, at)? == 1)
 }
 
 /// Imports new profiles with their instruments in bulk (the benchmark seeder), counting them.

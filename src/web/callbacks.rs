@@ -55,3 +55,65 @@ pub async fn retry(
     }
     Ok(see_other(&format!("/transactions/{uuid}")))
 }
+
+/// `GET /connectors/{id}/lifecycle-events`: the connector's lifecycle events and their
+/// attempts, each with a "Redeliver" button.
+#[derive(Template)]
+#[template(path = "connectors/lifecycle_events.html")]
+struct EventsPage {
+    ctx: PageCtx,
+    k: crate::models::connector::Connector,
+    events: Vec<CallbackView>,
+    shown: i64,
+}
+
+impl EventsPage {
+    fn event_type<'a>(&self, cb: &'a CallbackView) -> &'a str {
+        cb.callback.event_type.as_deref().unwrap_or("")
+    }
+}
+
+pub async fn lifecycle_events(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let id = path.into_inner();
+    let actor = user.0.clone();
+    let (k, events) = state
+        .db
+        .run(move |c| crate::console::connectors::lifecycle_events(c, &actor, &id))
+        .await?;
+    crate::web::render(
+        actix_web::http::StatusCode::OK,
+        &EventsPage {
+            ctx: PageCtx::new(&session, &user.0, "connectors"),
+            k,
+            events,
+            shown: crate::console::connectors::EVENTS_SHOWN,
+        },
+    )
+}
+
+/// `POST /connectors/{id}/lifecycle-events/{event}/redeliver`: sends the event again.
+pub async fn redeliver(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+    _f: CsrfForm<Empty>,
+) -> Result<HttpResponse, HtmlError> {
+    let (id, event) = path.into_inner();
+    let actor = user.0.clone();
+    let kid = id.clone();
+    state
+        .db
+        .run(move |c| crate::console::connectors::redeliver_event(c, &actor, &kid, &event))
+        .await?;
+    TypedSession(&session).flash(
+        "success",
+        "The event is queued: it will be sent again within a moment.",
+    );
+    Ok(see_other(&format!("/connectors/{id}/lifecycle-events")))
+}

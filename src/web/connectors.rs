@@ -218,6 +218,10 @@ pub struct BaseForm {
     signing: Option<String>,
     #[serde(default)]
     active: Option<String>,
+    #[serde(default)]
+    lifecycle_webhook_url: String,
+    #[serde(default)]
+    expiry_notice_days: String,
 }
 
 struct ShowData {
@@ -280,6 +284,8 @@ fn page_from(
         ignore_global: d.k.ignore_global.then(|| "1".into()),
         signing: d.k.signing.then(|| "1".into()),
         active: d.k.active.then(|| "1".into()),
+        lifecycle_webhook_url: d.k.lifecycle_webhook_url.clone().unwrap_or_default(),
+        expiry_notice_days: d.k.expiry_notice_days.to_string(),
     });
     ShowPage {
         ctx: PageCtx::new(session, &user.0, "connectors"),
@@ -330,6 +336,8 @@ pub async fn update(
         ignore_global: field("ignore_global"),
         signing: field("signing"),
         active: field("active"),
+        lifecycle_webhook_url: field("lifecycle_webhook_url").unwrap_or_default(),
+        expiry_notice_days: field("expiry_notice_days").unwrap_or_default(),
     };
     let members: Vec<String> = pairs
         .iter()
@@ -343,6 +351,9 @@ pub async fn update(
         signing: f.signing.is_some(),
         active: f.active.is_some(),
         members,
+        lifecycle_webhook_url: f.lifecycle_webhook_url.clone(),
+        expiry_notice_days: f.expiry_notice_days.clone(),
+        target_policy: state.callback_policy,
     };
     if !confirm::is_confirmed(&pairs) {
         let (actor, kid, preview) = (user.0.clone(), id.clone(), input.clone());

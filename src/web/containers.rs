@@ -392,6 +392,9 @@ impl ProfilePageT {
 
     /// "expired", "expiring" or "".
     fn expiry(&self, i: &crate::models::profile::Instrument) -> &'static str {
+        if crate::vault::events::is_expired(i, self.today) {
+            return "expired";
+        }
         crate::console::home::expiry_state(i.exp_month, i.exp_year, self.today).unwrap_or("")
     }
 }
@@ -794,4 +797,54 @@ pub async fn remove_instrument(
     CsrfForm(f): CsrfForm<crate::web::confirm::Confirmable>,
 ) -> Result<HttpResponse, HtmlError> {
     instrument_change(state, session, user, path, f, true).await
+}
+
+/// `POST /containers/{id}/account-updater`: "Run account updater (simulated)", after a
+/// confirmation page. Tenant managers (and platform admins) who manage the container.
+pub async fn account_updater(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+    CsrfForm(f): CsrfForm<crate::web::confirm::Confirmable>,
+) -> Result<HttpResponse, HtmlError> {
+    let id = path.into_inner();
+    let actor = user.0.clone();
+    if !f.yes() {
+        let cid = id.clone();
+        let (c, lines) = state
+            .db
+            .run(move |conn| containers::account_updater_consequences(conn, &actor, &cid))
+            .await?;
+        return render(
+            StatusCode::OK,
+            &crate::web::confirm::simple(
+                PageCtx::new(&session, &user.0, "containers"),
+                format!("Run the account updater (simulated) on {}?", c.name),
+                vec![(format!("/containers/{}", c.id), c.name.clone())],
+                lines,
+                format!("/containers/{}/account-updater", c.id),
+                "Run account updater (simulated)",
+                format!("/containers/{}", c.id),
+            ),
+        );
+    }
+    let keyring = state.keyring.clone();
+    let cid = id.clone();
+    let r = state
+        .db
+        .run(move |conn| containers::run_account_updater(conn, &keyring, &actor, &cid))
+        .await?;
+    TypedSession(&session).flash(
+        "success",
+        format!(
+            "Account updater (simulated){}: {} card(s) checked, {} reissued, {} replaced, {} closed and removed.",
+            if r.resumed { ", continuing an interrupted run" } else { "" },
+            r.seen,
+            r.reissued,
+            r.replaced,
+            r.closed
+        ),
+    );
+    Ok(see_other(&format!("/containers/{id}")))
 }

@@ -127,6 +127,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/containers/{id}/delete",
             web::post().to(containers::delete),
         )
+        .route(
+            "/containers/{id}/account-updater",
+            web::post().to(containers::account_updater),
+        )
         .route("/profiles", web::get().to(profile_search::index))
         .route("/profiles/{id}", web::get().to(containers::profile))
         .route(
@@ -164,6 +168,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/connectors/{id}/rotate-monri-key",
             web::post().to(connectors::rotate_monri_key),
+        )
+        .route(
+            "/connectors/{id}/lifecycle-events",
+            web::get().to(callbacks::lifecycle_events),
+        )
+        .route(
+            "/connectors/{id}/lifecycle-events/{event}/redeliver",
+            web::post().to(callbacks::redeliver),
         )
         .route("/transactions", web::get().to(transactions::index))
         .route("/transactions.csv", web::get().to(transactions::csv))

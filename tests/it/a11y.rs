@@ -319,6 +319,12 @@ async fn sweep(scheme: ColorScheme) {
             "Acme Shop Cards",
         ),
         page(
+            "/connectors/{id}/lifecycle-events",
+            Admin,
+            format!("/connectors/{connector}/lifecycle-events"),
+            "Lifecycle events of Acme Shop Cards",
+        ),
+        page(
             "/api-users",
             Admin,
             format!("/api-users?merchant={shop}"),

@@ -87,6 +87,10 @@ pub(crate) fn seed_profile(app: &TestApp, container: &str, connector: &str, iden
         is_preferred: true,
         created_at: ts("2030-01-17 15:36:41"),
         updated_at: at,
+        expiry_noticed_at: None,
+        expired_at: None,
+        card_update_status: None,
+        card_updated_at: None,
     };
     let iban = Instrument {
         id: coffer::ids::new_id(),
@@ -236,6 +240,7 @@ fn expected_profile(s: &Seeded, ident: &str) -> Value {
                 },
                 "paymentToken": s.card_token,
                 "isPreferred": true,
+                "expired": false,
                 "associatedTokenType": null,
                 "networkTokenStatus": null
             },
@@ -252,6 +257,7 @@ fn expected_profile(s: &Seeded, ident: &str) -> Value {
                 },
                 "paymentToken": s.iban_token,
                 "isPreferred": false,
+                "expired": false,
                 "associatedTokenType": null,
                 "networkTokenStatus": null
             }

@@ -781,6 +781,9 @@ async fn a_meta_connector_routes_a_stored_instrument_to_its_connector() {
                 signing: false,
                 active: true,
                 members: vec![shop_cards_id.clone()],
+                lifecycle_webhook_url: String::new(),
+                expiry_notice_days: String::new(),
+                target_policy: coffer::gateway::target::AllowPrivate::None,
             },
         )
         .expect("members");

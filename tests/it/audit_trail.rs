@@ -1,8 +1,6 @@
 //! The audit trail (issue 12): sign-in events with the client's address and user agent, and
 //! the hash chain that `coffer audit verify` checks.
 
-use std::path::Path;
-
 use coffer::domain::Actor;
 use coffer::models::audit::AuditEntry;
 use diesel::RunQueryDsl;
@@ -48,28 +46,7 @@ fn verify(app: &TestApp) -> (bool, String) {
 }
 
 fn run_coffer(app: &TestApp, args: &[&str]) -> (bool, String) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"));
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("COFFER_") {
-            cmd.env_remove(k);
-        }
-    }
-    let dir: &Path = &app.settings.data_dir;
-    cmd.args(args)
-        .env("COFFER_DATA_DIR", dir)
-        .env("RUST_LOG", "warn");
-    if let Some(url) = &app.settings.database_url {
-        cmd.env("COFFER_DATABASE_URL", url);
-    }
-    let out = cmd.output().expect("run coffer");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    crate::helpers::run_coffer(app, args, "warn")
 }
 
 #[tokio::test]

@@ -18,15 +18,15 @@ const CT: &str = "application/json; charset=utf-8";
 /// One request the receiver got.
 #[derive(Debug, Clone)]
 pub(crate) struct Received {
-    at: Instant,
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) at: Instant,
+    pub(crate) method: String,
+    pub(crate) target: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Received {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -91,7 +91,7 @@ impl Receiver {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn all(&self) -> Vec<Received> {
+    pub(crate) fn all(&self) -> Vec<Received> {
         self.got.lock().expect("lock").clone()
     }
 
@@ -661,7 +661,7 @@ fn the_partial_lists_attempts_and_the_retry_form() {
         .expect("date");
     let cb = Callback {
         id: "cb1".into(),
-        transaction_uuid: "abcdef0123456789abcd".into(),
+        transaction_uuid: Some("abcdef0123456789abcd".into()),
         connector_id: "k".into(),
         merchant_id: "m".into(),
         tenant_path: "/t/".into(),
@@ -677,6 +677,7 @@ fn the_partial_lists_attempts_and_the_retry_form() {
         created_at: at,
         updated_at: at,
         delivered_at: None,
+        event_type: None,
     };
     let attempt = Attempt {
         id: "a1".into(),

@@ -1655,7 +1655,7 @@ const QUERY_PAGES: [(&str, &[&str]); 9] = [
 ];
 
 /// Console pages with an id in the path (besides `/containers/{id}` above).
-const ID_PAGES: [&str; 12] = [
+const ID_PAGES: [&str; 13] = [
     "/tenants/{id}",
     "/tenants/{id}/delete",
     "/tenants/{id}/erase",
@@ -1667,6 +1667,7 @@ const ID_PAGES: [&str; 12] = [
     "/profiles/{id}",
     "/profiles/{id}/delete",
     "/connectors/{id}",
+    "/connectors/{id}/lifecycle-events",
     "/transactions/{uuid}",
 ];
 
@@ -1911,7 +1912,31 @@ fn console_forms(ids: &ConsoleIds) -> Vec<Form> {
                 ("signing", yes_no.clone()),
                 ("active", yes_no.clone()),
                 ("members", k.clone()),
+                (
+                    "lifecycle_webhook_url",
+                    vec![
+                        String::new(),
+                        "https://hooks.example.com/coffer".into(),
+                        "ftp://x".into(),
+                        "http://10.0.0.1/x".into(),
+                    ],
+                ),
+                (
+                    "expiry_notice_days",
+                    vec![String::new(), "30".into(), "366".into(), "-1".into()],
+                ),
             ],
+        },
+        Form {
+            // `{event}` stays as written: no event has it (a 404, or 403 without the token).
+            path: "/connectors/{id}/lifecycle-events/{event}/redeliver",
+            ids: k.clone(),
+            fields: vec![],
+        },
+        Form {
+            path: "/containers/{id}/account-updater",
+            ids: c.clone(),
+            fields: vec![("confirmed", vec!["yes".into(), String::new()])],
         },
         Form {
             path: "/connectors/{id}/rotate-secret",

@@ -503,6 +503,39 @@ pub fn insert_card(
         is_preferred: true,
         created_at: at,
         updated_at: at,
+        expiry_noticed_at: None,
+        expired_at: None,
+        card_update_status: None,
+        card_updated_at: None,
     };
     profile::insert_instrument(c, &i).expect("insert instrument");
+}
+
+/// Runs the built `coffer` binary with the app's settings (data dir, database, vault key) and
+/// `RUST_LOG=log`, as a command beside the running server: (exit success, stdout and stderr).
+pub fn run_coffer(app: &TestApp, args: &[&str], log: &str) -> (bool, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("COFFER_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args(args)
+        .env("COFFER_DATA_DIR", &app.settings.data_dir)
+        .env("RUST_LOG", log);
+    if let Some(url) = &app.settings.database_url {
+        cmd.env("COFFER_DATABASE_URL", url);
+    }
+    if let Some(key) = &app.settings.vault_key {
+        cmd.env("COFFER_VAULT_KEY", key);
+    }
+    let out = cmd.output().expect("run coffer");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }

@@ -590,6 +590,14 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
             "foreign container",
         ),
         case(
+            ("POST", "/containers/{id}/account-updater"),
+            format!("/containers/{}/account-updater", a.container),
+            form(&[("confirmed", "yes")]),
+            Console,
+            NOT_FOUND,
+            "foreign container",
+        ),
+        case(
             ("GET", "/profiles/{id}"),
             format!("/profiles/{}", a.profile),
             None,
@@ -703,6 +711,28 @@ fn sweep(a: &Acme, g: &Globex) -> Vec<Case> {
         case(
             ("POST", "/connectors/{id}/rotate-monri-key"),
             format!("/connectors/{}/rotate-monri-key", a.shop_cards),
+            form(&[]),
+            Console,
+            NOT_FOUND,
+            "foreign connector",
+        ),
+        case(
+            ("GET", "/connectors/{id}/lifecycle-events"),
+            format!("/connectors/{}/lifecycle-events", a.shop_cards),
+            None,
+            Console,
+            NOT_FOUND,
+            "foreign connector",
+        ),
+        case(
+            (
+                "POST",
+                "/connectors/{id}/lifecycle-events/{event}/redeliver",
+            ),
+            format!(
+                "/connectors/{}/lifecycle-events/{}/redeliver",
+                a.shop_cards, a.callback
+            ),
             form(&[]),
             Console,
             NOT_FOUND,

@@ -34,6 +34,7 @@ mod idempotency;
 mod identity;
 mod isolation;
 mod layering;
+mod lifecycle;
 mod migrations;
 mod multiprocess;
 mod openapi;

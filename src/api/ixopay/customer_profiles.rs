@@ -475,6 +475,9 @@ pub fn instrument_json(i: &Instrument) -> Value {
         "paymentData": payment_data,
         "paymentToken": i.payment_token,
         "isPreferred": i.is_preferred,
+        // A Coffer extension (IXOPAY has no such field): past its expiry month, or marked
+        // expired by the expiry scan (`vault::events::is_expired`).
+        "expired": crate::vault::events::is_expired(i, chrono::Utc::now().date_naive()),
         "associatedTokenType": null,
         "networkTokenStatus": null,
     })

@@ -824,13 +824,7 @@ pub fn payment_method_id(keyring: &Keyring, instrument_id: &str) -> Result<Strin
 
 /// The last day of the expiry month.
 pub fn expiration_date(month: i32, year: i32) -> Option<NaiveDate> {
-    let m = u32::try_from(month).ok().filter(|m| (1..=12).contains(m))?;
-    let (ny, nm) = if m == 12 {
-        (year + 1, 1)
-    } else {
-        (year, m + 1)
-    };
-    NaiveDate::from_ymd_opt(ny, nm, 1)?.pred_opt()
+    crate::vault::events::last_day_of(month, year)
 }
 
 /// A payment method (seed 003) from an instrument's masked columns.
@@ -866,7 +860,7 @@ pub fn payment_method_json(
         "updated_at": timestamp(i.updated_at),
         "customer_uuid": customer_uuid,
         "token": id,
-        "expired": exp.is_some_and(|d| d < today),
+        "expired": crate::vault::events::is_expired(i, today),
     }))
 }
 
@@ -998,14 +992,7 @@ pub fn update(
         p.customer = customer;
         p.email = profiles::email_of(&stored);
         p.updated_at = now();
-        match rows::update_customer(
-            tx,
-            &p.id,
-            &p.customer_identification,
-            &p.customer,
-            p.email.as_deref(),
-            p.updated_at,
-        ) {
+        match profiles::rewrite_customer(tx, &p) {
             Err(e) if is_unique_violation(&e) => return Err(duplicate()),
             r => r?,
         };

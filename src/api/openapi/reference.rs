@@ -514,7 +514,8 @@ mod tests {
             .expect("200");
         assert!(ok.fields.iter().any(|f| f.name == "errors[].errorCode"));
         assert!(debit.security.contains("HTTP basic"), "{}", debit.security);
-        assert_eq!(ix.webhooks.len(), 1);
+        // The transaction callback and the lifecycle event.
+        assert_eq!(ix.webhooks.len(), 2);
         let mo = build(
             "monri",
             "/openapi/monri.json".into(),
