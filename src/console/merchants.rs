@@ -164,3 +164,48 @@ pub fn set_active(
         Ok(Merchant { active, ..old })
     })
 }
+
+/// The consequences of deactivating a merchant, in numbers, for its confirmation page.
+pub fn deactivation_impact(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<Vec<String>, ServiceError> {
+    use crate::domain::plural;
+    let m = get(conn, actor, id)?;
+    let (connectors, api, admins, stored) = merchant::deactivation_counts(conn, &m.id)?;
+    let mut out = vec![];
+    match connectors.as_slice() {
+        [] => {}
+        [one] => out.push(format!(
+            "{one} will refuse every API call and its payment pages will charge nothing."
+        )),
+        [first, rest @ ..] => out.push(format!(
+            "{first} and {} will refuse every API call and their payment pages will charge nothing.",
+            plural(rest.len() as i64, "other connector", "other connectors")
+        )),
+    }
+    if stored > 0 {
+        out.push(format!(
+            "{} tied to its connectors can no longer be charged through them; the profiles stay.",
+            plural(
+                stored,
+                "stored payment instrument",
+                "stored payment instruments"
+            )
+        ));
+    }
+    if api > 0 {
+        out.push(format!(
+            "{} will be refused.",
+            plural(api, "API user", "API users")
+        ));
+    }
+    if admins > 0 {
+        out.push(format!(
+            "{} can no longer sign in.",
+            plural(admins, "merchant admin", "merchant admins")
+        ));
+    }
+    Ok(out)
+}

@@ -89,3 +89,40 @@ pub fn set_active(
         .set((merchants::active.eq(active), merchants::updated_at.eq(at)))
         .execute(conn)
 }
+
+/// What a merchant's deactivation stops, counted: its connectors' names (active ones), its
+/// active API users, its active merchant admins, and the stored instruments tied to its
+/// connectors.
+pub fn deactivation_counts(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+) -> QueryResult<(Vec<String>, i64, i64, i64)> {
+    use crate::db::schema::{api_users, connectors, instruments, users};
+    let names: Vec<String> = connectors::table
+        .filter(connectors::merchant_id.eq(merchant_id))
+        .filter(connectors::active.eq(true))
+        .order(connectors::name.asc())
+        .select(connectors::name)
+        .load(conn)?;
+    let api: i64 = api_users::table
+        .filter(api_users::merchant_id.eq(merchant_id))
+        .filter(api_users::active.eq(true))
+        .count()
+        .get_result(conn)?;
+    let admins: i64 = users::table
+        .filter(users::merchant_id.eq(merchant_id))
+        .filter(users::active.eq(true))
+        .count()
+        .get_result(conn)?;
+    let stored: i64 = instruments::table
+        .filter(
+            instruments::connector_id.eq_any(
+                connectors::table
+                    .filter(connectors::merchant_id.eq(merchant_id))
+                    .select(connectors::id),
+            ),
+        )
+        .count()
+        .get_result(conn)?;
+    Ok((names, api, admins, stored))
+}

@@ -229,6 +229,8 @@ pub async fn update(
 struct DeactivatePage {
     ctx: PageCtx,
     merchant: Merchant,
+    /// What the deactivation stops, in numbers.
+    impact: Vec<String>,
 }
 
 /// The confirmation page shown before a merchant is deactivated.
@@ -240,9 +242,13 @@ pub async fn confirm_deactivate(
 ) -> Result<HttpResponse, HtmlError> {
     let actor = user.0.clone();
     let id = path.into_inner();
-    let merchant = state
+    let (merchant, impact) = state
         .db
-        .run(move |c| merchants::get(c, &actor, &id))
+        .run(move |c| {
+            let m = merchants::get(c, &actor, &id)?;
+            let impact = merchants::deactivation_impact(c, &actor, &id)?;
+            Ok((m, impact))
+        })
         .await?;
     if !user.0.can_manage() {
         return Err(ServiceError::Forbidden.into());
@@ -252,6 +258,7 @@ pub async fn confirm_deactivate(
         &DeactivatePage {
             ctx: PageCtx::new(&session, &user.0, "merchants"),
             merchant,
+            impact,
         },
     )
 }

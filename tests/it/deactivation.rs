@@ -460,3 +460,34 @@ async fn a_deactivated_connector_of_an_active_merchant_is_refused_on_its_apis() 
     set_connector_active(&app, &cards, true).await;
     assert_working(&app, &p).await;
 }
+
+/// The confirmation states what a merchant's deactivation stops, in numbers, before anything
+/// changes (issue [console], point 5).
+#[tokio::test]
+async fn the_merchant_deactivation_confirmation_states_its_impact_in_numbers() {
+    let app = TestApp::demo().await;
+    register(&app, IDENT, "4111111111111111", true).await;
+    app.login_ok("manager", "manager-demo").await;
+    let shop = app.id_of("/merchants", "merchants", "Acme Shop").await;
+    let (s, page) = app.get_html(&format!("/merchants/{shop}/deactivate")).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = page.replace('\n', " ");
+    for line in [
+        "will refuse every API call",
+        "1 stored payment instrument tied to its connectors can no longer be charged through them",
+        "1 API user will be refused.",
+        "1 merchant admin can no longer sign in.",
+    ] {
+        assert!(text.contains(line), "{line}: {page}");
+    }
+    // Nothing changed: the merchant still charges.
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    use diesel::prelude::*;
+    let active: bool = coffer::db::schema::merchants::table
+        .find(&shop)
+        .select(coffer::db::schema::merchants::active)
+        .first(&mut *c)
+        .expect("merchant");
+    assert!(active);
+}
