@@ -206,9 +206,10 @@ async fn main() -> anyhow::Result<()> {
             let db = open_database(&cli.settings)?;
             let mut conn = db.get()?;
             let today = chrono::Utc::now().date_naive();
-            let mut progress = coffer::vault::lifecycle::LogProgress::new("expiry scan");
+            let mut progress = coffer::progress::Progress::new("expiry scan", 0);
             let r = coffer::vault::lifecycle::scan_expiry(&mut conn, today, &mut progress)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            progress.finish();
             println!(
                 "expiry scan: {} cards, {} instrument.expiring enqueued, {} marked expired",
                 r.seen, r.expiring, r.expired
@@ -220,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
             let keyring = coffer::vault::keyring::Keyring::from_settings(&mut conn, &cli.settings)?;
             let c = coffer::models::container::find(&mut conn, &container)?
                 .ok_or_else(|| anyhow::anyhow!("no container {container}"))?;
-            let mut progress = coffer::vault::lifecycle::LogProgress::new("account updater");
+            let mut progress = coffer::progress::Progress::new("account updater", 0);
             let r = coffer::vault::lifecycle::run_account_updater(
                 &mut conn,
                 &keyring,
@@ -229,6 +230,7 @@ async fn main() -> anyhow::Result<()> {
                 &mut progress,
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+            progress.finish();
             println!(
                 "account updater{}: {} cards, {} reissued, {} replaced, {} closed",
                 if r.resumed { " (continued)" } else { "" },

@@ -570,6 +570,44 @@ pub fn cards_after(
     q.load(conn)
 }
 
+/// As [`cards_after`] for one container, walking the instruments' primary key: the next `limit`
+/// card instruments after `after` in id order, those of live profiles of `container_id`, and
+/// the last id looked at (`None`: the end). A join filtered by container made SQLite sort the
+/// container's instruments again for every batch (a run over 1M cards did about 220 a second,
+/// slowing down); this reads each instrument once per run.
+pub fn container_cards_after(
+    conn: &mut DbConnection,
+    container_id: &str,
+    after: &str,
+    limit: i64,
+) -> QueryResult<(Vec<(Instrument, Profile)>, Option<String>)> {
+    let page: Vec<Instrument> = instruments::table
+        .filter(instruments::id.gt(after))
+        .filter(instruments::method.eq("card"))
+        .order(instruments::id.asc())
+        .limit(limit)
+        .select(Instrument::as_select())
+        .load(conn)?;
+    let Some(last) = page.last().map(|i| i.id.clone()) else {
+        return Ok((vec![], None));
+    };
+    let ids: Vec<&str> = page.iter().map(|i| i.profile_id.as_str()).collect();
+    let owners: std::collections::HashMap<String, Profile> = profiles::table
+        .filter(profiles::id.eq_any(ids))
+        .filter(profiles::container_id.eq(container_id))
+        .filter(profiles::deleted_at.is_null())
+        .select(Profile::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
+    let pairs = page
+        .into_iter()
+        .filter_map(|i| owners.get(&i.profile_id).cloned().map(|p| (i, p)))
+        .collect();
+    Ok((pairs, Some(last)))
+}
+
 /// Card instruments of live profiles (of `container_id` when given): a run's total.
 pub fn count_cards(conn: &mut DbConnection, container_id: Option<&str>) -> QueryResult<i64> {
     let mut q = instruments::table

@@ -66,6 +66,16 @@ impl Progress for LogProgress {
     }
 }
 
+/// The shared progress output of long-running commands (a bar with rate and ETA on a terminal,
+/// a periodic log line otherwise).
+impl Progress for crate::progress::Progress {
+    fn update(&mut self, done: i64, total: i64) {
+        self.set_total(total.max(0) as u64);
+        let done = done.max(0) as u64;
+        self.inc(done.saturating_sub(self.done()));
+    }
+}
+
 /// What one expiry scan did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ScanReport {
@@ -227,11 +237,10 @@ pub fn run_account_updater(
     let total = profile::count_cards(conn, Some(&c.id))?;
     let mut cursor = run.cursor.clone().unwrap_or_default();
     loop {
-        let batch = profile::cards_after(conn, Some(&c.id), &cursor, BATCH)?;
-        let Some((last, _)) = batch.last() else {
+        let (batch, last) = profile::container_cards_after(conn, &c.id, &cursor, BATCH)?;
+        let Some(next) = last else {
             break;
         };
-        let next = last.id.clone();
         let counts = write_tx(conn, |tx| -> Result<[i64; 3], ServiceError> {
             profiles::lock(tx, &c.id)?;
             let mut counts = [0; 3];
