@@ -570,6 +570,9 @@ pub fn cards_after(
     q.load(conn)
 }
 
+/// A page of cards with their profiles, and the last instrument id looked at.
+pub type CardPage = (Vec<(Instrument, Profile)>, Option<String>);
+
 /// As [`cards_after`] for one container, walking the instruments' primary key: the next `limit`
 /// card instruments after `after` in id order, those of live profiles of `container_id`, and
 /// the last id looked at (`None`: the end). A join filtered by container made SQLite sort the
@@ -580,7 +583,7 @@ pub fn container_cards_after(
     container_id: &str,
     after: &str,
     limit: i64,
-) -> QueryResult<(Vec<(Instrument, Profile)>, Option<String>)> {
+) -> QueryResult<CardPage> {
     let page: Vec<Instrument> = instruments::table
         .filter(instruments::id.gt(after))
         .filter(instruments::method.eq("card"))
