@@ -323,12 +323,32 @@ async fn three_processes_started_together_on_a_fresh_postgresql_database_all_com
     let db = coffer::db::DbPool::connect(&settings.database_url(), 2).expect("pool");
     let mut conn = db.get().expect("conn");
     let conn = &mut *conn;
-    let purposes: Vec<String> = vault_keys::table
-        .select(vault_keys::purpose)
-        .order(vault_keys::purpose.asc())
+    // One MAC key, one platform data key, and one data key per root tenant (made in the
+    // transaction that created the tenant): no process made a second of any.
+    let keys: Vec<(String, Option<String>)> = vault_keys::table
+        .select((vault_keys::purpose, vault_keys::owner))
+        .order((vault_keys::purpose.asc(), vault_keys::owner.asc()))
         .load(conn)
         .expect("vault keys");
-    assert_eq!(purposes, ["data", "mac"], "one data key and one MAC key");
+    let roots: Vec<String> = tenants::table
+        .filter(tenants::parent_id.is_null())
+        .select(tenants::id)
+        .load(conn)
+        .expect("roots");
+    assert!(!roots.is_empty());
+    let mut expected: Vec<(String, Option<String>)> = roots
+        .iter()
+        .map(|r| ("data".to_string(), Some(r.clone())))
+        .collect();
+    expected.push(("data".into(), None));
+    expected.push(("mac".into(), None));
+    let (mut got, mut want) = (keys.clone(), expected);
+    got.sort();
+    want.sort();
+    assert_eq!(
+        got, want,
+        "one MAC key, one platform data key, one per root tenant"
+    );
     let admins: i64 = users::table
         .filter(users::username.eq("admin"))
         .count()
