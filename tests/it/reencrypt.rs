@@ -9,37 +9,9 @@ use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::api_transactions::{GLOBEX, SHOP, debit, tokenize, tx};
+use crate::api_transactions::{GLOBEX, SHOP, debit, tx};
 use crate::helpers::*;
-
-async fn register(
-    app: &TestApp,
-    public: &str,
-    api_key: &str,
-    creds: (&str, &str),
-    who: &str,
-) -> String {
-    let card = tokenize(app, public, "4111111111111111").await;
-    let body = debit(
-        &card,
-        json!({"withRegister": true, "customerProfileData": {"customerIdentification": who}}),
-    );
-    let (s, v) = tx(app, api_key, "debit", creds, &body).await;
-    assert_eq!((s, &v["success"]), (StatusCode::OK, &json!(true)), "{v}");
-    v["customerProfileData"]["paymentToken"]
-        .as_str()
-        .expect("token")
-        .to_string()
-}
-
-fn root(c: &mut coffer::db::DbConnection, name: &str) -> String {
-    use coffer::db::schema::tenants;
-    tenants::table
-        .filter(tenants::name.eq(name))
-        .select(tenants::id)
-        .first(c)
-        .expect("tenant")
-}
+use crate::tenant_keys::{register, tenant_id as root};
 
 /// The data key id each instrument's record names, by instrument id.
 fn instrument_keys(c: &mut coffer::db::DbConnection) -> Vec<(String, String)> {

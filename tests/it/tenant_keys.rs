@@ -12,7 +12,7 @@ use crate::api_transactions::{GLOBEX, SHOP, debit, tokenize, tx};
 use crate::helpers::*;
 
 /// Registers a card with a debit; returns the `pt::` payment token.
-async fn register(
+pub(crate) async fn register(
     app: &TestApp,
     public: &str,
     api_key: &str,
@@ -38,7 +38,7 @@ async fn charge(app: &TestApp, api_key: &str, creds: (&str, &str), token: &str) 
         .0
 }
 
-fn tenant_id(c: &mut coffer::db::DbConnection, name: &str) -> String {
+pub(crate) fn tenant_id(c: &mut coffer::db::DbConnection, name: &str) -> String {
     use coffer::db::schema::tenants;
     tenants::table
         .filter(tenants::name.eq(name))
