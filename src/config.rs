@@ -159,6 +159,15 @@ pub struct Settings {
         action = clap::ArgAction::Set
     )]
     pub sqlite_group_commit: bool,
+    /// SQLite: run the short reads of the APIs (getProfile, Monri GETs) on the async workers
+    /// instead of handing each to a blocking thread. `false`: for before/after benchmark runs.
+    #[arg(
+        long,
+        env = "COFFER_SQLITE_INLINE_READS",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub sqlite_inline_reads: bool,
     /// Behind a reverse proxy: the header it sets to the client's address (`X-Forwarded-For`,
     /// `X-Real-IP`); its last entry is believed. Unset, the TCP peer is the client, whatever
     /// headers a request carries.
@@ -286,6 +295,7 @@ impl Settings {
             lockout_minutes: crate::console::auth::LOCK_MINUTES,
             require_2fa: false,
             sqlite_group_commit: true,
+            sqlite_inline_reads: true,
             trusted_proxy_header: None,
             // Off in tests (they tokenize many cards from one address); the limits' own tests
             // switch them on.

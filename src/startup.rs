@@ -49,7 +49,8 @@ fn open_database_reporting(settings: &Settings, report: bool) -> anyhow::Result<
         &settings.database_url(),
         settings.db_pool_size,
         settings.sqlite_group_commit,
-    )?;
+    )?
+    .with_inline_reads(settings.sqlite_inline_reads);
     let applied = db.run_migrations_reporting(report)?;
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");

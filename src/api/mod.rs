@@ -124,7 +124,17 @@ impl From<(StatusCode, Vec<u8>)> for Answer {
     }
 }
 
+/// How a [`call`] reaches the database: [`DbPool::run`](crate::db::DbPool::run) on a blocking
+/// thread, or [`DbPool::read`](crate::db::DbPool::read) for a short read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Write,
+    Read,
+}
+
+/// Authenticates an IXOPAY API call and runs `f` for it, in `mode`.
 pub async fn call<F, A>(
+    mode: Mode,
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
@@ -144,31 +154,32 @@ where
     let keyring = state.keyring.clone();
     let config = state.config.clone();
     let skew = state.settings.signature_skew_seconds;
-    let outcome = state
-        .db
-        .run(move |conn| {
-            let ctx = match ixopay::auth::authenticate(
-                conn, &keyring, &config, skew, meta, &body, &api_key,
-            ) {
-                Ok(ctx) => ctx,
-                Err(e) => return Ok(Err(e)),
-            };
-            let reader = Reader::client(
-                &access,
-                &ctx.connector,
-                format!(
-                    "API user {} (connector {})",
-                    ctx.api_username, ctx.connector.api_key
-                ),
-                route,
-                origin,
-            );
-            let result = refuse_card_numbers(&body, &[]).and_then(|()| {
-                crate::vault::config_cache::within(&ctx.config, || f(conn, &ctx, &body, &reader))
-            });
-            Ok(Ok((ctx, result)))
-        })
-        .await;
+    let work = move |conn: &mut DbConnection| {
+        let ctx = match ixopay::auth::authenticate(
+            conn, &keyring, &config, skew, meta, &body, &api_key,
+        ) {
+            Ok(ctx) => ctx,
+            Err(e) => return Ok(Err(e)),
+        };
+        let reader = Reader::client(
+            &access,
+            &ctx.connector,
+            format!(
+                "API user {} (connector {})",
+                ctx.api_username, ctx.connector.api_key
+            ),
+            route,
+            origin,
+        );
+        let result = refuse_card_numbers(&body, &[]).and_then(|()| {
+            crate::vault::config_cache::within(&ctx.config, || f(conn, &ctx, &body, &reader))
+        });
+        Ok(Ok((ctx, result)))
+    };
+    let outcome = match mode {
+        Mode::Write => state.db.run(work).await,
+        Mode::Read => state.db.read(work).await,
+    };
     match outcome {
         Ok(Ok((ctx, Ok(answer)))) => {
             let Answer {

@@ -104,11 +104,9 @@ impl diesel::connection::Instrumentation for Counting {
     }
 }
 
-impl ManageConnection for Manager {
-    type Connection = DbConnection;
-    type Error = diesel::r2d2::Error;
-
-    fn connect(&self) -> Result<DbConnection, Self::Error> {
+impl Manager {
+    /// Opens a new connection of the URL's backend, counted by [`StatementCount`].
+    pub(super) fn open(&self) -> Result<DbConnection, diesel::r2d2::Error> {
         let r = match Backend::from_url(&self.url) {
             Backend::Postgres => {
                 diesel::PgConnection::establish(&self.url).map(DbConnection::Postgresql)
@@ -123,6 +121,15 @@ impl ManageConnection for Manager {
         c.set_instrumentation(Counting(self.statements.clone()));
         Ok(c)
     }
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        self.open()
+    }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
         conn.ping().map_err(diesel::r2d2::Error::QueryError)
@@ -132,6 +139,17 @@ impl ManageConnection for Manager {
         conn.is_broken()
     }
 }
+
+/// How long after a connection went back to the pool it is handed out again without a ping
+/// (PostgreSQL). r2d2's `test_on_check_out` pinged every connection it handed out (`SELECT 1`):
+/// one round trip of every API call, a third of a cached getProfile's statements. A connection
+/// that finished its work less than this long ago is taken as alive, as HikariCP does (its
+/// `aliveBypassWindowMs`, 500 ms by default); one idle for longer is pinged first, so that the
+/// connections a server restart closed are found and replaced before a request gets one.
+pub const ALIVE_BYPASS: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// When a pooled connection last finished its work (kept in the connection's r2d2 extensions).
+struct Returned(std::time::Instant);
 
 /// Creates the SQLite database file, empty and with mode 0600, when it does not exist yet:
 /// SQLite itself would create it 0644 (less the umask), and it creates `-wal` and `-shm` with
@@ -161,6 +179,12 @@ struct Pragmas;
 
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        self.apply(conn)
+    }
+}
+
+impl Pragmas {
+    pub(super) fn apply(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
         match conn {
             DbConnection::Sqlite(c) => c
                 .batch_execute(SQLITE_PRAGMAS)
@@ -184,6 +208,9 @@ pub struct DbPool {
     /// SQLite: the writer that groups the write transactions of `run`'s tasks into shared
     /// commits ([`write_tx`], `group.rs`).
     writer: Option<std::sync::Arc<group::WriteGroup>>,
+    /// [`read`](Self::read) runs SQLite reads on the async worker (`COFFER_SQLITE_INLINE_READS`,
+    /// default on; off: on a blocking thread like every other call, for comparison).
+    inline_reads: bool,
     pub backend: Backend,
     pub statements: StatementCount,
 }
@@ -203,16 +230,17 @@ impl DbPool {
                 url: url.to_string(),
                 statements: StatementCount::default(),
             }
-            .connect()?;
+            .open()?;
             first.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
         }
         let statements = StatementCount::default();
         let pool = Pool::builder()
             .max_size(size)
-            // r2d2 pings a connection before handing it out. A SQLite connection is a file
-            // handle that cannot go stale: the ping was one statement of every call for nothing
-            // (on PostgreSQL it finds connections the server closed, and stays).
-            .test_on_check_out(backend == Backend::Postgres)
+            // r2d2 would ping every connection before handing it out. A SQLite connection is a
+            // file handle that cannot go stale: the ping was one statement of every call for
+            // nothing. On PostgreSQL it finds connections the server closed: `DbPool::take`
+            // pings those idle for longer than `ALIVE_BYPASS`.
+            .test_on_check_out(false)
             .connection_timeout(std::time::Duration::from_secs(10))
             .connection_customizer(Box::new(Pragmas))
             .build(Manager {
@@ -225,13 +253,14 @@ impl DbPool {
             pool,
             permits: std::sync::Arc::new(tokio::sync::Semaphore::new(size as usize)),
             writer,
+            inline_reads: true,
             backend,
             statements,
         })
     }
 
     pub fn get(&self) -> Result<PooledConnection<Manager>, ServiceError> {
-        Ok(self.pool.get()?)
+        take(&self.pool, self.backend)
     }
 
     /// Runs `f` with a pooled connection on the runtime's blocking thread pool, inside the
@@ -251,12 +280,13 @@ impl DbPool {
             .await
             .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("database permits: {e}")))?;
         let pool = self.pool.clone();
+        let backend = self.backend;
         let writer = self.writer.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _span = span.enter();
             let _writer = writer.map(group::Entered::new);
-            let mut conn = pool.get()?;
+            let mut conn = take(&pool, backend)?;
             let waited = asked.elapsed().as_secs_f64();
             crate::metrics::db_pool_wait(waited);
             // In the caller's span (a request's id), on the blocking thread.
@@ -268,12 +298,52 @@ impl DbPool {
             let r = f(&mut conn);
             // The connection goes back to the pool, then the next waiter is let in at once
             // (not only once this task's result has reached its worker thread).
-            drop(conn);
+            give_back(conn);
             drop(permit);
             r
         })
         .await
         .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))?
+    }
+
+    /// As [`run`](Self::run), for a short read (getProfile, a Monri GET): on SQLite `f` runs on
+    /// the calling async worker itself, without the hand-off to a blocking thread and back
+    /// (futex wake-ups and scheduling were 16% of getProfile's CPU: README "Benchmark"). A
+    /// SQLite read of a cached page set takes tens of microseconds, less than the hand-off. It
+    /// still waits for a permit first, and takes a connection only when one is idle (otherwise,
+    /// and on PostgreSQL, where every statement waits for the network, it is [`run`]).
+    /// `f` may still write (the access audit's fallback when its queue is full): that joins
+    /// the group commit as on a blocking thread, and blocks this worker until it commits.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ServiceError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ServiceError> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.backend != Backend::Sqlite || !self.inline_reads {
+            return self.run(f).await;
+        }
+        let asked = std::time::Instant::now();
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("database permits: {e}")))?;
+        let Some(mut conn) = self.pool.try_get() else {
+            drop(permit);
+            return self.run(f).await;
+        };
+        crate::metrics::db_pool_wait(asked.elapsed().as_secs_f64());
+        let _writer = self.writer.clone().map(group::Entered::new);
+        let r = f(&mut conn);
+        give_back(conn);
+        drop(permit);
+        r
+    }
+
+    /// Switches [`read`](Self::read)'s inline SQLite reads (on by default).
+    pub fn with_inline_reads(mut self, on: bool) -> DbPool {
+        self.inline_reads = on;
+        self
     }
 
     /// SQLite: the group commit's commits so far and the write transactions they held (`None`
@@ -296,9 +366,11 @@ impl DbPool {
     ) -> Result<T, ServiceError> {
         let _writer = self.writer.clone().map(group::Entered::new);
         let asked = std::time::Instant::now();
-        let mut conn = self.pool.get()?;
+        let mut conn = take(&self.pool, self.backend)?;
         crate::metrics::db_pool_wait(asked.elapsed().as_secs_f64());
-        f(&mut conn)
+        let r = f(&mut conn);
+        give_back(conn);
+        r
     }
 
     /// Applies pending migrations, under the [start-up lock](with_startup_lock).
@@ -312,6 +384,43 @@ impl DbPool {
         let mut conn = self.pool.get()?;
         with_startup_lock(&mut conn, |c| apply_migrations(c, report))
     }
+}
+
+/// A connection of `pool`. On PostgreSQL one that has been idle for [`ALIVE_BYPASS`] or longer
+/// (or never finished work through [`give_back`]) is pinged first; one that fails the ping is
+/// marked broken, so that r2d2 drops it when it goes back (`has_broken`), and the next is
+/// tried.
+fn take(pool: &Pool<Manager>, backend: Backend) -> Result<PooledConnection<Manager>, ServiceError> {
+    let mut tries = pool.max_size() + 1;
+    loop {
+        let mut conn = pool.get()?;
+        let fresh = PooledConnection::extensions(&conn)
+            .get::<Returned>()
+            .is_some_and(|r| r.0.elapsed() < ALIVE_BYPASS);
+        if backend == Backend::Sqlite || fresh {
+            return Ok(conn);
+        }
+        match conn.ping() {
+            Ok(_) => return Ok(conn),
+            Err(e) => {
+                tries -= 1;
+                tracing::warn!(error = %e, "a pooled database connection failed its ping: replaced");
+                if let DbConnection::Postgresql(pg) = &mut *conn {
+                    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+                    AnsiTransactionManager::transaction_manager_status_mut(pg).set_in_error();
+                }
+                drop(conn);
+                if tries == 0 {
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+}
+
+/// Gives a connection back to its pool, stamped with the time (see [`take`]).
+fn give_back(mut conn: PooledConnection<Manager>) {
+    PooledConnection::extensions_mut(&mut conn).insert(Returned(std::time::Instant::now()));
 }
 
 /// Key of the PostgreSQL advisory lock taken by [`with_startup_lock`] ("Coffer" in ASCII).

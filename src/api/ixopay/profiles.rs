@@ -4,7 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::api::ixopay::customer_profiles;
-use crate::api::{call, read_body};
+use crate::api::{Mode, call, read_body};
 use crate::state::AppState;
 
 pub async fn handle(
@@ -18,8 +18,21 @@ pub async fn handle(
         Ok(b) => b,
         Err(e) => return e.error_response(),
     };
-    call(state, req, body, api_key, move |conn, ctx, body, reader| {
-        customer_profiles::handle(conn, &ctx.connector, &ctx.api_username, reader, &op, body)
-    })
+    // getProfile only reads (its access entry is queued): the short-read path.
+    let mode = if customer_profiles::Op::parse(&op) == Some(customer_profiles::Op::Get) {
+        Mode::Read
+    } else {
+        Mode::Write
+    };
+    call(
+        mode,
+        state,
+        req,
+        body,
+        api_key,
+        move |conn, ctx, body, reader| {
+            customer_profiles::handle(conn, &ctx.connector, &ctx.api_username, reader, &op, body)
+        },
+    )
     .await
 }

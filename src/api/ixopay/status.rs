@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::api::ixopay::error::ApiError;
-use crate::api::{call, to_json};
+use crate::api::{Mode, call, to_json};
 use crate::gateway::errors::ErrorCode;
 use crate::models::transaction;
 use crate::payments::engine::status_body;
@@ -28,6 +28,7 @@ pub async fn by_uuid(
 ) -> HttpResponse {
     let (api_key, uuid) = path.into_inner();
     call(
+        Mode::Read,
         state,
         req,
         web::Bytes::new(),
@@ -55,6 +56,7 @@ pub async fn by_merchant_transaction_id(
 ) -> HttpResponse {
     let (api_key, id) = path.into_inner();
     call(
+        Mode::Read,
         state,
         req,
         web::Bytes::new(),

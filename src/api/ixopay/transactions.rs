@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::api::ixopay::error::ApiError;
-use crate::api::{Answer, call, parse_json, read_body};
+use crate::api::{Answer, Mode, call, parse_json, read_body};
 use crate::gateway::errors::ErrorCode;
 use crate::payments::idempotency::{self, Key};
 use crate::state::AppState;
@@ -25,41 +25,48 @@ pub async fn handle(
     let keyring = state.keyring.clone();
     let policy = state.callback_policy;
     let pages = crate::payments::means::PageSettings::from_settings(&state.settings);
-    call(state, req, body, api_key, move |conn, ctx, body, reader| {
-        let Some(kind) = crate::payments::request::TxKind::parse(&kind) else {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                ErrorCode::InvalidRequestData,
-                format!("Unknown transaction type '{kind}'."),
-            ));
-        };
-        let key = key?;
-        crate::payments::callbacks::check_request(body, policy)?;
-        let request: crate::payments::request::TxRequest = parse_json(body)?;
-        let call = crate::payments::request::Call {
-            kind,
-            request: &request,
-            body_hash: ctx.body_hash,
-            reader,
-        };
-        let reply = idempotency::process(
-            conn,
-            &keyring,
-            &pages,
-            &ctx.connector,
-            call,
-            idempotency::Once {
-                key: key.as_ref(),
-                raw_body: body,
-                wait,
-            },
-        )?;
-        Ok(Answer {
-            status: StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK),
-            body: reply.body,
-            replayed: reply.replayed,
-        })
-    })
+    call(
+        Mode::Write,
+        state,
+        req,
+        body,
+        api_key,
+        move |conn, ctx, body, reader| {
+            let Some(kind) = crate::payments::request::TxKind::parse(&kind) else {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    ErrorCode::InvalidRequestData,
+                    format!("Unknown transaction type '{kind}'."),
+                ));
+            };
+            let key = key?;
+            crate::payments::callbacks::check_request(body, policy)?;
+            let request: crate::payments::request::TxRequest = parse_json(body)?;
+            let call = crate::payments::request::Call {
+                kind,
+                request: &request,
+                body_hash: ctx.body_hash,
+                reader,
+            };
+            let reply = idempotency::process(
+                conn,
+                &keyring,
+                &pages,
+                &ctx.connector,
+                call,
+                idempotency::Once {
+                    key: key.as_ref(),
+                    raw_body: body,
+                    wait,
+                },
+            )?;
+            Ok(Answer {
+                status: StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK),
+                body: reply.body,
+                replayed: reply.replayed,
+            })
+        },
+    )
     .await
 }
 

@@ -85,38 +85,42 @@ where
     let keyring = state.keyring.clone();
     let config = state.config.clone();
     let skew = state.settings.signature_skew_seconds;
-    let outcome = state
-        .db
-        .run(move |conn| {
-            let (k, snapshot) = match customers::authenticate(
-                conn,
-                &keyring,
-                &config,
-                skew,
-                chrono::Utc::now(),
-                &auth,
-                &body,
-                need,
-            ) {
-                Ok(k) => k,
-                Err(e) => return Ok(Err(e)),
-            };
-            let reader = Reader::client(
-                &access,
-                &k,
-                format!("Monri API client (connector {})", k.api_key),
-                route,
-                origin,
-            );
-            Ok(crate::api::refuse_card_numbers(&body, &[])
-                .map_err(|e| MonriError::invalid(e.message))
-                .and_then(|()| {
-                    crate::vault::config_cache::within(&snapshot, || {
-                        f(conn, &keyring, &k, &reader, &body, &query)
-                    })
-                }))
-        })
-        .await;
+    // A GET only reads (its access entries are queued): the short-read path.
+    let read = req.method() == actix_web::http::Method::GET;
+    let work = move |conn: &mut DbConnection| {
+        let (k, snapshot) = match customers::authenticate(
+            conn,
+            &keyring,
+            &config,
+            skew,
+            chrono::Utc::now(),
+            &auth,
+            &body,
+            need,
+        ) {
+            Ok(k) => k,
+            Err(e) => return Ok(Err(e)),
+        };
+        let reader = Reader::client(
+            &access,
+            &k,
+            format!("Monri API client (connector {})", k.api_key),
+            route,
+            origin,
+        );
+        Ok(crate::api::refuse_card_numbers(&body, &[])
+            .map_err(|e| MonriError::invalid(e.message))
+            .and_then(|()| {
+                crate::vault::config_cache::within(&snapshot, || {
+                    f(conn, &keyring, &k, &reader, &body, &query)
+                })
+            }))
+    };
+    let outcome = if read {
+        state.db.read(work).await
+    } else {
+        state.db.run(work).await
+    };
     finish(outcome)
 }
 
