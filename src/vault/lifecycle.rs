@@ -469,12 +469,13 @@ pub struct RunProgress {
 
 impl RunProgress {
     pub fn of(run: Run) -> RunProgress {
-        let end = run.finished_at.unwrap_or_else(now);
-        let secs = (end - run.started_at).num_milliseconds().max(1) as f64 / 1000.0;
-        let rate = run.done as f64 / secs;
-        let left = (run.total - run.done).max(0);
-        let eta_seconds =
-            (run.status == "running" && rate > 0.0).then(|| (left as f64 / rate).ceil() as i64);
+        let (rate, eta_seconds) = crate::progress::rate_and_eta(
+            run.done,
+            run.total,
+            run.started_at,
+            run.finished_at.unwrap_or_else(now),
+            run.status == "running",
+        );
         RunProgress {
             run,
             rate,

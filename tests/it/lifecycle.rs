@@ -547,6 +547,23 @@ fn card_of(app: &TestApp, token: &str) -> Option<(String, i32, i32, Option<Strin
     ))
 }
 
+/// The updater's answers applied to the test cards (tokens of 4000000000000341, …0259, …0556 and
+/// 4111111111111111): reissued, same number, expiry +3 years; replaced, the new number, year +2;
+/// both keep their pt:: token. The closed account's instrument is gone; the plain card is
+/// untouched.
+fn assert_updated(app: &TestApp, [reissued, replaced, closed, plain]: [&str; 4]) {
+    assert_eq!(
+        card_of(app, reissued),
+        Some(("0341".into(), 12, 2033, Some("reissued".into())))
+    );
+    assert_eq!(
+        card_of(app, replaced),
+        Some(("0077".into(), 12, 2032, Some("replaced".into())))
+    );
+    assert_eq!(card_of(app, closed), None);
+    assert_eq!(card_of(app, plain), Some(("1111".into(), 12, 2030, None)));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_account_updater_updates_cards_in_place_and_removes_closed_accounts() {
     let app = TestApp::demo().await;
@@ -599,18 +616,7 @@ async fn the_account_updater_updates_cards_in_place_and_removes_closed_accounts(
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     // The server's background worker does the run.
     until(30, "the run done", || run_states(&app, &cid) == ["done"]).await;
-    // Reissued: same number, expiry +3 years; replaced: the new number, year +2; both keep
-    // their pt:: token. The closed account's instrument is gone; the plain card is untouched.
-    assert_eq!(
-        card_of(&app, &reissued),
-        Some(("0341".into(), 12, 2033, Some("reissued".into())))
-    );
-    assert_eq!(
-        card_of(&app, &replaced),
-        Some(("0077".into(), 12, 2032, Some("replaced".into())))
-    );
-    assert_eq!(card_of(&app, &closed), None);
-    assert_eq!(card_of(&app, &plain), Some(("1111".into(), 12, 2030, None)));
+    assert_updated(&app, [&reissued, &replaced, &closed, &plain]);
     until(20, "three events", || rx.all().len() >= 3).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let ev = events_at(&rx, "/shop", SHOP_SECRET);
@@ -816,16 +822,7 @@ async fn the_button_answers_at_once_and_the_server_runs_it_in_the_background_onc
     assert_eq!(run_states(&app, &cid), ["running"]);
     // The background run finishes with the changes.
     until(60, "the run done", || run_states(&app, &cid) == ["done"]).await;
-    assert_eq!(
-        card_of(&app, &reissued),
-        Some(("0341".into(), 12, 2033, Some("reissued".into())))
-    );
-    assert_eq!(
-        card_of(&app, &replaced),
-        Some(("0077".into(), 12, 2032, Some("replaced".into())))
-    );
-    assert_eq!(card_of(&app, &closed), None);
-    assert_eq!(card_of(&app, &plain), Some(("1111".into(), 12, 2030, None)));
+    assert_updated(&app, [&reissued, &replaced, &closed, &plain]);
     let end = {
         let mut c = db.get().expect("conn");
         coffer::models::lifecycle_run::find(&mut c, &run.id)
