@@ -219,6 +219,23 @@ pub struct Settings {
         value_parser = clap::value_parser!(u64).range(1..=60_000)
     )]
     pub access_audit_flush_ms: u64,
+    /// Cards per batch (and transaction) of the account updater's background runs.
+    #[arg(
+        long,
+        env = "COFFER_ACCOUNT_UPDATER_BATCH",
+        default_value_t = crate::vault::lifecycle::UPDATER_BATCH,
+        value_parser = clap::value_parser!(i64).range(1..=5_000)
+    )]
+    pub account_updater_batch: i64,
+    /// A pause after each batch of the account updater's background runs (milliseconds), to
+    /// leave the database to live traffic.
+    #[arg(
+        long,
+        env = "COFFER_ACCOUNT_UPDATER_PAUSE_MS",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u64).range(0..=60_000)
+    )]
+    pub account_updater_pause_ms: u64,
 }
 
 /// `COFFER_LOG_FORMAT`: how log lines are written.
@@ -307,6 +324,8 @@ impl Settings {
             hash_queue: 32,
             // Tests flush the access audit queue themselves (the audit page does, too).
             access_audit_flush_ms: 60_000,
+            account_updater_batch: crate::vault::lifecycle::UPDATER_BATCH,
+            account_updater_pause_ms: 0,
         }
     }
 

@@ -225,7 +225,7 @@ async fn main() -> anyhow::Result<()> {
             let r = coffer::vault::lifecycle::run_account_updater(
                 &mut conn,
                 &keyring,
-                &coffer::domain::Actor::system(),
+                &coffer::vault::lifecycle::command_line_actor(),
                 &c,
                 &mut progress,
             )

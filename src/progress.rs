@@ -196,6 +196,23 @@ fn human(d: Duration) -> String {
     }
 }
 
+/// The rate (per second) and the seconds left of a job stored in the database: `done` of
+/// `total` since `started`, to `end` (its finish, or now); no time left when it is not
+/// running or has made no progress.
+pub fn rate_and_eta(
+    done: i64,
+    total: i64,
+    started: chrono::NaiveDateTime,
+    end: chrono::NaiveDateTime,
+    running: bool,
+) -> (f64, Option<i64>) {
+    let secs = (end - started).num_milliseconds().max(1) as f64 / 1000.0;
+    let rate = done as f64 / secs;
+    let left = (total - done).max(0);
+    let eta = (running && rate > 0.0).then(|| (left as f64 / rate).ceil() as i64);
+    (rate, eta)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

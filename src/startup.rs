@@ -24,6 +24,7 @@ pub struct Application {
     clock: crate::clock::Clock,
     config: std::sync::Arc<crate::vault::config_cache::ConfigCache>,
     access: crate::audit::access::AccessLog,
+    updater_pace: crate::vault::lifecycle::Pace,
 }
 
 /// What the callback worker is started with when the server runs.
@@ -136,6 +137,10 @@ impl Application {
         }
         settings.check_public_url()?;
         let workers = settings.workers;
+        let updater_pace = crate::vault::lifecycle::Pace {
+            batch: settings.account_updater_batch,
+            pause: std::time::Duration::from_millis(settings.account_updater_pause_ms),
+        };
         let clock = crate::clock::Clock::default();
         let request_timeout = std::time::Duration::from_secs(settings.request_timeout_seconds);
         let max_connections = usize::try_from(settings.max_connections).unwrap_or(usize::MAX);
@@ -207,6 +212,7 @@ impl Application {
             clock,
             config,
             access,
+            updater_pace,
         })
     }
 
@@ -244,6 +250,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let w = self.callbacks;
         let reencrypt = spawn_reencryption(w.db.clone(), w.keyring.clone());
+        let updater = spawn_account_updater(w.db.clone(), w.keyring.clone(), self.updater_pace);
         let (task, stop) = crate::payments::callback_worker::spawn(w.db, w.keyring, w.config)
             .map_err(std::io::Error::other)?;
         let metrics = self.metrics.map(|(_, server)| {
@@ -259,6 +266,7 @@ impl Application {
         let _ = stop.send(true);
         let _ = task.await;
         reencrypt.abort();
+        updater.abort();
         // The reads answered before the stop are in the log before the process exits.
         let access = self.access;
         let _ = tokio::task::spawn_blocking(move || access.shutdown()).await;
@@ -285,6 +293,45 @@ fn spawn_reencryption(
                 .await;
             if let Err(e) = r {
                 tracing::warn!(error = %e, "re-encryption batch failed; retrying");
+            }
+        }
+    })
+}
+
+/// Every process carries on the account updater's running runs (`vault::lifecycle`): a slice
+/// of batches of up to two seconds under the run's lease, then at once the next slice while
+/// work is left, otherwise a look every second. Processes on one PostgreSQL database (and the
+/// command) take turns on a run; a run whose process died is taken up when its lease expires.
+fn spawn_account_updater(
+    db: crate::db::DbPool,
+    keyring: std::sync::Arc<crate::vault::keyring::Keyring>,
+    pace: crate::vault::lifecycle::Pace,
+) -> tokio::task::JoinHandle<()> {
+    let worker = format!(
+        "{}:updater",
+        crate::payments::callback_worker::worker_name()
+    );
+    tokio::spawn(async move {
+        loop {
+            let (k, w) = (keyring.clone(), worker.clone());
+            let r = db
+                .run(move |c| {
+                    crate::vault::lifecycle::run_some(
+                        c,
+                        &k,
+                        &w,
+                        pace,
+                        std::time::Duration::from_secs(2),
+                    )
+                })
+                .await;
+            match r {
+                Ok(true) => tokio::task::yield_now().await,
+                Ok(false) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "account updater batch failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
             }
         }
     })

@@ -49,6 +49,8 @@ pub enum Kind {
     Monri,
     /// A stored instrument of the profile was opened to be charged.
     Charge,
+    /// A stored card of the profile was opened by the (simulated) account updater.
+    AccountUpdater,
 }
 
 impl Kind {
@@ -58,6 +60,7 @@ impl Kind {
             Kind::Get => "profile.access.get",
             Kind::Monri => "profile.access.monri",
             Kind::Charge => "profile.access.charge",
+            Kind::AccountUpdater => "profile.access.account_updater",
         }
     }
 }
@@ -275,6 +278,38 @@ fn client_of(connector: &crate::models::connector::Connector, name: String) -> (
     (actor, place)
 }
 
+/// An access entry: `actor` read the profile `profile_guid` (of `place`) in the way `kind`
+/// says. Work without a request (the account updater) writes these itself, in batches
+/// ([`super::chain::append`]).
+pub fn entry(
+    actor: &Actor,
+    place: &Place,
+    kind: Kind,
+    profile_guid: &str,
+    summary: String,
+) -> AuditEntry {
+    AuditEntry {
+        id: crate::ids::new_id(),
+        at: super::now_micros(),
+        actor_id: (!actor.user_id.is_empty()).then(|| actor.user_id.clone()),
+        actor_name: actor.username.clone(),
+        tenant_id: place.tenant_id.clone(),
+        tenant_path: place.tenant_path.clone(),
+        merchant_id: place.merchant_id.clone(),
+        action: kind.action().into(),
+        object_type: "profile".into(),
+        object_id: profile_guid.into(),
+        summary,
+        changes: "{}".into(),
+        source_addr: None,
+        user_agent: None,
+        chain: None,
+        seq: None,
+        prev_hash: None,
+        hash: None,
+    }
+}
+
 /// Who reads, through which route, and where the request came from: what every access entry
 /// of one request shares. Made by the HTTP layers, passed down to the use cases that read.
 #[derive(Clone)]
@@ -353,30 +388,15 @@ impl Reader {
                 Place::default(),
             ),
         };
-        AuditEntry {
-            id: crate::ids::new_id(),
-            at: super::now_micros(),
-            actor_id: (!actor.user_id.is_empty()).then(|| actor.user_id.clone()),
-            actor_name: actor.username,
-            tenant_id: place.tenant_id,
-            tenant_path: place.tenant_path,
-            merchant_id: place.merchant_id,
-            action: kind.action().into(),
-            object_type: "profile".into(),
-            object_id: profile_guid.into(),
-            summary: if detail.is_empty() {
-                self.route.clone()
-            } else {
-                format!("{detail} ({})", self.route)
-            },
-            changes: "{}".into(),
-            source_addr: self.origin.addr.clone(),
-            user_agent: self.origin.user_agent.clone(),
-            chain: None,
-            seq: None,
-            prev_hash: None,
-            hash: None,
-        }
+        let summary = if detail.is_empty() {
+            self.route.clone()
+        } else {
+            format!("{detail} ({})", self.route)
+        };
+        let mut e = entry(&actor, &place, kind, profile_guid, summary);
+        e.source_addr = self.origin.addr.clone();
+        e.user_agent = self.origin.user_agent.clone();
+        e
     }
 
     /// Records that the profile `profile_guid` was read.

@@ -121,17 +121,24 @@ pub struct Usage {
     pub connectors: Vec<ConnectorUse>,
     pub hidden_connectors: usize,
     pub cannot_delete: Option<String>,
+    /// The newest account updater runs (newest first), with their progress.
+    pub updater: Vec<crate::vault::lifecycle::RunProgress>,
 }
+
+/// Account updater runs shown on a container page.
+const UPDATER_RUNS_SHOWN: i64 = 5;
 
 pub fn usage(conn: &mut DbConnection, actor: &Actor, c: &Container) -> Result<Usage, ServiceError> {
     let used_by = where_used(conn, actor, c)?;
     let (connectors, hidden_connectors) = connectors_using(conn, actor, c)?;
     let cannot_delete = delete_blocker(conn, actor, c)?;
+    let updater = crate::vault::lifecycle::updater_runs(conn, c, UPDATER_RUNS_SHOWN)?;
     Ok(Usage {
         used_by,
         connectors,
         hidden_connectors,
         cannot_delete,
+        updater,
     })
 }
 
@@ -879,17 +886,14 @@ pub fn account_updater_consequences(
     ))
 }
 
-/// Runs (or continues) the simulated account updater on container `id`, which the actor
-/// manages. Audited (`account_updater.run`, and each change).
-pub fn run_account_updater(
+/// Starts the simulated account updater on container `id`, which the actor manages, or finds
+/// the run already going there: the run and whether it is new. The server's background worker
+/// does the run (`vault::lifecycle::run_some`). Audited (`account_updater.run`, and each change).
+pub fn start_account_updater(
     conn: &mut DbConnection,
-    keyring: &crate::vault::keyring::Keyring,
     actor: &Actor,
     id: &str,
-) -> Result<crate::vault::lifecycle::UpdaterReport, ServiceError> {
+) -> Result<(crate::models::lifecycle_run::Run, bool), ServiceError> {
     let c = managed(conn, actor, id)?;
-    let mut progress = crate::vault::lifecycle::LogProgress::new("account updater");
-    let r = crate::vault::lifecycle::run_account_updater(conn, keyring, actor, &c, &mut progress)?;
-    crate::db::scrub_after_erasure(conn)?;
-    Ok(r)
+    crate::vault::lifecycle::start_account_updater(conn, actor, &c)
 }

@@ -386,7 +386,7 @@ diesel::allow_tables_to_appear_in_same_query!(
 );
 
 diesel::table! {
-    /// Runs of the expiry scan and the simulated account updater (migration 000031).
+    /// Runs of the expiry scan and the simulated account updater (migrations 000031, 000034).
     lifecycle_runs (id) {
         id -> Text,
         kind -> Text,
@@ -400,6 +400,12 @@ diesel::table! {
         finished_at -> Nullable<Timestamp>,
         locked_until -> Nullable<Timestamp>,
         locked_by -> Nullable<Text>,
+        total -> BigInt,
+        reissued -> BigInt,
+        replaced -> BigInt,
+        closed -> BigInt,
+        actor_id -> Nullable<Text>,
+        actor_name -> Nullable<Text>,
     }
 }
 

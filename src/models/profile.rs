@@ -595,13 +595,16 @@ pub fn container_cards_after(
         return Ok((vec![], None));
     };
     let ids: Vec<&str> = page.iter().map(|i| i.profile_id.as_str()).collect();
+    // Looked up by primary key only, the container and liveness checked here: with the
+    // container in the WHERE clause SQLite's planner walks the container's index
+    // (profiles_container_created) instead, every profile of the container for every page
+    // (0.24 s a page at 1M profiles: the updater's 820 cards/s).
     let owners: std::collections::HashMap<String, Profile> = profiles::table
         .filter(profiles::id.eq_any(ids))
-        .filter(profiles::container_id.eq(container_id))
-        .filter(profiles::deleted_at.is_null())
         .select(Profile::as_select())
         .load(conn)?
         .into_iter()
+        .filter(|p| p.container_id == container_id && p.deleted_at.is_none())
         .map(|p| (p.id.clone(), p))
         .collect();
     let pairs = page

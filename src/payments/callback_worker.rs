@@ -116,7 +116,7 @@ pub fn spawn(
 }
 
 /// Host, process id and a random part (a restarted process with a reused pid is another worker).
-fn worker_name() -> String {
+pub(crate) fn worker_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "host".into());

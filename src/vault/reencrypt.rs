@@ -41,12 +41,13 @@ pub struct Progress {
 
 impl Progress {
     pub fn of(job: Job) -> Progress {
-        let end = job.finished_at.unwrap_or_else(now);
-        let secs = (end - job.created_at).num_milliseconds().max(1) as f64 / 1000.0;
-        let rate = job.done as f64 / secs;
-        let left = (job.total - job.done).max(0);
-        let eta_seconds =
-            (job.state == "running" && rate > 0.0).then(|| (left as f64 / rate).ceil() as i64);
+        let (rate, eta_seconds) = crate::progress::rate_and_eta(
+            job.done,
+            job.total,
+            job.created_at,
+            job.finished_at.unwrap_or_else(now),
+            job.state == "running",
+        );
         Progress {
             job,
             rate,

@@ -98,6 +98,7 @@ impl EntryView {
             "profile.access.get" => "Customer Profiles API",
             "profile.access.monri" => "Monri Customers API",
             "profile.access.charge" => "Charge of a stored instrument",
+            "profile.access.account_updater" => "Account updater (simulated)",
             _ => "Other",
         }
     }

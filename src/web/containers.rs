@@ -800,7 +800,9 @@ pub async fn remove_instrument(
 }
 
 /// `POST /containers/{id}/account-updater`: "Run account updater (simulated)", after a
-/// confirmation page. Tenant managers (and platform admins) who manage the container.
+/// confirmation page. Tenant managers (and platform admins) who manage the container. Starts
+/// the run (or finds the one going) and answers at once: the server's background worker does
+/// it, and the container page shows its progress.
 pub async fn account_updater(
     state: web::Data<AppState>,
     session: Session,
@@ -829,22 +831,22 @@ pub async fn account_updater(
             ),
         );
     }
-    let keyring = state.keyring.clone();
     let cid = id.clone();
-    let r = state
+    let (run, started) = state
         .db
-        .run(move |conn| containers::run_account_updater(conn, &keyring, &actor, &cid))
+        .run(move |conn| containers::start_account_updater(conn, &actor, &cid))
         .await?;
     TypedSession(&session).flash(
         "success",
-        format!(
-            "Account updater (simulated){}: {} card(s) checked, {} reissued, {} replaced, {} closed and removed.",
-            if r.resumed { ", continuing an interrupted run" } else { "" },
-            r.seen,
-            r.reissued,
-            r.replaced,
-            r.closed
-        ),
+        if started {
+            "Account updater (simulated) started: it runs in the background; its progress is shown below.".to_string()
+        } else {
+            format!(
+                "The account updater (simulated) is already running on this container ({} of {} cards): no second run was started.",
+                run.done,
+                run.total.max(run.done)
+            )
+        },
     );
     Ok(see_other(&format!("/containers/{id}")))
 }

@@ -26,12 +26,7 @@ struct VaultPage {
 
 impl VaultPage {
     fn eta(&self) -> String {
-        match self.o.job.as_ref().and_then(|p| p.eta_seconds) {
-            Some(s) if s >= 3600 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-            Some(s) if s >= 60 => format!("{} min {} s", s / 60, s % 60),
-            Some(s) => format!("{s} s"),
-            None => "–".into(),
-        }
+        crate::web::views::time_left(self.o.job.as_ref().and_then(|p| p.eta_seconds))
     }
     fn rate(&self) -> String {
         self.o

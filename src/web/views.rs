@@ -281,3 +281,13 @@ mod when_tests {
         assert_eq!(w.iso, "2026-12-03T12:00:00Z");
     }
 }
+
+/// A job's time left in words ("2 h 5 min", "3 min 20 s", "40 s"; "–" when unknown).
+pub fn time_left(seconds: Option<i64>) -> String {
+    match seconds {
+        Some(s) if s >= 3600 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        Some(s) if s >= 60 => format!("{} min {} s", s / 60, s % 60),
+        Some(s) => format!("{s} s"),
+        None => "–".into(),
+    }
+}

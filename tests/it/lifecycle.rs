@@ -547,6 +547,23 @@ fn card_of(app: &TestApp, token: &str) -> Option<(String, i32, i32, Option<Strin
     ))
 }
 
+/// The updater's answers applied to the test cards (tokens of 4000000000000341, …0259, …0556 and
+/// 4111111111111111): reissued, same number, expiry +3 years; replaced, the new number, year +2;
+/// both keep their pt:: token. The closed account's instrument is gone; the plain card is
+/// untouched.
+fn assert_updated(app: &TestApp, [reissued, replaced, closed, plain]: [&str; 4]) {
+    assert_eq!(
+        card_of(app, reissued),
+        Some(("0341".into(), 12, 2033, Some("reissued".into())))
+    );
+    assert_eq!(
+        card_of(app, replaced),
+        Some(("0077".into(), 12, 2032, Some("replaced".into())))
+    );
+    assert_eq!(card_of(app, closed), None);
+    assert_eq!(card_of(app, plain), Some(("1111".into(), 12, 2030, None)));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_account_updater_updates_cards_in_place_and_removes_closed_accounts() {
     let app = TestApp::demo().await;
@@ -597,18 +614,9 @@ async fn the_account_updater_updates_cards_in_place_and_removes_closed_accounts(
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = other.post_form(&action, &[("confirmed", "yes")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    // Reissued: same number, expiry +3 years; replaced: the new number, year +2; both keep
-    // their pt:: token. The closed account's instrument is gone; the plain card is untouched.
-    assert_eq!(
-        card_of(&app, &reissued),
-        Some(("0341".into(), 12, 2033, Some("reissued".into())))
-    );
-    assert_eq!(
-        card_of(&app, &replaced),
-        Some(("0077".into(), 12, 2032, Some("replaced".into())))
-    );
-    assert_eq!(card_of(&app, &closed), None);
-    assert_eq!(card_of(&app, &plain), Some(("1111".into(), 12, 2030, None)));
+    // The server's background worker does the run.
+    until(30, "the run done", || run_states(&app, &cid) == ["done"]).await;
+    assert_updated(&app, [&reissued, &replaced, &closed, &plain]);
     until(20, "three events", || rx.all().len() >= 3).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let ev = events_at(&rx, "/shop", SHOP_SECRET);
@@ -664,7 +672,8 @@ async fn the_account_updater_updates_cards_in_place_and_removes_closed_accounts(
     .expect("run");
     assert_eq!((again.reissued, again.replaced, again.closed), (0, 0, 0));
     assert!(!again.resumed);
-    // An interrupted run (its cursor committed after the first instrument) is continued.
+    // A run interrupted by a crash (its cursor committed after the first instrument, its
+    // process's lease expired) is continued by the server's background worker.
     let first_id: String = {
         #[derive(diesel::QueryableByName)]
         struct Id {
@@ -679,13 +688,6 @@ async fn the_account_updater_updates_cards_in_place_and_removes_closed_accounts(
         .expect("id")
         .id
     };
-    diesel::sql_query(format!(
-        "INSERT INTO lifecycle_runs (id, kind, container_id, status, cursor, done, changed, \
-         started_at, updated_at) VALUES ('interrupted', 'account_updater', '{cid}', 'running', \
-         '{first_id}', 1, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-    ))
-    .execute(&mut *c)
-    .expect("insert run");
     let total = count(
         &app,
         &format!(
@@ -693,19 +695,323 @@ async fn the_account_updater_updates_cards_in_place_and_removes_closed_accounts(
              WHERE p.container_id = '{cid}' AND i.method = 'card'"
         ),
     );
-    let resumed = coffer::vault::lifecycle::run_account_updater(
-        &mut c, &keyring, &actor, &container, &mut Quiet,
-    )
-    .expect("run");
-    assert!(resumed.resumed);
-    assert_eq!(resumed.run_id, "interrupted");
-    assert_eq!(resumed.seen, total, "one committed + the rest, each once");
+    let reads_before = count(
+        &app,
+        "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'profile.access.account_updater'",
+    );
+    diesel::sql_query(format!(
+        "INSERT INTO lifecycle_runs (id, kind, container_id, status, cursor, done, changed, \
+         started_at, updated_at, locked_until, locked_by, total) VALUES ('interrupted', \
+         'account_updater', '{cid}', 'running', '{first_id}', 1, 0, CURRENT_TIMESTAMP, \
+         CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'a-crashed-process', {total})"
+    ))
+    .execute(&mut *c)
+    .expect("insert run");
+    drop(c);
+    until(30, "the interrupted run continued", || {
+        count(
+            &app,
+            "SELECT COUNT(*) AS n FROM lifecycle_runs WHERE id = 'interrupted' AND status = 'done'",
+        ) == 1
+    })
+    .await;
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    let run = coffer::models::lifecycle_run::find(&mut c, "interrupted")
+        .expect("q")
+        .expect("run");
+    assert_eq!(run.done, total, "one committed + the rest, each once");
+    assert_eq!((run.locked_by, run.locked_until), (None, None));
+    // Every card after the cursor that the updater has not changed yet was opened once more,
+    // and only those.
+    let unchanged_after = count(
+        &app,
+        &format!(
+            "SELECT COUNT(*) AS n FROM instruments i JOIN profiles p ON p.id = i.profile_id \
+             WHERE p.container_id = '{cid}' AND i.method = 'card' AND i.id > '{first_id}' \
+             AND i.card_update_status IS NULL"
+        ),
+    );
+    assert!(unchanged_after >= 1);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'profile.access.account_updater'",
+        ) - reads_before,
+        unchanged_after
+    );
     assert_eq!(
         count(
             &app,
             "SELECT COUNT(*) AS n FROM lifecycle_runs WHERE status = 'running'"
         ),
         0
+    );
+}
+
+/// The states of the container's account updater runs, newest first.
+fn run_states(app: &TestApp, cid: &str) -> Vec<String> {
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    coffer::models::lifecycle_run::of_container(&mut c, "account_updater", cid, 10)
+        .expect("runs")
+        .into_iter()
+        .map(|r| r.status)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_button_answers_at_once_and_the_server_runs_it_in_the_background_once() {
+    // One card a batch and a pause after each: the run takes seconds.
+    let app = TestApp::spawn_with(true, |s| {
+        s.account_updater_batch = 1;
+        s.account_updater_pause_ms = 300;
+    })
+    .await;
+    let token = |v: Value| v["paymentToken"].as_str().expect("t").to_string();
+    let reissued = token(register(&app, "bg-1", "4000000000000341", true).await);
+    let replaced = token(register(&app, "bg-2", "4000000000000259", true).await);
+    let closed = token(register(&app, "bg-3", "4000000000000556", true).await);
+    let plain = token(register(&app, "bg-4", "4111111111111111", true).await);
+    let cid = container_id(&app, "Acme Shared Profiles");
+    let total = count(
+        &app,
+        &format!(
+            "SELECT COUNT(*) AS n FROM instruments i JOIN profiles p ON p.id = i.profile_id \
+             WHERE p.container_id = '{cid}' AND i.method = 'card' AND p.deleted_at IS NULL"
+        ),
+    );
+    assert!(total >= 4, "{total}");
+    app.login_ok("admin", "admin-demo").await;
+    let action = format!("/containers/{cid}/account-updater");
+    let r = app.post_form(&action, &[("confirmed", "yes")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers().get("location").and_then(|l| l.to_str().ok()),
+        Some(format!("/containers/{cid}").as_str())
+    );
+    // Answered before the run is done: nothing of it is changed yet, or little.
+    let db = app.db();
+    let run = {
+        let mut c = db.get().expect("conn");
+        let runs = coffer::models::lifecycle_run::of_container(&mut c, "account_updater", &cid, 10)
+            .expect("runs");
+        assert_eq!(runs.len(), 1);
+        runs[0].clone()
+    };
+    assert_eq!(run.status, "running");
+    assert!(run.done < total, "{} of {total}", run.done);
+    assert_eq!(run.total, total);
+    assert_eq!(run.actor_name.as_deref(), Some("admin"));
+    // The container page shows the run's progress, and the flash says it started.
+    let (s, html) = app.get_html(&format!("/containers/{cid}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("runs in the background"), "{html}");
+    assert!(html.contains("Account updater runs"), "{html}");
+    assert!(html.contains("badge-info\">Running"), "{html}");
+    assert!(
+        html.contains(&format!("<span class=\"updater-total\">{total}</span>")),
+        "{html}"
+    );
+    assert!(html.contains("cards/s"), "{html}");
+    // A second press while it runs starts no second run.
+    let r = app.post_form(&action, &[("confirmed", "yes")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = app.get_html(&format!("/containers/{cid}")).await;
+    assert!(html.contains("already running"), "{html}");
+    assert_eq!(run_states(&app, &cid), ["running"]);
+    // The background run finishes with the changes.
+    until(60, "the run done", || run_states(&app, &cid) == ["done"]).await;
+    assert_updated(&app, [&reissued, &replaced, &closed, &plain]);
+    let end = {
+        let mut c = db.get().expect("conn");
+        coffer::models::lifecycle_run::find(&mut c, &run.id)
+            .expect("q")
+            .expect("run")
+    };
+    assert_eq!(end.done, total);
+    assert_eq!((end.reissued, end.replaced, end.closed), (1, 1, 1));
+    assert!(end.finished_at.is_some());
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'account_updater.run'"
+        ),
+        1
+    );
+    // The finished run with its counts on the page.
+    let (_, html) = app.get_html(&format!("/containers/{cid}")).await;
+    assert!(html.contains("badge-ok\">Done"), "{html}");
+    assert!(
+        html.contains(&format!("<span class=\"updater-done\">{total}</span>")),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td class=\"num\">1</td><td class=\"num\">1</td><td class=\"num\">1</td>"),
+        "{html}"
+    );
+    // Every card it opened is in the access audit, attributed to the admin and the run.
+    #[derive(diesel::QueryableByName)]
+    struct Read {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        actor_name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        object_id: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        summary: String,
+    }
+    let reads: Vec<Read> = {
+        let mut c = db.get().expect("conn");
+        diesel::sql_query(
+            "SELECT actor_name, object_id, summary FROM audit_log \
+             WHERE action = 'profile.access.account_updater'",
+        )
+        .load(&mut *c)
+        .expect("reads")
+    };
+    assert_eq!(reads.len() as i64, total);
+    assert!(reads.iter().all(|r| r.actor_name == "admin"));
+    assert!(reads.iter().all(|r| r.summary.contains(&run.id)));
+    assert!(
+        reads.iter().all(
+            |r| !r.summary.contains("4000000000000") && !r.summary.contains("4111111111111111")
+        ),
+        "no card number"
+    );
+    let cards: std::collections::HashSet<&str> = reads.iter().map(|r| r.summary.as_str()).collect();
+    assert_eq!(
+        cards.len() as i64,
+        total,
+        "each card once (its token is in the summary)"
+    );
+    let reissued_read = reads
+        .iter()
+        .find(|r| r.summary.contains(&reissued))
+        .expect("the reissued card's read");
+    assert!(
+        reissued_read.summary.contains("card ending 0341"),
+        "{}",
+        reissued_read.summary
+    );
+    // And on that profile's page, in its access history.
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        id: String,
+    }
+    let pid = {
+        let mut c = db.get().expect("conn");
+        diesel::sql_query(format!(
+            "SELECT id FROM profiles WHERE profile_guid = '{}'",
+            reissued_read.object_id
+        ))
+        .get_result::<Pid>(&mut *c)
+        .expect("profile")
+        .id
+    };
+    let (s, html) = app.get_html(&format!("/profiles/{pid}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("Account updater (simulated)"), "{html}");
+}
+
+/// Workers taking turns on one run (processes sharing a PostgreSQL database, the command and
+/// the server) do each batch once: a held lease makes the others wait, an expired one is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_share_a_run_under_its_lease_and_do_each_card_once() {
+    let app = TestApp::demo().await;
+    for n in 0..12 {
+        seed_card(&app, &format!("lease-{n}"), 12, 2030);
+    }
+    let cid = container_id(&app, "Acme Shared Profiles");
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    let keyring = std::sync::Arc::new(
+        coffer::vault::keyring::Keyring::from_settings(&mut c, &app.settings).expect("keyring"),
+    );
+    let container = coffer::models::container::find(&mut c, &cid)
+        .expect("q")
+        .expect("container");
+    let actor = coffer::vault::lifecycle::command_line_actor();
+    let (run, started) =
+        coffer::vault::lifecycle::start_account_updater(&mut c, &actor, &container).expect("start");
+    assert!(started);
+    // Started again while it runs: the same run.
+    let (same, again) =
+        coffer::vault::lifecycle::start_account_updater(&mut c, &actor, &container).expect("start");
+    assert_eq!((same.id.as_str(), again), (run.id.as_str(), false));
+    use coffer::vault::lifecycle::{Step, step};
+    // Worker A holds the lease after its batch: B waits.
+    let a = step(&mut c, &keyring, &run.id, "worker-a", 2).expect("a");
+    assert!(matches!(a, Step::Batch { done: 2, .. }), "{a:?}");
+    assert_eq!(
+        step(&mut c, &keyring, &run.id, "worker-b", 2).expect("b"),
+        Step::Held
+    );
+    // A's lease expires (its process died): B takes the run over where A left it.
+    diesel::sql_query(format!(
+        "UPDATE lifecycle_runs SET locked_until = '2000-01-01 00:00:00' WHERE id = '{}'",
+        run.id
+    ))
+    .execute(&mut *c)
+    .expect("expire");
+    let b = step(&mut c, &keyring, &run.id, "worker-b", 2).expect("b");
+    assert!(matches!(b, Step::Batch { done: 4, .. }), "{b:?}");
+    assert_eq!(
+        step(&mut c, &keyring, &run.id, "worker-a", 2).expect("a"),
+        Step::Held
+    );
+    coffer::models::lifecycle_run::release(&mut c, &run.id, "worker-b").expect("release");
+    drop(c);
+    // Three workers at once (and the server's) to the end: each card once.
+    let mut threads = vec![];
+    for w in ["w1", "w2", "w3"] {
+        let (db, keyring, id) = (db.clone(), keyring.clone(), run.id.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut c = db.get().expect("conn");
+            loop {
+                match step(&mut c, &keyring, &id, w, 1).expect("step") {
+                    Step::Batch { .. } => {
+                        coffer::models::lifecycle_run::release(&mut c, &id, w).expect("release");
+                    }
+                    Step::Held => std::thread::sleep(std::time::Duration::from_millis(5)),
+                    Step::Finished => break,
+                }
+            }
+        }));
+    }
+    for t in threads {
+        t.join().expect("worker");
+    }
+    let total = count(
+        &app,
+        &format!(
+            "SELECT COUNT(*) AS n FROM instruments i JOIN profiles p ON p.id = i.profile_id \
+             WHERE p.container_id = '{cid}' AND i.method = 'card' AND p.deleted_at IS NULL"
+        ),
+    );
+    let mut c = db.get().expect("conn");
+    let end = coffer::models::lifecycle_run::find(&mut c, &run.id)
+        .expect("q")
+        .expect("run");
+    assert_eq!(end.status, "done");
+    assert_eq!(end.done, total);
+    // One access entry per card, by the command line.
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(DISTINCT summary) AS n FROM audit_log \
+             WHERE action = 'profile.access.account_updater' \
+             AND actor_name = 'coffer account-updater (command line)'"
+        ),
+        total,
+        "each card once (its token is in the summary)"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'profile.access.account_updater'"
+        ),
+        total
     );
 }
 
@@ -864,6 +1170,14 @@ async fn the_commands_run_beside_a_live_server_which_delivers_their_events() {
     let (ok_run, out) = run_coffer(&app, &["account-updater", "--container", &cid], "info");
     assert!(ok_run, "{out}");
     assert!(out.contains("1 reissued, 0 replaced, 0 closed"), "{out}");
+    assert!(
+        count(
+            &app,
+            "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'profile.access.account_updater' \
+             AND actor_name = 'coffer account-updater (command line)'"
+        ) >= 2,
+        "the command's card reads are attributed to it"
+    );
     let (fails, out) = run_coffer(&app, &["account-updater", "--container", "no-such"], "info");
     assert!(!fails && out.contains("no container no-such"), "{out}");
     // The commands only enqueue: the running server's outbox delivers.
