@@ -13,8 +13,12 @@
 //!   interval (at most 200 ms of reads by default, never an older one), and nothing else: the
 //!   payments themselves commit with their transaction, and a charge also stays visible as its
 //!   transaction;
-//! - when the queue is full ([`MAX_QUEUED`] entries, the database too slow or down), the
-//!   reading request writes its own entry before answering: slower, never dropped.
+//! - when the queue is full ([`MAX_QUEUED`] entries: reads come faster than the database takes
+//!   their entries), the reading request waits, up to [`FULL_WAIT`], for the writer to make
+//!   room (back-pressure: reads slow down to the pace at which their entries are written, and
+//!   every entry still goes into a batch, in the order of the reads); should the writer not
+//!   make room in that time (the database failing), the reader writes its own entry in a write
+//!   transaction before answering: slower, never dropped.
 //!
 //! Every audit page of the console flushes the queue before it reads, so what this process
 //! has answered is on the page it shows next.
@@ -33,6 +37,8 @@ use super::{Origin, Place};
 pub const BATCH: usize = 500;
 /// Beyond this many queued entries a reader writes its own entry.
 pub const MAX_QUEUED: usize = 20_000;
+/// How long a reader waits for room in a full queue before writing its own entry.
+pub const FULL_WAIT: Duration = Duration::from_secs(2);
 /// The default flush interval.
 pub const FLUSH_MS_DEFAULT: u64 = 200;
 /// The action of every access entry starts with this.
@@ -74,6 +80,8 @@ pub struct AccessLog {
 struct Inner {
     db: DbPool,
     flush_every: Duration,
+    /// Entries the queue holds at most ([`MAX_QUEUED`]).
+    max_queued: usize,
     state: Mutex<State>,
     /// The writer waits here for entries, a flush or the stop.
     wake: Condvar,
@@ -93,14 +101,22 @@ struct State {
     stopping: bool,
     /// The last write failed: flushers stop waiting for it.
     failing: bool,
+    /// Readers waiting for room in a full queue (each holds a database connection).
+    waiting: usize,
 }
 
 impl AccessLog {
     /// Starts the writer thread of a pool.
     pub fn start(db: DbPool, flush_every: Duration) -> AccessLog {
+        AccessLog::start_with_limit(db, flush_every, MAX_QUEUED)
+    }
+
+    /// As [`start`](Self::start), with a queue of at most `max_queued` entries (tests).
+    pub fn start_with_limit(db: DbPool, flush_every: Duration, max_queued: usize) -> AccessLog {
         let inner = Arc::new(Inner {
             db,
             flush_every: flush_every.max(Duration::from_millis(1)),
+            max_queued: max_queued.max(1),
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
             written: Condvar::new(),
@@ -115,12 +131,14 @@ impl AccessLog {
         AccessLog { inner }
     }
 
-    /// Queues one entry; when the queue is full, writes it on `conn` at once.
+    /// Queues one entry (see [`push_all`](Self::push_all)).
     pub fn push(&self, conn: &mut DbConnection, entry: AuditEntry) -> Result<(), ServiceError> {
         self.push_all(conn, vec![entry])
     }
 
-    /// Queues entries (one request's reads); when the queue is full, writes them on `conn`.
+    /// Queues entries (one request's reads). When the queue is full it asks the writer to
+    /// write now and waits for room, up to [`FULL_WAIT`]; after that (or once the log is
+    /// stopping) it writes them itself on `conn`, in a write transaction.
     pub fn push_all(
         &self,
         conn: &mut DbConnection,
@@ -130,17 +148,35 @@ impl AccessLog {
             return Ok(());
         }
         {
+            let deadline = Instant::now() + FULL_WAIT;
             let mut s = self.inner.lock();
-            if s.queue.len() + entries.len() <= MAX_QUEUED && !s.stopping {
-                s.queued += entries.len() as u64;
-                s.queue.extend(entries);
-                if s.queue.len() >= BATCH {
-                    self.inner.wake.notify_one();
+            loop {
+                if s.stopping {
+                    break;
                 }
-                return Ok(());
+                // A list larger than the whole queue goes into an empty one.
+                if s.queue.len() + entries.len() <= self.inner.max_queued || s.queue.is_empty() {
+                    s.queued += entries.len() as u64;
+                    s.queue.extend(entries);
+                    if s.queue.len() >= BATCH {
+                        self.inner.wake.notify_one();
+                    }
+                    return Ok(());
+                }
+                let now = Instant::now();
+                // Each waiting reader holds a connection of the pool the writer takes one from:
+                // at most all but two of them wait, the others write their own entries.
+                if s.failing || now >= deadline || s.waiting + 2 >= self.inner.db.size() {
+                    break;
+                }
+                s.urgent = true;
+                self.inner.wake.notify_one();
+                s.waiting += 1;
+                s = self.inner.wait_written(s, deadline - now);
+                s.waiting -= 1;
             }
         }
-        super::chain::append(conn, entries)?;
+        crate::db::write_tx(conn, |c| super::chain::append(c, entries))?;
         Ok(())
     }
 
@@ -157,12 +193,7 @@ impl AccessLog {
             if now >= deadline || s.failing {
                 return false;
             }
-            s = self
-                .inner
-                .written
-                .wait_timeout(s, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            s = self.inner.wait_written(s, deadline - now);
         }
         true
     }
@@ -195,6 +226,18 @@ impl AccessLog {
 impl Inner {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits (at most `timeout`) for the writer to finish a batch.
+    fn wait_written<'a>(
+        &self,
+        s: std::sync::MutexGuard<'a, State>,
+        timeout: Duration,
+    ) -> std::sync::MutexGuard<'a, State> {
+        self.written
+            .wait_timeout(s, timeout)
+            .unwrap_or_else(|e| e.into_inner())
+            .0
     }
 
     fn run(&self) {

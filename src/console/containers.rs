@@ -129,9 +129,10 @@ pub struct Usage {
 const UPDATER_RUNS_SHOWN: i64 = 5;
 
 pub fn usage(conn: &mut DbConnection, actor: &Actor, c: &Container) -> Result<Usage, ServiceError> {
-    let used_by = where_used(conn, actor, c)?;
+    let a = assignments(conn, c)?;
+    let used_by = visible_uses(actor, &a);
     let (connectors, hidden_connectors) = connectors_using(conn, actor, c)?;
-    let cannot_delete = delete_blocker(conn, actor, c)?;
+    let cannot_delete = blocker_of(actor, c, &a);
     let updater = crate::vault::lifecycle::updater_runs(conn, c, UPDATER_RUNS_SHOWN)?;
     Ok(Usage {
         used_by,
@@ -222,20 +223,44 @@ pub fn where_used(
     actor: &Actor,
     c: &Container,
 ) -> Result<Vec<String>, ServiceError> {
+    Ok(visible_uses(actor, &assignments(conn, c)?))
+}
+
+/// The connectors that have container `c` in their Connector Base Data and the tenants whose
+/// Global Setting names it (all of them, whatever the actor may see).
+struct Assignments {
+    connectors: Vec<crate::models::connector::Connector>,
+    tenants: Vec<Tenant>,
+}
+
+fn assignments(conn: &mut DbConnection, c: &Container) -> Result<Assignments, ServiceError> {
+    let connectors = connector::assigned_to(conn, &c.id)?;
+    let mut tenants = vec![];
+    for tid in container::global_setting_tenants(conn, &c.id)? {
+        if let Some(t) = tenant::find(conn, &tid)? {
+            tenants.push(t);
+        }
+    }
+    Ok(Assignments {
+        connectors,
+        tenants,
+    })
+}
+
+/// The assignments the actor may see, in words.
+fn visible_uses(actor: &Actor, a: &Assignments) -> Vec<String> {
     let mut used = vec![];
-    for k in connector::assigned_to(conn, &c.id)? {
+    for k in &a.connectors {
         if actor.scope.covers_merchant(&k.merchant_id, &k.tenant_path) {
             used.push(format!("connector {}", k.name));
         }
     }
-    for tid in container::global_setting_tenants(conn, &c.id)? {
-        if let Some(t) = tenant::find(conn, &tid)?
-            && actor.scope.covers_tenant_path(&t.path)
-        {
+    for t in &a.tenants {
+        if actor.scope.covers_tenant_path(&t.path) {
             used.push(format!("Global Setting of {}", t.name));
         }
     }
-    Ok(used)
+    used
 }
 
 pub fn create(
@@ -383,6 +408,11 @@ pub fn delete_blocker(
     actor: &Actor,
     c: &Container,
 ) -> Result<Option<String>, ServiceError> {
+    Ok(blocker_of(actor, c, &assignments(conn, c)?))
+}
+
+/// Why container `c` cannot be deleted, from its assignments.
+fn blocker_of(actor: &Actor, c: &Container, a: &Assignments) -> Option<String> {
     let mut used = vec![];
     if c.profile_count > 0 {
         used.push(format!(
@@ -390,9 +420,8 @@ pub fn delete_blocker(
             crate::domain::plural(c.profile_count, "customer profile", "customer profiles")
         ));
     }
-    let all_assigned = connector::assigned_to(conn, &c.id)?.len()
-        + container::global_setting_tenants(conn, &c.id)?.len();
-    let visible = where_used(conn, actor, c)?;
+    let all_assigned = a.connectors.len() + a.tenants.len();
+    let visible = visible_uses(actor, a);
     if all_assigned > 0 {
         let hidden = all_assigned - visible.len();
         let mut s = format!("it is assigned to {}", visible.join(", "));
@@ -404,13 +433,13 @@ pub fn delete_blocker(
         }
         used.push(s);
     }
-    Ok((!used.is_empty()).then(|| {
+    (!used.is_empty()).then(|| {
         format!(
             "Container {} cannot be deleted: {}.",
             c.name,
             used.join("; ")
         )
-    }))
+    })
 }
 
 /// Deletes an unused container; refuses (saying where) while it holds profiles or is assigned.

@@ -259,6 +259,11 @@ impl DbPool {
         })
     }
 
+    /// Connections the pool holds at most.
+    pub fn size(&self) -> usize {
+        self.pool.max_size() as usize
+    }
+
     pub fn get(&self) -> Result<PooledConnection<Manager>, ServiceError> {
         take(&self.pool, self.backend)
     }

@@ -197,14 +197,27 @@ pub fn effective(conn: &mut DbConnection, k: &Connector) -> Result<Effective, Se
     Ok(e)
 }
 
-/// Effective containers remembered for one configuration version: held by a
-/// `vault::config_cache` snapshot, consulted by [`effective`] inside [`with_memo`].
+/// Effective containers (by connector id) and the connectors using each container (by
+/// container id) remembered for one configuration version: held by a `vault::config_cache`
+/// snapshot, consulted by [`effective`] and [`connectors_using`] inside [`with_memo`].
 #[derive(Debug, Default)]
-pub struct Memo(std::sync::Mutex<std::collections::HashMap<String, Effective>>);
+pub struct Memo {
+    effective: std::sync::Mutex<std::collections::HashMap<String, Effective>>,
+    using: std::sync::Mutex<std::collections::HashMap<String, Vec<(Connector, Effective)>>>,
+}
 
 impl Memo {
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Effective>> {
-        self.0
+        self.effective
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn using(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<(Connector, Effective)>>>
+    {
+        self.using
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -250,16 +263,30 @@ fn effective_now(conn: &mut DbConnection, k: &Connector) -> Result<Effective, Se
 /// says why: assigned in its Connector Base Data, or through a tenant's Global Setting). Only
 /// connectors of the owner tenant and the tenants below it can use a container, so only they are
 /// asked, each through [`effective`], the one decision.
+///
+/// Inside [`with_memo`] the answer is remembered for the configuration version, like
+/// [`effective`]'s: the container page (and its profile search) asked it on every view, reading
+/// every connector of the owner's subtree (a third of the search page's CPU, README
+/// "Benchmark").
 pub fn connectors_using(
     conn: &mut DbConnection,
     c: &Container,
 ) -> Result<Vec<(Connector, Effective)>, ServiceError> {
+    let memo = MEMO.with(|m| m.borrow().clone());
+    if let Some(m) = &memo
+        && let Some(v) = m.using().get(&c.id)
+    {
+        return Ok(v.clone());
+    }
     let mut out = vec![];
     for k in crate::models::connector::under(conn, Some(&c.tenant_path))? {
         let e = effective(conn, &k)?;
         if reaches(&e, &c.id) {
             out.push((k, e));
         }
+    }
+    if let Some(m) = memo {
+        m.using().insert(c.id.clone(), out.clone());
     }
     Ok(out)
 }

@@ -368,3 +368,53 @@ async fn kill_9_loses_only_the_reads_of_the_last_flush_interval_and_sigterm_lose
     server.terminate();
     assert_eq!(count(&backend.settings("access")), written + 25);
 }
+
+#[derive(diesel::QueryableByName, Debug)]
+struct Chained {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    object_id: String,
+}
+
+/// A full queue makes readers wait for the writer (back-pressure) instead of writing their
+/// own entries ahead of the queued ones: every entry goes into a batch, and the chain holds
+/// them in the order of the reads.
+#[tokio::test]
+async fn a_full_queue_makes_readers_wait_and_keeps_the_chain_in_the_order_of_the_reads() {
+    let app = TestApp::spawn_with(false, |s| s.callback_poll_ms = 60_000).await;
+    let db = coffer::db::DbPool::connect(&app.settings.database_url(), 8).expect("pool");
+    let log = coffer::audit::access::AccessLog::start_with_limit(
+        db.clone(),
+        std::time::Duration::from_secs(60),
+        3,
+    );
+    let reader = coffer::audit::access::Reader::payer(
+        &log,
+        "POST /test".into(),
+        coffer::audit::Origin::default(),
+    );
+    let guids: Vec<String> = (0..8).map(|i| format!("full-queue-{i}")).collect();
+    let (l, g, d) = (log.clone(), guids.clone(), db.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut c = d.get().expect("conn");
+        for guid in &g {
+            reader
+                .read(&mut c, coffer::audit::access::Kind::Get, guid, "")
+                .expect("read");
+            assert!(l.pending() <= 3, "the queue holds at most its limit");
+        }
+        assert!(l.flush(std::time::Duration::from_secs(10)), "written");
+    })
+    .await
+    .expect("reads");
+    let mut c = db.get().expect("conn");
+    let chained: Vec<String> = diesel::sql_query(
+        "SELECT object_id FROM audit_log WHERE object_id LIKE 'full-queue-%' ORDER BY seq",
+    )
+    .load::<Chained>(&mut *c)
+    .expect("rows")
+    .into_iter()
+    .map(|r| r.object_id)
+    .collect();
+    assert_eq!(chained, guids, "chained in the order of the reads");
+    log.shutdown();
+}
