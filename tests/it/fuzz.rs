@@ -1081,7 +1081,8 @@ pub(crate) fn pool_with(real: &[String], templates: &[Value], extra_keys: &[&str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzz_transaction_api_never_answers_5xx() {
-    let (scan, app) = crate::secret_scan::Scan::demo().await;
+    let (scan, app) =
+        crate::secret_scan::Scan::demo_in_transit_mode("the transaction API's secret scan").await;
     let r = register(&app, "fuzz-c-1", json!({"firstName": "Ann"})).await;
     let r2 = register(&app, "fuzz-c-1b", json!({"firstName": "Bob"})).await;
     let auth = basic(SHOP_BASIC.0, SHOP_BASIC.1);
@@ -1340,7 +1341,8 @@ async fn fuzz_profiles_and_status_apis_never_answer_5xx() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzz_tokenize_never_answers_5xx() {
-    let (scan, app) = crate::secret_scan::Scan::demo().await;
+    let (scan, app) =
+        crate::secret_scan::Scan::demo_in_transit_mode("tokenize's secret scan").await;
     let template = tokenize_template();
     let pool = pool_with(&[], std::slice::from_ref(&template), &[]);
     let p = pool.clone();

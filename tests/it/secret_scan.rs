@@ -616,6 +616,22 @@ impl Scan {
         (scan, app)
     }
 
+    /// As `demo`, in transit mode when `bao` is there: the key-manager token is a secret too.
+    pub async fn demo_in_transit_mode(test: &str) -> (Scan, TestApp) {
+        let scan = Scan::start();
+        let bao = crate::bao::bao(test);
+        let key = bao.map(|b| b.new_key());
+        let app = TestApp::spawn_with(true, |s| {
+            s.metrics_bind = Some("127.0.0.1:0".into());
+            if let (Some(b), Some(k)) = (bao, &key) {
+                b.apply(s, &b.addr, k);
+            }
+        })
+        .await;
+        scan.watch(&app);
+        (scan, app)
+    }
+
     /// `app`'s keys are secrets, and what the tests send to it and get back is looked at.
     pub fn watch(&self, app: &TestApp) {
         self.secrets().settings(&app.settings);
