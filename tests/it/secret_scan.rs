@@ -312,7 +312,7 @@ impl Secrets {
         }
     }
 
-    /// Every card number in a request (Luhn-valid runs of 12 to 19 digits, spaces and dashes
+    /// Every card number in a request (Luhn-valid runs of 13 to 19 digits, spaces and dashes
     /// between groups allowed), in its path and body, percent-decoded as well.
     pub fn request(&mut self, path: &str, body: &[u8]) {
         for raw in [path.as_bytes(), body] {
@@ -481,8 +481,8 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Luhn-valid runs of 12 to 19 digits (single spaces or dashes between digits allowed) that
-/// are not part of a longer run, as written.
+/// Luhn-valid runs of 13 to 19 digits, not one digit repeated (single spaces or dashes between
+/// digits allowed), that are not part of a longer run, as written.
 fn card_numbers(text: &str) -> Vec<String> {
     let b = text.as_bytes();
     let mut out = vec![];
@@ -508,7 +508,12 @@ fn card_numbers(text: &str) -> Vec<String> {
         }
         let run = &text[start..end];
         let digits: String = run.chars().filter(char::is_ascii_digit).collect();
-        if (12..=19).contains(&digits.len()) && coffer::gateway::card::luhn_valid(&digits) {
+        // Not one digit repeated ("0000000000000" is Luhn-valid, and in many an id).
+        let repeated = digits.bytes().all(|d| d == digits.as_bytes()[0]);
+        if (13..=19).contains(&digits.len())
+            && !repeated
+            && coffer::gateway::card::luhn_valid(&digits)
+        {
             out.push(run.to_string());
         }
         i = end.max(i + 1);
@@ -756,7 +761,7 @@ fn a_capture_without_debug_lines_fails() {
 #[test]
 fn card_numbers_are_found_as_sent() {
     let found = card_numbers(
-        "a 4111 1111 1111 1111 b 5555-5555-5555-4444 c 4111111111111112 d 99999999999999999999 e",
+        "a 4111 1111 1111 1111 b 5555-5555-5555-4444 c 4111111111111112 d 99999999999999999999 e 0000000000000000 f",
     );
     assert_eq!(found, ["4111 1111 1111 1111", "5555-5555-5555-4444"]);
     assert_eq!(
