@@ -261,22 +261,28 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Log lines to stdout, as text or JSON (`COFFER_LOG_FORMAT`), at the levels of `RUST_LOG`
-/// (default `info`). Lines of the `log` crate (actix's) come through tracing too. JSON lines
+/// (default `info`), never the lines `web::telemetry::may_log` refuses (they could name a
+/// request's raw path). Lines of the `log` crate (actix's) come through tracing too. JSON lines
 /// carry the current span (a request's, with its `request_id`) and the spans around it.
 fn init_logging(format: coffer::config::LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let never = tracing_subscriber::filter::filter_fn(coffer::web::telemetry::may_log);
     // Colours only for a terminal: not in files and pipes.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi);
     match format {
-        coffer::config::LogFormat::Text => builder.init(),
+        coffer::config::LogFormat::Text => builder.finish().with(never).init(),
         coffer::config::LogFormat::Json => builder
             .json()
             .with_current_span(true)
             .with_span_list(true)
+            .finish()
+            .with(never)
             .init(),
     }
 }

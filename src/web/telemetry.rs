@@ -43,6 +43,17 @@ pub fn request_id(incoming: Option<&[u8]>) -> String {
     accepted_id(incoming).map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_string)
 }
 
+/// Whether a log line of `m`'s target and level may be written at all, whatever `RUST_LOG`
+/// says: never the debug and trace lines of actix-web, whose extractors name the raw request
+/// path when they refuse a request ("Failed during Query extractor deserialization. Request
+/// path: …"), and a path may hold a payment page's token or whatever card number a client put
+/// there. The logging of `coffer serve` (and the tests' capture) filters with it.
+pub fn may_log(m: &tracing::Metadata<'_>) -> bool {
+    let t = m.target();
+    let actix_web = t == "actix_web" || t.starts_with("actix_web::");
+    !(actix_web && *m.level() > tracing::Level::INFO)
+}
+
 pub async fn around(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -134,6 +145,41 @@ async fn scrape(db: web::Data<DbPool>) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn actix_web_debug_lines_are_never_logged() {
+        use tracing::callsite::Identifier;
+        use tracing::metadata::Kind;
+        struct Site;
+        impl tracing::callsite::Callsite for Site {
+            fn set_interest(&self, _: tracing::subscriber::Interest) {}
+            fn metadata(&self) -> &tracing::Metadata<'_> {
+                unreachable!()
+            }
+        }
+        static SITE: Site = Site;
+        let meta = |target: &'static str, level| {
+            tracing::Metadata::new(
+                "log",
+                target,
+                level,
+                None,
+                None,
+                None,
+                tracing::field::FieldSet::new(&[], Identifier(&SITE)),
+                Kind::EVENT,
+            )
+        };
+        use tracing::Level;
+        assert!(!may_log(&meta("actix_web::types::query", Level::DEBUG)));
+        assert!(!may_log(&meta("actix_web::types::path", Level::TRACE)));
+        assert!(!may_log(&meta("actix_web", Level::DEBUG)));
+        assert!(may_log(&meta("actix_web::app", Level::ERROR)));
+        assert!(may_log(&meta("actix_web_lab", Level::DEBUG)));
+        assert!(may_log(&meta("actix_server::worker", Level::DEBUG)));
+        assert!(may_log(&meta("coffer::access", Level::DEBUG)));
+        assert!(may_log(&meta("coffer::db", Level::TRACE)));
+    }
 
     #[test]
     fn incoming_ids_are_kept_only_when_short_and_plain() {

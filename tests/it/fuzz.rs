@@ -61,14 +61,6 @@ impl Rng {
     }
 }
 
-/// Shows the server's error log lines (the cause of a 5xx) in the test output.
-fn log_server_errors() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("error")
-        .with_test_writer()
-        .try_init();
-}
-
 fn cases() -> usize {
     std::env::var("COFFER_FUZZ_CASES")
         .ok()
@@ -720,7 +712,8 @@ pub async fn run<F>(client: &reqwest::Client, base: &str, name: &str, make: F) -
 where
     F: Fn(&mut Rng) -> Req + Send + Sync + 'static,
 {
-    log_server_errors();
+    // The server's error lines (the cause of a 5xx) in the test output.
+    crate::secret_scan::init_tracing();
     let n = cases();
     let seed = seed();
     let make = Arc::new(make);
@@ -818,13 +811,14 @@ async fn send(
     }
     let r = rb.send().await.map_err(|e| format!("{e:?}"))?;
     let status = r.status().as_u16();
-    let ct = r
-        .headers()
+    let headers = r.headers().clone();
+    let ct = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
     let body = r.bytes().await.map_err(|e| format!("{e:?}"))?.to_vec();
+    crate::secret_scan::saw(base, &req.path, &req.body, &headers, &body);
     Ok(Some((status, ct, body)))
 }
 
@@ -856,17 +850,21 @@ pub async fn post_json(
     auth: Option<String>,
     body: &Value,
 ) -> (StatusCode, Value) {
+    let sent = body.to_string();
     let mut r = app
         .client
         .post(app.url(path))
         .header("content-type", JSON_CT)
-        .body(body.to_string());
+        .body(sent.clone());
     if let Some(a) = auth {
         r = r.header("authorization", a);
     }
     let r = r.send().await.expect("POST");
     let s = r.status();
-    (s, r.json().await.unwrap_or(Value::Null))
+    let headers = r.headers().clone();
+    let answer = r.bytes().await.expect("body");
+    crate::secret_scan::saw(&app.addr, path, sent.as_bytes(), &headers, &answer);
+    (s, serde_json::from_slice(&answer).unwrap_or(Value::Null))
 }
 
 pub async fn card_token(app: &TestApp, public_key: &str, number: &str) -> String {
@@ -1083,7 +1081,8 @@ pub(crate) fn pool_with(real: &[String], templates: &[Value], extra_keys: &[&str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzz_transaction_api_never_answers_5xx() {
-    let app = TestApp::demo().await;
+    let (scan, app) =
+        crate::secret_scan::Scan::demo_in_transit_mode("the transaction API's secret scan").await;
     let r = register(&app, "fuzz-c-1", json!({"firstName": "Ann"})).await;
     let r2 = register(&app, "fuzz-c-1b", json!({"firstName": "Bob"})).await;
     let auth = basic(SHOP_BASIC.0, SHOP_BASIC.1);
@@ -1235,6 +1234,7 @@ async fn fuzz_transaction_api_never_answers_5xx() {
         "tx-auth: every answer was 401: {:?}",
         st.statuses
     );
+    scan.finish(&app).await;
 }
 
 /// Keeps the characters a header value may carry.
@@ -1246,7 +1246,7 @@ pub fn printable(s: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzz_profiles_and_status_apis_never_answer_5xx() {
-    let app = TestApp::demo().await;
+    let (scan, app) = crate::secret_scan::Scan::demo().await;
     let r = register(&app, "fuzz-c-2", json!({"firstName": "Ann"})).await;
     let r2 = register(&app, "fuzz-c-3", json!({"firstName": "Bob"})).await;
     let real = vec![
@@ -1336,11 +1336,13 @@ async fn fuzz_profiles_and_status_apis_never_answer_5xx() {
             st.statuses
         );
     }
+    scan.finish(&app).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzz_tokenize_never_answers_5xx() {
-    let app = TestApp::demo().await;
+    let (scan, app) =
+        crate::secret_scan::Scan::demo_in_transit_mode("tokenize's secret scan").await;
     let template = tokenize_template();
     let pool = pool_with(&[], std::slice::from_ref(&template), &[]);
     let p = pool.clone();
@@ -1372,6 +1374,7 @@ async fn fuzz_tokenize_never_answers_5xx() {
     .await;
     assert!(st.statuses.contains_key(&200), "{:?}", st.statuses);
     assert!(st.statuses.contains_key(&400), "{:?}", st.statuses);
+    scan.finish(&app).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1382,7 +1385,7 @@ const MONRI_KEY: &str = "demo-shop-merchant-key";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzz_monri_api_never_answers_5xx() {
-    let app = TestApp::demo().await;
+    let (scan, app) = crate::secret_scan::Scan::demo().await;
     let r = register(
         &app,
         "fuzz-m-1",
@@ -1583,6 +1586,7 @@ async fn fuzz_monri_api_never_answers_5xx() {
     })
     .await;
     assert!(st.statuses.contains_key(&401), "{:?}", st.statuses);
+    scan.finish(&app).await;
 }
 
 fn seg(rng: &mut Rng, p: &Pool, real: &str) -> String {
@@ -2138,13 +2142,14 @@ async fn fuzz_forms(app: &TestApp, forms: Vec<Form>, ids: &ConsoleIds) {
 
 /// The forms in two halves, each on its own app, so that they run in parallel.
 async fn fuzz_console_forms(half: usize) {
-    let app = TestApp::demo().await;
+    let (scan, app) = crate::secret_scan::Scan::demo().await;
     register(&app, "fuzz-console-1", json!({"firstName": "Ann"})).await;
     app.login_ok("admin", "admin-demo").await;
     let ids = ConsoleIds::load(&app);
     let mut forms = console_forms(&ids);
     let second = forms.split_off(forms.len() / 2);
     fuzz_forms(&app, if half == 0 { forms } else { second }, &ids).await;
+    scan.finish(&app).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2203,8 +2208,7 @@ fn every_route_is_fuzzed_or_takes_no_input() {
 /// /login), each case in a fresh browser whose token comes from the login page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzz_login_and_logout_forms() {
-    log_server_errors();
-    let app = TestApp::demo().await;
+    let (scan, app) = crate::secret_scan::Scan::demo().await;
     let pool = Arc::new(Pool::new(
         &["admin".into(), "manager".into(), "merchant".into()],
         &["username", "password", "code", "csrf_token"],
@@ -2245,10 +2249,10 @@ async fn fuzz_login_and_logout_forms() {
                         .get(format!("{base}/login"))
                         .send()
                         .await
-                        .expect("GET /login")
-                        .text()
-                        .await
-                        .expect("page");
+                        .expect("GET /login");
+                    let headers = page.headers().clone();
+                    let page = page.text().await.expect("page");
+                    crate::secret_scan::saw(&base, "/login", b"", &headers, page.as_bytes());
                     let token = extract_csrf(&page).expect("csrf");
                     let with_token = rng.chance(80);
                     let body = form_body(&mut rng, &p, &fields, with_token.then_some(&*token));
@@ -2258,6 +2262,9 @@ async fn fuzz_login_and_logout_forms() {
                         .body(body.clone())
                         .send()
                         .await;
+                    if let Ok(r) = &r {
+                        crate::secret_scan::saw(&base, path, &body, r.headers(), b"");
+                    }
                     let (status, problem) = match r {
                         Err(e) => (0, Some(format!("no answer: {e}"))),
                         Ok(r) => {
@@ -2299,13 +2306,14 @@ async fn fuzz_login_and_logout_forms() {
             "{path}: every answer was 403"
         );
     }
+    scan.finish(&app).await;
 }
 
 /// Random query strings on the console pages that read one, and random ids on every page
 /// with an id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzz_console_queries_and_page_ids_never_answer_5xx() {
-    let app = TestApp::demo().await;
+    let (scan, app) = crate::secret_scan::Scan::demo().await;
     register(&app, "fuzz-console-2", json!({"firstName": "Ann"})).await;
     app.login_ok("admin", "admin-demo").await;
     let ids = ConsoleIds::load(&app);
@@ -2378,6 +2386,7 @@ async fn fuzz_console_queries_and_page_ids_never_answer_5xx() {
         assert!(st.statuses.contains_key(&404), "{path}: {:?}", st.statuses);
     }
     assert_still_logged_in(&app, "the page fuzzing").await;
+    scan.finish(&app).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2387,7 +2396,7 @@ async fn fuzz_console_queries_and_page_ids_never_answer_5xx() {
 /// deferred transactions read, then could not upgrade to a write lock. They now take it first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_console_writes_and_failed_logins_never_answer_500() {
-    let app = TestApp::demo().await;
+    let (scan, app) = crate::secret_scan::Scan::demo().await;
     app.login_ok("admin", "admin-demo").await;
     let token = app.csrf().await;
     let tenant = ids_of(&app, "tenants", "WHERE name = 'Acme Retail'")
@@ -2412,6 +2421,7 @@ async fn concurrent_console_writes_and_failed_logins_never_answer_500() {
                 .send()
                 .await
                 .expect("POST");
+            crate::secret_scan::saw(&base, "/tenants/{id}", b"", r.headers(), b"");
             ("rename", r.status().as_u16())
         });
         let base = app.addr.clone();
@@ -2426,6 +2436,7 @@ async fn concurrent_console_writes_and_failed_logins_never_answer_500() {
                 .await
                 .expect("page");
             let t = extract_csrf(&page).expect("csrf");
+            crate::secret_scan::used(&base, "a CSRF token", &t);
             let r = b
                 .post(format!("{base}/login"))
                 .form(&[
@@ -2451,6 +2462,7 @@ async fn concurrent_console_writes_and_failed_logins_never_answer_500() {
         }),
         "{seen:?}"
     );
+    scan.finish(&app).await;
 }
 
 /// Flash messages piled up in the session cookie when POSTs redirected without the page being
@@ -2458,7 +2470,7 @@ async fn concurrent_console_writes_and_failed_logins_never_answer_500() {
 /// no longer go through the cookie at all: each rotation's own answer shows its secret.)
 #[tokio::test]
 async fn many_posts_without_viewing_a_page_keep_the_session_cookie_small() {
-    let app = TestApp::demo().await;
+    let (scan, app) = crate::secret_scan::Scan::demo().await;
     app.login_ok("admin", "admin-demo").await;
     let k = connector_id(&app, "Acme Shop Cards");
     let token = app.csrf().await;
@@ -2474,7 +2486,9 @@ async fn many_posts_without_viewing_a_page_keep_the_session_cookie_small() {
             .await
             .expect("POST");
         assert_eq!(r.status(), StatusCode::OK, "rotation {i}");
+        let headers = r.headers().clone();
         page = r.text().await.expect("body");
+        crate::secret_scan::saw(&app.addr, "rotate-secret", b"", &headers, page.as_bytes());
         assert_eq!(page.matches(marker).count(), 1, "rotation {i}");
         // Other POSTs that redirect without a page view still queue their messages.
         let r = app
@@ -2518,6 +2532,7 @@ async fn many_posts_without_viewing_a_page_keep_the_session_cookie_small() {
         .open_string(&mut c, &sealed, k.as_bytes())
         .expect("open");
     assert_eq!(secret, current);
+    scan.finish(&app).await;
 }
 
 /// NUL characters reached PostgreSQL, which cannot hold them in text ("invalid byte sequence",
@@ -2525,7 +2540,7 @@ async fn many_posts_without_viewing_a_page_keep_the_session_cookie_small() {
 /// they come in, with each surface's own 4xx, on both backends.
 #[tokio::test]
 async fn nul_characters_are_refused_where_they_come_in() {
-    let app = TestApp::demo().await;
+    let (scan, app) = crate::secret_scan::Scan::demo().await;
     let shop = basic(SHOP_BASIC.0, SHOP_BASIC.1);
     let send = async |method: reqwest::Method, path: &str, auth: &str, body: &str| {
         let mut r = app
@@ -2654,6 +2669,7 @@ async fn nul_characters_are_refused_where_they_come_in() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     // Nothing was created.
     assert!(ids_of(&app, "tenants", "WHERE name LIKE 'A%B'").is_empty());
+    scan.finish(&app).await;
 }
 
 /// Random form bodies and tokens on the hosted payment page and the 3-D Secure page: open pages
@@ -2661,7 +2677,7 @@ async fn nul_characters_are_refused_where_they_come_in() {
 /// CSRF token (never 5xx) and without it (always 403 for a post).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzz_payment_pages_never_answer_5xx() {
-    let app = TestApp::demo().await;
+    let (scan, app) = crate::secret_scan::Scan::demo().await;
     let reg = register(&app, "fuzz-pay", json!({"firstName": "Ann"})).await;
     let mut pages = vec![];
     let mut challenges = vec![];
@@ -2770,4 +2786,5 @@ async fn fuzz_payment_pages_never_answer_5xx() {
         "{:?}",
         st.statuses
     );
+    scan.finish(&app).await;
 }

@@ -103,6 +103,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(demo: bool, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        crate::secret_scan::init_tracing();
         let dir = tempfile::tempdir().expect("tempdir");
         let pg = fresh_pg();
         let mut settings = Settings::for_tests(dir.path(), pg.as_ref().map(|(u, _)| u.clone()));
@@ -153,13 +154,17 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("GET")
+        let r = self.client.get(self.url(path)).send().await.expect("GET");
+        crate::secret_scan::saw(&self.addr, path, b"", r.headers(), b"");
+        r
     }
 
     pub async fn get_html(&self, path: &str) -> (StatusCode, String) {
         let r = self.get(path).await;
         let s = r.status();
-        (s, r.text().await.expect("body"))
+        let body = r.text().await.expect("body");
+        crate::secret_scan::saw(&self.addr, path, b"", &Default::default(), body.as_bytes());
+        (s, body)
     }
 
     /// The session's CSRF token, read from the login page.
@@ -173,12 +178,15 @@ impl TestApp {
         let token = self.csrf().await;
         let mut form: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
         form.extend_from_slice(fields);
-        self.client
+        let r = self
+            .client
             .post(self.url(path))
             .form(&form)
             .send()
             .await
-            .expect("POST")
+            .expect("POST");
+        crate::secret_scan::saw(&self.addr, path, b"", r.headers(), b"");
+        r
     }
 
     pub async fn post_form_raw(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {

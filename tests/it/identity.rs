@@ -16,10 +16,7 @@ async fn login_in_fresh_browser(base: String, username: &str, password: &str) ->
 /// check, so every one of them was checked (25 answers 422) and the lock came too late.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_wrong_passwords_check_at_most_five_and_then_the_account_is_locked() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("error")
-        .with_test_writer()
-        .try_init();
+    crate::secret_scan::init_tracing();
     let app = TestApp::demo().await;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..25 {

@@ -43,6 +43,7 @@ mod reencrypt;
 mod routes;
 mod rules_console;
 mod search;
+mod secret_scan;
 mod sessions;
 mod sharing_paths;
 mod speed;
