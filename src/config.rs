@@ -223,7 +223,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "COFFER_ACCOUNT_UPDATER_BATCH",
-        default_value_t = crate::vault::lifecycle::UPDATER_BATCH,
+        default_value_t = ACCOUNT_UPDATER_BATCH_DEFAULT,
         value_parser = clap::value_parser!(i64).range(1..=5_000)
     )]
     pub account_updater_batch: i64,
@@ -276,6 +276,9 @@ pub const CARD_TOKEN_MINUTES_MAX: i64 = 240;
 /// How long a request waits for a concurrent one with its Idempotency-Key, by default.
 pub const IDEMPOTENCY_WAIT_MS_DEFAULT: u64 = 10_000;
 
+/// Cards per batch of the account updater (`vault::lifecycle::UPDATER_BATCH`).
+pub const ACCOUNT_UPDATER_BATCH_DEFAULT: i64 = 500;
+
 impl Settings {
     /// Settings for tests: a data dir and database URL chosen by the caller, port 0.
     pub fn for_tests(data_dir: &Path, database_url: Option<String>) -> Settings {
@@ -324,7 +327,7 @@ impl Settings {
             hash_queue: 32,
             // Tests flush the access audit queue themselves (the audit page does, too).
             access_audit_flush_ms: 60_000,
-            account_updater_batch: crate::vault::lifecycle::UPDATER_BATCH,
+            account_updater_batch: ACCOUNT_UPDATER_BATCH_DEFAULT,
             account_updater_pause_ms: 0,
         }
     }

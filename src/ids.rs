@@ -22,6 +22,15 @@ pub fn is_hex_of_len(s: &str, len: usize) -> bool {
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /// `n` random alphanumeric characters.
+/// A name for this process's workers (leases of the outbox and of the background jobs): host,
+/// process id and a random part (a restarted process with a reused pid is another worker).
+pub fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    format!("{host}:{}:{}", std::process::id(), random_hex(3))
+}
+
 pub fn random_alnum(n: usize) -> String {
     let mut rng = rand::rng();
     (0..n)

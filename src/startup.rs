@@ -307,10 +307,7 @@ fn spawn_account_updater(
     keyring: std::sync::Arc<crate::vault::keyring::Keyring>,
     pace: crate::vault::lifecycle::Pace,
 ) -> tokio::task::JoinHandle<()> {
-    let worker = format!(
-        "{}:updater",
-        crate::payments::callback_worker::worker_name()
-    );
+    let worker = format!("{}:updater", crate::ids::worker_name());
     tokio::spawn(async move {
         loop {
             let (k, w) = (keyring.clone(), worker.clone());

@@ -110,21 +110,9 @@ pub fn spawn(
         keyring,
         config,
         client,
-        name: worker_name(),
+        name: crate::ids::worker_name(),
     };
     Ok((tokio::spawn(worker.run(stop_rx)), stop_tx))
-}
-
-/// Host, process id and a random part (a restarted process with a reused pid is another worker).
-pub(crate) fn worker_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "host".into());
-    format!(
-        "{host}:{}:{}",
-        std::process::id(),
-        crate::ids::random_hex(3)
-    )
 }
 
 /// One claimed attempt, ready to send: the secret is opened for it and dropped after.

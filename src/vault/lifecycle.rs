@@ -38,8 +38,10 @@ pub const BATCH: i64 = 200;
 
 /// Cards per batch (and per write transaction) of the account updater. At 1M cards on SQLite a
 /// batch's commit and WAL checkpoint were about 30% of the run's time with 200 cards (perf):
-/// 500, as the re-encryption job, holds the write lock for some tens of milliseconds.
-pub const UPDATER_BATCH: i64 = 500;
+/// 500, as the re-encryption job, holds the write lock for some tens of milliseconds. The
+/// default of `COFFER_ACCOUNT_UPDATER_BATCH`, kept by the settings (which this module's
+/// callers import).
+pub const UPDATER_BATCH: i64 = crate::config::ACCOUNT_UPDATER_BATCH_DEFAULT;
 
 /// How a run reports its progress: `done` of `total` instruments seen so far. A log line in
 /// the CLI and the server; small on purpose, so a shared progress module can replace it.
@@ -436,10 +438,7 @@ pub fn run_account_updater(
     progress: &mut dyn Progress,
 ) -> Result<UpdaterReport, ServiceError> {
     let (run, started) = start_account_updater(conn, actor, c)?;
-    let worker = format!(
-        "{}:command",
-        crate::payments::callback_worker::worker_name()
-    );
+    let worker = format!("{}:command", crate::ids::worker_name());
     progress.update(run.done, run.total.max(run.done));
     loop {
         match step(conn, keyring, &run.id, &worker, UPDATER_BATCH)? {
