@@ -18,6 +18,8 @@ use crate::api::ixopay::error::ApiError;
 use crate::audit::access::Reader;
 use crate::db::DbConnection;
 use crate::state::AppState;
+use crate::vault::config_cache::Snapshot;
+use std::sync::Arc;
 
 /// Largest request body the APIs accept (extraData alone may reach 64 × 8 KiB).
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -132,7 +134,9 @@ pub enum Mode {
     Read,
 }
 
-/// Authenticates an IXOPAY API call and runs `f` for it, in `mode`.
+/// Authenticates an IXOPAY API call and runs `f` for it, in `mode`. A short read may run `f`
+/// twice: the first run is dropped, unanswered and unrecorded, when its cached configuration
+/// proves stale.
 pub async fn call<F, A>(
     mode: Mode,
     state: web::Data<AppState>,
@@ -142,9 +146,7 @@ pub async fn call<F, A>(
     f: F,
 ) -> HttpResponse
 where
-    F: FnOnce(&mut DbConnection, &ApiContext, &[u8], &Reader) -> Result<A, ApiError>
-        + Send
-        + 'static,
+    F: Fn(&mut DbConnection, &ApiContext, &[u8], &Reader) -> Result<A, ApiError> + Send + 'static,
     A: Into<Answer> + Send + 'static,
 {
     let meta = RequestMeta::from(&req);
@@ -155,26 +157,51 @@ where
     let config = state.config.clone();
     let skew = state.settings.signature_skew_seconds;
     let work = move |conn: &mut DbConnection| {
-        let ctx = match ixopay::auth::authenticate(
-            conn, &keyring, &config, skew, meta, &body, &api_key,
-        ) {
-            Ok(ctx) => ctx,
-            Err(e) => return Ok(Err(e)),
+        use crate::vault::config_cache::Checked;
+        let attempt = |conn: &mut DbConnection, snapshot: Arc<Snapshot>, checked| {
+            crate::vault::config_cache::within_checked(&snapshot, checked, || {
+                let ctx = ixopay::auth::authenticate(
+                    conn,
+                    &keyring,
+                    &snapshot,
+                    skew,
+                    meta.clone(),
+                    &body,
+                    &api_key,
+                )?;
+                let reader = Reader::client(
+                    &access,
+                    &ctx.connector,
+                    format!(
+                        "API user {} (connector {})",
+                        ctx.api_username, ctx.connector.api_key
+                    ),
+                    route.clone(),
+                    origin.clone(),
+                );
+                let result =
+                    refuse_card_numbers(&body, &[]).and_then(|()| f(conn, &ctx, &body, &reader));
+                Ok((ctx, result))
+            })
         };
-        let reader = Reader::client(
-            &access,
-            &ctx.connector,
-            format!(
-                "API user {} (connector {})",
-                ctx.api_username, ctx.connector.api_key
-            ),
-            route,
-            origin,
-        );
-        let result = refuse_card_numbers(&body, &[]).and_then(|()| {
-            crate::vault::config_cache::within(&ctx.config, || f(conn, &ctx, &body, &reader))
-        });
-        Ok(Ok((ctx, result)))
+        // A short read first runs on the configuration cached now, unchecked: its profile query
+        // reads the configuration version with the profile and confirms the snapshot
+        // (`config_cache::within_checked`), one statement fewer per call. An unconfirmed one is
+        // kept only while the stored version is still the cached one; otherwise it is done
+        // again, as every write is, on the snapshot of the version read at its start.
+        if mode == Mode::Read {
+            let cached = config.current();
+            if cached.version() != 0 {
+                let (out, confirmed) = attempt(conn, cached.clone(), Checked::Unchecked);
+                if confirmed || config.is_current(conn, &cached)? {
+                    return Ok(out);
+                }
+            }
+        }
+        match config.snapshot(conn) {
+            Ok(snapshot) => Ok(attempt(conn, snapshot, Checked::AtStart).0),
+            Err(e) => Ok(Err(ApiError::from(crate::error::ServiceError::Db(e)))),
+        }
     };
     let outcome = match mode {
         Mode::Write => state.db.run(work).await,

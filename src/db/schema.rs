@@ -382,7 +382,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     payment_sessions,
     idempotency_keys,
     tx_daily_counts,
-    lifecycle_runs
+    lifecycle_runs,
+    config_version
 );
 
 diesel::table! {

@@ -176,11 +176,11 @@ pub fn with_lifecycle_webhook_under(
 }
 
 pub fn assigned_to(conn: &mut DbConnection, container_id: &str) -> QueryResult<Vec<Connector>> {
-    connectors::table
+    crate::on_inner!(conn, c => connectors::table
         .filter(connectors::container_id.eq(container_id))
         .select(Connector::as_select())
         .order(connectors::name.asc())
-        .load(conn)
+        .load(c))
 }
 
 pub fn update_base_data(conn: &mut DbConnection, id: &str, d: &BaseData) -> QueryResult<usize> {

@@ -28,11 +28,11 @@ pub fn insert(conn: &mut DbConnection, c: &Container) -> QueryResult<()> {
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Container>> {
-    containers::table
+    crate::on_inner!(conn, c => containers::table
         .find(id)
         .select(Container::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 pub fn find_by_name(
@@ -152,10 +152,10 @@ pub fn global_setting_tenants(
     conn: &mut DbConnection,
     container_id: &str,
 ) -> QueryResult<Vec<String>> {
-    global_settings::table
+    crate::on_inner!(conn, c => global_settings::table
         .filter(global_settings::container_id.eq(container_id))
         .select(global_settings::tenant_id)
-        .load(conn)
+        .load(c))
 }
 
 /// Locks the container row until the end of the transaction: profile creation in one container

@@ -165,13 +165,13 @@ pub fn of_container(
     container_id: &str,
     limit: i64,
 ) -> QueryResult<Vec<Run>> {
-    lifecycle_runs::table
+    crate::on_inner!(conn, c => lifecycle_runs::table
         .filter(lifecycle_runs::kind.eq(kind))
         .filter(lifecycle_runs::container_id.eq(container_id))
         .order((lifecycle_runs::started_at.desc(), lifecycle_runs::id.desc()))
         .limit(limit)
         .select(Run::as_select())
-        .load(conn)
+        .load(c))
 }
 
 pub fn finish(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<usize> {

@@ -25,11 +25,11 @@ pub fn insert(conn: &mut DbConnection, m: &Merchant) -> QueryResult<()> {
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Merchant>> {
-    merchants::table
+    crate::on_inner!(conn, c => merchants::table
         .find(id)
         .select(Merchant::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 pub fn find_by_name(

@@ -119,11 +119,17 @@ pub enum Key<'a> {
 /// The live profile of `container_id` that `key` names, with its instruments oldest first: one
 /// statement (a left join, so a profile without instruments is found too), run on the inner
 /// connection ([`crate::on_inner`]). The hot read of getProfile.
+///
+/// Each row also carries the configuration version (`config_version`, a scalar subquery), read
+/// in the same statement and so from the same snapshot of the database as the profile: the
+/// caller can confirm an unchecked cached configuration with it instead of reading the version
+/// in a statement of its own (`vault::config_cache::confirm`).
 pub fn with_instruments(
     conn: &mut DbConnection,
     container_id: &str,
     key: Key<'_>,
-) -> QueryResult<Option<(Profile, Vec<Instrument>)>> {
+) -> QueryResult<Option<(i64, Profile, Vec<Instrument>)>> {
+    use crate::db::schema::config_version;
     // A macro, not a value: `as_select` is typed by the backend, which each arm of `on_inner`
     // has its own of.
     macro_rules! base {
@@ -132,10 +138,17 @@ pub fn with_instruments(
                 .left_join(instruments::table)
                 .filter(profiles::container_id.eq(container_id))
                 .filter(profiles::deleted_at.is_null())
-                .select((Profile::as_select(), Option::<Instrument>::as_select()))
+                .select((
+                    config_version::table
+                        .filter(config_version::id.eq(1))
+                        .select(config_version::version)
+                        .single_value(),
+                    Profile::as_select(),
+                    Option::<Instrument>::as_select(),
+                ))
         };
     }
-    let rows: Vec<(Profile, Option<Instrument>)> = match key {
+    let rows: Vec<(Option<i64>, Profile, Option<Instrument>)> = match key {
         Key::Guid(g) => {
             crate::on_inner!(conn, c => base!().filter(profiles::profile_guid.eq(g)).load(c))?
         }
@@ -145,15 +158,16 @@ pub fn with_instruments(
         Key::Uuid(u) => crate::on_inner!(conn, c => base!().filter(profiles::uuid.eq(u)).load(c))?,
     };
     let mut rows = rows.into_iter();
-    let Some((p, first)) = rows.next() else {
+    let Some((version, p, first)) = rows.next() else {
         return Ok(None);
     };
     let mut list: Vec<Instrument> = first.into_iter().collect();
-    list.extend(rows.filter_map(|(_, i)| i));
+    list.extend(rows.filter_map(|(_, _, i)| i));
     // Sorted here: an ORDER BY made SQLite build a temporary B-tree for a handful of rows on
     // every call (EXPLAIN QUERY PLAN: "USE TEMP B-TREE FOR ORDER BY").
     list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    Ok(Some((p, list)))
+    // The row always exists (migration 000020 inserts it; nothing deletes it).
+    Ok(Some((version.unwrap_or_default(), p, list)))
 }
 
 /// Which containers a profile search looks in.
@@ -214,7 +228,6 @@ pub const BROAD_PREFIX: i64 = 2000;
 enum Filter<'a> {
     All,
     One(&'a str),
-    Any(&'a [String]),
 }
 
 /// One page of profiles matching any of `matches` (all live profiles when empty), newest
@@ -251,8 +264,15 @@ pub fn search(
     let mut rows = vec![];
     for m in kinds {
         match (m, within) {
+            // Both are unique across containers: the one row is looked up by its value alone
+            // and kept when it is in one of `ids`. (`container_id IN (…)` with as many
+            // parameters as containers is a statement SQLite prepares anew on every page.)
             (Some(Match::Guid(_) | Match::Uuid(_)), Within::Containers(ids)) => {
-                rows.extend(one(conn, Filter::Any(ids), m, cursor, limit, true)?);
+                rows.extend(
+                    one(conn, Filter::All, m, cursor, limit, true)?
+                        .into_iter()
+                        .filter(|p| ids.contains(&p.container_id)),
+                );
             }
             _ => {
                 for f in &each {
@@ -280,78 +300,81 @@ pub fn search(
 
 /// The profiles a filter and match select, narrowed (not yet ordered or paged); a prefix is
 /// compared through its indexes when `indexed`, else so that no index of its column applies.
-fn matching<'a>(
-    conn: &DbConnection,
-    f: Filter<'a>,
-    m: Option<&Match>,
-    indexed: bool,
-) -> profiles::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend> {
-    let pg = matches!(conn, DbConnection::Postgresql(_));
-    let mut q = profiles::table
-        .filter(profiles::deleted_at.is_null())
-        .into_boxed();
-    q = match f {
-        Filter::All => q,
-        Filter::One(id) => q.filter(profiles::container_id.eq(id)),
-        Filter::Any(ids) => q.filter(profiles::container_id.eq_any(ids)),
-    };
-    let prefix = |q: profiles::BoxedQuery<'a, _>, column: &str, p: &str| {
-        prefix_range(column, p, pg, indexed)
-            .into_iter()
-            .fold(q, |q, (cmp, v)| {
-                q.filter(sql::<Bool>(&cmp).bind::<Text, _>(v))
-            })
-    };
-    // On SQLite the indexed prefix is written with diesel's own comparisons (BINARY collation is
-    // byte order already): a query holding a raw `sql` fragment is prepared anew on every call
-    // (diesel does not cache it), and SQLite's parser was 41% of the profile search page's CPU
-    // (`bench/results/perf/2026-12-03-sqlite-console_search.txt`).
-    match m {
-        None => q,
-        Some(Match::IdentificationPrefix(p)) if indexed && !pg => {
-            let q = q.filter(profiles::customer_identification.ge(p.clone()));
-            match prefix_end(p) {
-                Some(end) => q.filter(profiles::customer_identification.lt(end)),
-                None => q,
+/// A macro, not a function: the boxed query is built for the backend of the inner connection
+/// it runs on (each arm of [`crate::on_inner`]), so that it is neither rendered again through
+/// `MultiConnection` on each execution nor held in a backend-neutral box.
+macro_rules! matching {
+    ($pg:expr, $f:expr, $m:expr, $indexed:expr) => {{
+        let (pg, indexed, m): (bool, bool, Option<&Match>) = ($pg, $indexed, $m);
+        let q = profiles::table
+            .filter(profiles::deleted_at.is_null())
+            .into_boxed();
+        let q = match $f {
+            Filter::All => q,
+            Filter::One(id) => q.filter(profiles::container_id.eq(id)),
+        };
+        // On SQLite the indexed prefix is written with diesel's own comparisons (BINARY
+        // collation is byte order already): a query holding a raw `sql` fragment is prepared
+        // anew on every call (diesel does not cache it), and SQLite's parser was 41% of the
+        // profile search page's CPU (`bench/results/perf/2026-12-03-sqlite-console_search.txt`).
+        match m {
+            None => q,
+            Some(Match::IdentificationPrefix(p)) if indexed && !pg => {
+                let q = q.filter(profiles::customer_identification.ge(p.clone()));
+                match prefix_end(p) {
+                    Some(end) => q.filter(profiles::customer_identification.lt(end)),
+                    None => q,
+                }
             }
-        }
-        Some(Match::EmailPrefix(p)) if indexed && !pg => {
-            let q = q.filter(profiles::email.ge(p.clone()));
-            match prefix_end(p) {
-                Some(end) => q.filter(profiles::email.lt(end)),
-                None => q,
+            Some(Match::EmailPrefix(p)) if indexed && !pg => {
+                let q = q.filter(profiles::email.ge(p.clone()));
+                match prefix_end(p) {
+                    Some(end) => q.filter(profiles::email.lt(end)),
+                    None => q,
+                }
             }
-        }
-        Some(Match::IdentificationPrefix(p)) => prefix(q, "profiles.customer_identification", p),
-        Some(Match::EmailPrefix(p)) => prefix(q, "profiles.email", p),
-        Some(Match::Guid(v)) => q.filter(profiles::profile_guid.eq(v.clone())),
-        Some(Match::Uuid(v)) => q.filter(profiles::uuid.eq(v.clone())),
-        Some(Match::LastFour(v)) if indexed => q.filter(
-            profiles::id.eq_any(
-                instruments::table
-                    .filter(instruments::last_four.eq(v.clone()))
-                    .select(instruments::profile_id),
+            Some(Match::IdentificationPrefix(p)) => {
+                prefix_range("profiles.customer_identification", p, pg, indexed)
+                    .into_iter()
+                    .fold(q, |q, (cmp, v)| {
+                        q.filter(sql::<Bool>(&cmp).bind::<Text, _>(v))
+                    })
+            }
+            Some(Match::EmailPrefix(p)) => prefix_range("profiles.email", p, pg, indexed)
+                .into_iter()
+                .fold(q, |q, (cmp, v)| {
+                    q.filter(sql::<Bool>(&cmp).bind::<Text, _>(v))
+                }),
+            Some(Match::Guid(v)) => q.filter(profiles::profile_guid.eq(v.clone())),
+            Some(Match::Uuid(v)) => q.filter(profiles::uuid.eq(v.clone())),
+            Some(Match::LastFour(v)) if indexed => q.filter(
+                profiles::id.eq_any(
+                    instruments::table
+                        .filter(instruments::last_four.eq(v.clone()))
+                        .select(instruments::profile_id),
+                ),
             ),
-        ),
-        // Many cards end so (a test card): each profile, in id order, is checked instead.
-        Some(Match::LastFour(v)) => q.filter(
-            sql::<Bool>(
-                "EXISTS (SELECT 1 FROM instruments WHERE instruments.profile_id = profiles.id \
-                 AND instruments.last_four = ",
-            )
-            .bind::<Text, _>(v.clone())
-            .sql(")"),
-        ),
-    }
+            // Many cards end so (a test card): each profile, in id order, is checked instead.
+            Some(Match::LastFour(v)) => q.filter(
+                sql::<Bool>(
+                    "EXISTS (SELECT 1 FROM instruments WHERE instruments.profile_id = profiles.id \
+                     AND instruments.last_four = ",
+                )
+                .bind::<Text, _>(v.clone())
+                .sql(")"),
+            ),
+        }
+    }};
 }
 
 /// How many profiles (up to `BROAD_PREFIX + 1`) a prefix or last four match: a walk of its
 /// index range.
 fn probe(conn: &mut DbConnection, f: Filter<'_>, m: Option<&Match>) -> QueryResult<i64> {
-    let ids: Vec<String> = matching(conn, f, m, true)
+    let pg = matches!(conn, DbConnection::Postgresql(_));
+    let ids: Vec<String> = crate::on_inner!(conn, c => matching!(pg, f, m, true)
         .select(profiles::id)
         .limit(BROAD_PREFIX + 1)
-        .load(conn)?;
+        .load(c))?;
     Ok(ids.len() as i64)
 }
 
@@ -363,17 +386,20 @@ fn one(
     limit: i64,
     indexed: bool,
 ) -> QueryResult<Vec<Profile>> {
-    let q = matching(conn, f, m, indexed).select(Profile::as_select());
-    let q = match cursor {
-        Cursor::Newest => q.order(profiles::id.desc()),
-        Cursor::Before(b) => q
-            .filter(profiles::id.lt(b.clone()))
-            .order(profiles::id.desc()),
-        Cursor::After(a) => q
-            .filter(profiles::id.gt(a.clone()))
-            .order(profiles::id.asc()),
-    };
-    q.limit(limit).load(conn)
+    let pg = matches!(conn, DbConnection::Postgresql(_));
+    crate::on_inner!(conn, c => {
+        let q = matching!(pg, f, m, indexed).select(Profile::as_select());
+        let q = match cursor {
+            Cursor::Newest => q.order(profiles::id.desc()),
+            Cursor::Before(b) => q
+                .filter(profiles::id.lt(b.clone()))
+                .order(profiles::id.desc()),
+            Cursor::After(a) => q
+                .filter(profiles::id.gt(a.clone()))
+                .order(profiles::id.asc()),
+        };
+        q.limit(limit).load(c)
+    })
 }
 
 /// `column` starts with `prefix`: the comparisons (`>= prefix`, `< prefix_end`) with the value

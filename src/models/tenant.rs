@@ -36,11 +36,11 @@ pub fn insert(conn: &mut DbConnection, t: &Tenant) -> QueryResult<()> {
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Tenant>> {
-    tenants::table
+    crate::on_inner!(conn, c => tenants::table
         .find(id)
         .select(Tenant::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 pub fn find_by_name(conn: &mut DbConnection, name: &str) -> QueryResult<Option<Tenant>> {

@@ -32,11 +32,11 @@ pub fn insert(conn: &mut DbConnection, u: &User) -> QueryResult<()> {
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
-    users::table
+    crate::on_inner!(conn, c => users::table
         .find(id)
         .select(User::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 pub fn find_by_username(conn: &mut DbConnection, username: &str) -> QueryResult<Option<User>> {

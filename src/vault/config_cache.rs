@@ -93,6 +93,15 @@ impl ConfigCache {
         Ok(w.clone())
     }
 
+    /// Whether `snapshot` is of the configuration version stored now (one primary-key read).
+    pub fn is_current(
+        &self,
+        conn: &mut DbConnection,
+        snapshot: &Snapshot,
+    ) -> diesel::QueryResult<bool> {
+        Ok(config_version::current(conn)? == snapshot.version)
+    }
+
     /// The snapshot cached now (no database read).
     pub fn current(&self) -> Arc<Snapshot> {
         self.current
@@ -245,4 +254,69 @@ impl Snapshot {
 /// that `vault::sharing::effective` answers from.
 pub fn within<T>(snapshot: &Arc<Snapshot>, f: impl FnOnce() -> T) -> T {
     sharing::with_memo(&snapshot.effective, f)
+}
+
+/// How a call's snapshot was chosen: read from the database at the start of the call
+/// ([`ConfigCache::snapshot`]), or taken from the cache unchecked ([`ConfigCache::current`]), to
+/// be confirmed by the version that a later statement of the call reads ([`confirm`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    AtStart,
+    Unchecked,
+}
+
+thread_local! {
+    /// The call in progress on this thread: its snapshot's version, whether it is
+    /// [`Checked::Unchecked`], and whether a statement has confirmed it.
+    static CALL: std::cell::Cell<Option<(i64, Checked, bool)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// [`within`], for a call whose snapshot is `checked` as given; returns what `f` returned and
+/// whether the call's snapshot is known to be current: always for [`Checked::AtStart`], and for
+/// [`Checked::Unchecked`] when a statement of the call read the configuration version together
+/// with its data and [`confirm`]ed it.
+///
+/// Why an unchecked snapshot confirmed so is as coherent as one checked at the start: the
+/// version and the rows the answer is made of come from one statement, so from one snapshot of
+/// the database. A change committed before the call started has bumped the version, so that
+/// statement sees a version different from the cached one; entries of the cached snapshot were
+/// loaded before the call, so they are not newer than what that statement sees. The caller redoes
+/// an unconfirmed call that way when the version stored differs from the snapshot's; [`confirm`]
+/// makes the call stop before it records or answers anything on a stale snapshot.
+pub fn within_checked<T>(
+    snapshot: &Arc<Snapshot>,
+    checked: Checked,
+    f: impl FnOnce() -> T,
+) -> (T, bool) {
+    struct Reset(Option<(i64, Checked, bool)>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            CALL.with(|c| c.set(self.0));
+        }
+    }
+    let prev = CALL.with(|c| c.replace(Some((snapshot.version, checked, false))));
+    let reset = Reset(prev);
+    let out = within(snapshot, f);
+    let confirmed = CALL
+        .with(|c| c.get())
+        .is_some_and(|(_, how, ok)| how == Checked::AtStart || ok);
+    drop(reset);
+    (out, confirmed)
+}
+
+/// A statement of the call in progress read configuration version `version` together with the
+/// data the call answers from. `true` when the call may go on: its snapshot was checked at the
+/// start, or it is unchecked and of this very version (now confirmed). `false` means the cached
+/// snapshot is stale: the call must stop without recording or answering anything; it is redone
+/// on a fresh snapshot. Outside a call, `true`.
+pub fn confirm(version: i64) -> bool {
+    CALL.with(|c| match c.get() {
+        Some((v, Checked::Unchecked, _)) if v == version => {
+            c.set(Some((v, Checked::Unchecked, true)));
+            true
+        }
+        Some((_, Checked::Unchecked, _)) => false,
+        _ => true,
+    })
 }

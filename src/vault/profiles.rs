@@ -63,13 +63,19 @@ pub fn find_in(
 }
 
 /// The live profile `key` names inside `container_id` with its instruments (oldest first), in
-/// one statement: what getProfile answers.
+/// one statement: what getProfile answers. The statement also reads the configuration version,
+/// which confirms the call's cached configuration ([`config_cache::confirm`]); on a stale one
+/// nothing is found, and the caller, seeing its call unconfirmed, redoes it on a fresh snapshot.
+///
+/// [`config_cache::confirm`]: crate::vault::config_cache::confirm
 pub fn find_with_instruments(
     conn: &mut DbConnection,
     container_id: &str,
     key: Key<'_>,
 ) -> QueryResult<Option<(Profile, Vec<Instrument>)>> {
-    profile::with_instruments(conn, container_id, key)
+    Ok(profile::with_instruments(conn, container_id, key)?
+        .filter(|(version, _, _)| crate::vault::config_cache::confirm(*version))
+        .map(|(_, p, list)| (p, list)))
 }
 
 /// The profile with Monri uuid `uuid` in the container, erased ones (tombstones) included: the

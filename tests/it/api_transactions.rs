@@ -84,7 +84,7 @@ fn is_hex(s: &str, n: usize) -> bool {
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
-fn db_count(app: &TestApp, sql: &str) -> i64 {
+pub(crate) fn db_count(app: &TestApp, sql: &str) -> i64 {
     use diesel::RunQueryDsl;
     #[derive(diesel::QueryableByName)]
     struct N {

@@ -547,3 +547,26 @@ pub fn run_coffer(app: &TestApp, args: &[&str], log: &str) -> (bool, String) {
         ),
     )
 }
+
+/// getProfile of customer `ident` on the Coffer at `base`, through connector `api_key` with the
+/// API user's `creds`: the status and the JSON answer (`null` when it is not JSON).
+pub async fn get_profile_at(
+    http: &reqwest::Client,
+    base: &str,
+    api_key: &str,
+    creds: (&str, &str),
+    ident: &str,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let r = http
+        .post(format!(
+            "{base}/api/v3/customerProfiles/{api_key}/getProfile"
+        ))
+        .basic_auth(creds.0, Some(creds.1))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(serde_json::json!({ "customerIdentification": ident }).to_string())
+        .send()
+        .await
+        .expect("getProfile");
+    let s = r.status();
+    (s, r.json().await.unwrap_or(serde_json::Value::Null))
+}

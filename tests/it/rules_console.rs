@@ -150,17 +150,7 @@ async fn get_profile(
     creds: (&str, &str),
     ident: &str,
 ) -> (StatusCode, Value) {
-    let r = app
-        .client
-        .post(app.url(&format!("/api/v3/customerProfiles/{api_key}/getProfile")))
-        .basic_auth(creds.0, Some(creds.1))
-        .header("content-type", JSON_CT)
-        .body(json!({ "customerIdentification": ident }).to_string())
-        .send()
-        .await
-        .expect("getProfile");
-    let s = r.status();
-    (s, r.json().await.unwrap_or(Value::Null))
+    get_profile_at(&app.client, &app.addr, api_key, creds, ident).await
 }
 
 /// Registers a customer with a card through Acme Shop Cards (into Acme Shared Profiles, its

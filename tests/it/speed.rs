@@ -25,6 +25,7 @@ const MONRI_KEY: &str = "demo-shop-merchant-key";
 struct Other {
     addr: String,
     config: Arc<ConfigCache>,
+    access: coffer::audit::access::AccessLog,
 }
 
 async fn second_process(app: &TestApp) -> Other {
@@ -34,8 +35,13 @@ async fn second_process(app: &TestApp) -> Other {
     let a = Application::build(s, false).expect("second app on the same database");
     let addr = format!("http://127.0.0.1:{}", a.port());
     let config = a.config_cache();
+    let access = a.access_log();
     tokio::spawn(a.run_until_stopped());
-    Other { addr, config }
+    Other {
+        addr,
+        config,
+        access,
+    }
 }
 
 fn basic(user: &str, pw: &str) -> String {
@@ -45,20 +51,9 @@ fn basic(user: &str, pw: &str) -> String {
     )
 }
 
-/// getProfile on `base` as the demo shop.
+/// getProfile on `base` as the demo shop, of a customer who has no profile.
 async fn get_profile(base: &str) -> (StatusCode, Value) {
-    let r = client()
-        .post(format!(
-            "{base}/api/v3/customerProfiles/demo-shop-cards/getProfile"
-        ))
-        .header("content-type", "application/json; charset=utf-8")
-        .header("authorization", basic("shop-api", "shop-api-demo"))
-        .body(json!({"customerIdentification": "speed-nobody"}).to_string())
-        .send()
-        .await
-        .expect("getProfile");
-    let s = r.status();
-    (s, r.json().await.unwrap_or(Value::Null))
+    get_profile_on(base, "speed-nobody").await
 }
 
 /// Monri `GET /v2/customers` on `base`, signed WP3-v2.1 as the demo shop.
@@ -101,6 +96,17 @@ async fn save_shop_cards(app: &TestApp, ignore_global: bool, active: bool) {
     }
     let r = app.post_form(&format!("/connectors/{id}"), &fields).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "connector saved");
+}
+
+/// The id of the demo shop's API user `shop-api`.
+fn shop_api_user(app: &TestApp) -> String {
+    let db = app.db();
+    let mut c = db.get().expect("conn");
+    coffer::db::schema::api_users::table
+        .filter(coffer::db::schema::api_users::username.eq("shop-api"))
+        .select(coffer::db::schema::api_users::id)
+        .first(&mut c)
+        .expect("shop-api id")
 }
 
 fn version(app: &TestApp) -> i64 {
@@ -156,15 +162,7 @@ async fn a_console_change_on_one_process_is_seen_by_the_next_api_call_on_another
     let (_, v) = get_profile(&other.addr).await;
     assert!(no_container(&v), "the other process's next call: {v}");
     // The API user deactivated on the first process: refused on the other at once.
-    let user: String = {
-        let db = app.db();
-        let mut c = db.get().expect("conn");
-        coffer::db::schema::api_users::table
-            .filter(coffer::db::schema::api_users::username.eq("shop-api"))
-            .select(coffer::db::schema::api_users::id)
-            .first(&mut c)
-            .expect("shop-api id")
-    };
+    let user = shop_api_user(&app);
     let r = app
         .post_form(&format!("/api-users/{user}/active"), &[("active", "false")])
         .await;
@@ -391,9 +389,10 @@ async fn get_profile_and_monri_get_run_few_statements_once_the_configuration_is_
     let cold = statements_of(&app, call()).await;
     let warm = fewest_statements(&app, 10, call).await;
     let again = fewest_statements(&app, 10, call).await;
-    // Configuration version, the profile with its instruments in one query; no ping of the
-    // pool's connection on PostgreSQL either (it was given back moments ago).
-    let expected = 2;
+    // The profile with its instruments and the configuration version in one query, which
+    // confirms the cached configuration (`config_cache::within_checked`); no ping of the pool's
+    // connection on PostgreSQL either (it was given back moments ago).
+    let expected = 1;
     assert_eq!(
         warm, expected,
         "getProfile, configuration cached (cold: {cold})"
@@ -429,6 +428,105 @@ async fn get_profile_and_monri_get_run_few_statements_once_the_configuration_is_
     eprintln!(
         "statements per call: getProfile cold {cold}, warm {warm}; Monri GET cold {monri_cold}, warm {monri_warm}"
     );
+}
+
+/// getProfile of `ident` on `base` as the demo shop.
+async fn get_profile_on(base: &str, ident: &str) -> (StatusCode, Value) {
+    get_profile_at(
+        &client(),
+        base,
+        "demo-shop-cards",
+        ("shop-api", "shop-api-demo"),
+        ident,
+    )
+    .await
+}
+
+fn reads_recorded(app: &TestApp, other: &Other, ident: &str) -> i64 {
+    for q in [&app.access, &other.access] {
+        assert!(q.flush(std::time::Duration::from_secs(10)), "flushed");
+    }
+    crate::api_transactions::db_count(
+        app,
+        &format!(
+            "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'profile.access.get' \
+             AND object_id IN (SELECT profile_guid FROM profiles \
+             WHERE customer_identification = '{ident}')"
+        ),
+    )
+}
+
+/// getProfile runs on the configuration cached unchecked and confirms it with the version its
+/// profile query reads: when a console change made that cache stale (here the connector loses
+/// its container, on this process and on another), the profile found through the stale
+/// configuration is neither answered nor recorded as read; the call is done again on the
+/// current configuration.
+#[tokio::test]
+async fn a_profile_found_through_a_stale_cache_is_neither_answered_nor_recorded() {
+    let app = TestApp::demo().await;
+    let other = second_process(&app).await;
+    app.login_ok("admin", "admin-demo").await;
+    crate::api_profiles::seed_profile(
+        &app,
+        "Acme Shared Profiles",
+        "Acme Shop Cards",
+        "speed-stale",
+    );
+    for base in [&app.addr, &other.addr] {
+        for _ in 0..2 {
+            let (s, v) = get_profile_on(base, "speed-stale").await;
+            assert!(
+                s == StatusCode::OK && v["profileExists"] == json!(true),
+                "{v}"
+            );
+        }
+    }
+    let before = reads_recorded(&app, &other, "speed-stale");
+    assert_eq!(before, 4, "each answered read is recorded");
+    let cached = other.config.current().version();
+    save_shop_cards(&app, true, true).await;
+    for base in [&other.addr, &app.addr] {
+        let (_, v) = get_profile_on(base, "speed-stale").await;
+        assert!(no_container(&v), "the next call sees the change: {v}");
+        assert!(v.get("paymentInstruments").is_none(), "{v}");
+    }
+    assert!(
+        other.config.current().version() > cached,
+        "the stale snapshot was replaced"
+    );
+    assert_eq!(
+        reads_recorded(&app, &other, "speed-stale"),
+        before,
+        "the stale attempt recorded no read"
+    );
+}
+
+/// A cached configuration that refuses a caller (an API user deactivated, then activated again
+/// on another process) does not outlive the change: the refusal is checked against the stored
+/// version before it is answered.
+#[tokio::test]
+async fn a_refusal_from_a_stale_cache_is_checked_before_it_is_answered() {
+    let app = TestApp::demo().await;
+    let other = second_process(&app).await;
+    app.login_ok("admin", "admin-demo").await;
+    let user = shop_api_user(&app);
+    let set_active = |on: &'static str| {
+        let (app, user) = (&app, user.clone());
+        async move {
+            let r = app
+                .post_form(&format!("/api-users/{user}/active"), &[("active", on)])
+                .await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        }
+    };
+    assert_eq!(get_profile(&other.addr).await.0, StatusCode::OK);
+    set_active("false").await;
+    for _ in 0..2 {
+        assert_eq!(get_profile(&other.addr).await.0, StatusCode::UNAUTHORIZED);
+    }
+    set_active("true").await;
+    let (s, v) = get_profile(&other.addr).await;
+    assert_eq!(s, StatusCode::OK, "the other process's next call: {v}");
 }
 
 /// Statements `f` ran on `db`'s connections.

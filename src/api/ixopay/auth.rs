@@ -11,7 +11,7 @@ use crate::db::DbConnection;
 use crate::gateway::api_password;
 use crate::gateway::signature::{self, BodyHash};
 use crate::models::connector::{Connector, Named};
-use crate::vault::config_cache::{ConfigCache, Snapshot};
+use crate::vault::config_cache::Snapshot;
 use crate::vault::keyring::Keyring;
 
 /// The parts of an HTTP request the checks need, copied out of actix before going to the
@@ -83,13 +83,13 @@ fn basic_credentials(header: Option<&str>) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-/// Checks the caller of `api_key`: one read of the configuration version, then the connector,
-/// the API user and the opened secret from the process's configuration cache (one indexed
-/// lookup each on a miss), one HMAC for the password, and no argon2.
+/// Checks the caller of `api_key`: the connector, the API user and the opened secret from
+/// `snapshot` of the process's configuration cache (one indexed lookup each on a miss), one
+/// HMAC for the password, and no argon2.
 pub fn authenticate(
     conn: &mut DbConnection,
     keyring: &Keyring,
-    config: &ConfigCache,
+    snapshot: &std::sync::Arc<Snapshot>,
     skew_window_secs: i64,
     meta: RequestMeta,
     body: &[u8],
@@ -106,7 +106,6 @@ pub fn authenticate(
         return Err(ApiError::unauthorized());
     }
     // An inactive connector, or one of an inactive merchant, is not found: 401 like an unknown key.
-    let snapshot = config.snapshot(conn).map_err(internal)?;
     let acting = snapshot
         .acting(conn, Named::ApiKey(api_key))
         .map_err(internal)?

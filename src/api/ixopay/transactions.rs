@@ -39,7 +39,7 @@ pub async fn handle(
                     format!("Unknown transaction type '{kind}'."),
                 ));
             };
-            let key = key?;
+            let key = key.clone()?;
             crate::payments::callbacks::check_request(body, policy)?;
             let request: crate::payments::request::TxRequest = parse_json(body)?;
             let call = crate::payments::request::Call {
