@@ -397,6 +397,11 @@ impl ProfilePageT {
         }
         crate::console::home::expiry_state(i.exp_month, i.exp_year, self.today).unwrap_or("")
     }
+
+    /// "the visa card ending 1111 (12/2030)", "the IBAN DE89…": the action buttons' names.
+    fn label(&self, i: &crate::models::profile::Instrument) -> String {
+        crate::console::containers::instrument_label(i)
+    }
 }
 
 /// Customer data fields in the order of `CUSTOMER_FIELDS`, under their human labels, values as

@@ -93,23 +93,11 @@ pub(crate) fn seed_profile(app: &TestApp, container: &str, connector: &str, iden
         card_updated_at: None,
     };
     let iban = Instrument {
-        id: coffer::ids::new_id(),
-        payment_token: coffer::gateway::ids::payment_token(),
-        method: "iban".into(),
-        brand: None,
-        card_holder: None,
-        first_six: None,
-        last_four: None,
-        exp_month: None,
-        exp_year: None,
-        iban_masked: Some("AT48**********5864".into()),
-        bic: Some("BKAUATWW".into()),
-        mandate_id: Some("MANDATE-1".into()),
         fingerprint: format!("{FINGERPRINT_MARKER}-{ident}-iban"),
         vault_record: "SEALED-AT483200000012345864".into(),
         is_preferred: false,
         created_at: ts("2030-01-18 09:00:00"),
-        ..card.clone()
+        ..iban_row(&card, "AT48**********5864", "BKAUATWW", "MANDATE-1")
     };
     for i in [&card, &iban] {
         diesel::insert_into(instruments::table)

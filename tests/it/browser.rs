@@ -381,6 +381,30 @@ impl Browser {
         out
     }
 
+    /// The cells of the column headed `header` (a `thead th`'s text) of the first table
+    /// matching `table_css`, one per body row: a lookup that survives a change of column order.
+    pub async fn table_column(&self, table_css: &str, header: &str) -> Vec<String> {
+        let v = self
+            .client
+            .execute(
+                "const t = document.querySelector(arguments[0]);\
+                 if (!t) { return null; }\
+                 const i = Array.from(t.tHead.rows[0].cells).findIndex(c => c.innerText.trim() === arguments[1]);\
+                 if (i < 0) { return null; }\
+                 return Array.from(t.tBodies[0].rows).map(r => r.cells[i] ? r.cells[i].innerText.trim() : '');",
+                vec![json!(table_css), json!(header)],
+            )
+            .await
+            .expect("table column");
+        let cells = v
+            .as_array()
+            .unwrap_or_else(|| panic!("no column {header:?} in {table_css} ({})", self.test));
+        cells
+            .iter()
+            .map(|c| c.as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     // ---- forms ----
 
     /// The form field named by `key`: its id, its name, or the text of its `<label>`.

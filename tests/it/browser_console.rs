@@ -141,10 +141,10 @@ async fn admin_builds_a_setup_and_deletes_a_profile_in_the_browser() {
     b.screenshot("search").await;
     b.click("browser-alice").await;
     assert_eq!(b.h1().await, "Customer profile browser-alice");
-    let instruments = b.table_rows("table#instruments").await;
+    let numbers = b.table_column("table#instruments", "Number").await;
     assert!(
-        instruments.iter().any(|r| r[2] == "411111******1111"),
-        "{instruments:?}"
+        numbers.iter().any(|n| n == "411111******1111"),
+        "{numbers:?}"
     );
     b.screenshot("profile").await;
     b.click("Delete profile…").await;
@@ -446,5 +446,180 @@ async fn copy_buttons_work_and_a_form_with_errors_focuses_its_first_bad_field() 
     let f = b.focused().await;
     assert_eq!(f.id, "name", "focus on the field with the error: {f:?}");
     b.screenshot("first-error-focused").await;
+    b.finish().await;
+}
+
+/// How the profile's instrument table lays out, measured in the page: for every body row the
+/// number of line boxes of the "Number" cell's text and of each button's label in the
+/// "Actions" cell (1 = one line), and the widths of the table (as laid out, and `least`: at
+/// its min-content width, which shows the room left), its `.table-wrap` box (client and scroll
+/// width), the document and the viewport.
+async fn instrument_layout(b: &Browser) -> serde_json::Value {
+    b.client
+        .execute(
+            "const lines = el => { const r = document.createRange(); r.selectNodeContents(el);\
+               return new Set(Array.from(r.getClientRects()).filter(x => x.width > 0)\
+                 .map(x => Math.round(x.top))).size; };\
+             const t = document.querySelector('table#instruments');\
+             const col = h => Array.from(t.tHead.rows[0].cells).findIndex(c => c.innerText.trim() === h);\
+             const n = col('Number'), a = col('Actions');\
+             const rows = Array.from(t.tBodies[0].rows).map(r => ({\
+               number: r.cells[n].innerText.trim(), number_lines: lines(r.cells[n]),\
+               buttons: a < 0 ? [] : Array.from(r.cells[a].querySelectorAll('button'))\
+                 .map(x => [x.innerText.trim(), lines(x)])}));\
+             const w = t.closest('.table-wrap');\
+             const table = Math.ceil(t.getBoundingClientRect().width);\
+             t.style.width = 'min-content'; const least = Math.ceil(t.getBoundingClientRect().width);\
+             t.style.width = '';\
+             return {rows, table, least, wrap: w.clientWidth,\
+               wrap_scroll: w.scrollWidth, doc: document.documentElement.scrollWidth,\
+               viewport: window.innerWidth};",
+            vec![],
+        )
+        .await
+        .expect("measure the instrument table")
+}
+
+/// Issue 13, points 1 and 8: the profile page's instrument table at 1280×900, side navigation
+/// shown, with the widest rows it has (a preferred card, an expired card and an IBAN, each of
+/// the last two with both actions): every masked number on one line, no action button broken
+/// inside its label, and the table no wider than its box (no sideways scrolling); at 390 px the
+/// table may scroll inside its `.table-wrap`, the page itself does not. The side navigation's
+/// search field shows its whole placeholder, and its button is still named "Search".
+#[tokio::test]
+async fn the_profile_instrument_table_fits_at_1280_px_and_scrolls_only_in_its_box_at_390() {
+    use coffer::models::profile::{self, Instrument};
+    let Some(b) = Browser::demo("instrument_table").await else {
+        return;
+    };
+    let reg = register(&b.app, "table-customer", json!({"firstName": "Tia"})).await;
+    let pid = crate::fuzz::ids_of(
+        &b.app,
+        "profiles",
+        &format!("WHERE profile_guid = '{}'", reg.guid),
+    )
+    .remove(0);
+    {
+        let outlet = crate::helpers::connector_id(&b.app, "Acme Outlet Cards");
+        let db = b.app.db();
+        let mut c = db.get().expect("conn");
+        let expired = Instrument {
+            brand: Some("mastercard".into()),
+            card_holder: Some("Tia Table".into()),
+            first_six: Some("555555".into()),
+            exp_month: Some(1),
+            exp_year: Some(2021),
+            fingerprint: format!("fp-{pid}-expired"),
+            is_preferred: false,
+            ..crate::helpers::card_row(&pid, &outlet, "4444", coffer::models::now())
+        };
+        let iban = Instrument {
+            fingerprint: format!("fp-{pid}-iban"),
+            ..crate::helpers::iban_row(
+                &expired,
+                &coffer::gateway::simulator::mask_iban("FR1420041010050500013M02606"),
+                "BNPAFRPP",
+                "m-1",
+            )
+        };
+        for i in [&expired, &iban] {
+            profile::insert_instrument(&mut c, i).expect("insert instrument");
+        }
+    }
+    b.login("admin", "admin-demo").await;
+    b.goto(&format!("/profiles/{pid}")).await;
+    assert_eq!(b.h1().await, "Customer profile table-customer");
+    let mut numbers = b.table_column("table#instruments", "Number").await;
+    numbers.sort();
+    assert_eq!(
+        numbers,
+        [
+            "411111******1111",
+            "555555******4444",
+            "FR14*******************2606"
+        ],
+        "every instrument with its masked number"
+    );
+
+    // 1280×900: every number and every button label on one line, nothing wider than its box.
+    let m = instrument_layout(&b).await;
+    b.screenshot("profile-1280").await;
+    let rows = m["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 3, "{m}");
+    for r in rows {
+        assert_eq!(
+            r["number_lines"], 1,
+            "a masked number wraps at 1280 px: {m}"
+        );
+        let buttons = r["buttons"].as_array().expect("buttons");
+        assert!(!buttons.is_empty(), "the actions of a manager: {m}");
+        for x in buttons {
+            assert_eq!(x[1], 1, "an action button breaks inside its label: {m}");
+        }
+    }
+    assert_eq!(
+        rows.iter()
+            .map(|r| r["buttons"].as_array().map_or(0, Vec::len))
+            .sum::<usize>(),
+        5,
+        "Remove… on each row, Make preferred… on the two others: {m}"
+    );
+    let int = |k: &str| m[k].as_i64().unwrap_or_else(|| panic!("{k} in {m}"));
+    assert!(
+        int("table") <= int("wrap") && int("wrap_scroll") <= int("wrap"),
+        "the instrument table scrolls sideways at 1280 px: {m}"
+    );
+    assert!(
+        int("doc") <= int("viewport"),
+        "the page is wider than 1280 px: {m}"
+    );
+
+    // The side navigation's search field: the whole placeholder fits, the button says Search.
+    let s = b
+        .client
+        .execute(
+            "const f = document.querySelector('form.header-search');\
+             const i = f.querySelector('input[name=q]'); const st = getComputedStyle(i);\
+             const g = document.createElement('canvas').getContext('2d');\
+             g.font = [st.fontStyle, st.fontWeight, st.fontSize, st.fontFamily].join(' ');\
+             const b = f.querySelector('button[type=submit]');\
+             return {action: f.getAttribute('action'), method: f.getAttribute('method'),\
+               placeholder: i.placeholder, label: i.labels[0].textContent.trim(),\
+               text: Math.ceil(g.measureText(i.placeholder).width),\
+               room: Math.floor(i.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight)),\
+               button: (b.getAttribute('aria-label') || b.textContent).trim()};",
+            vec![],
+        )
+        .await
+        .expect("measure the search field");
+    assert_eq!(
+        (&s["action"], &s["method"], &s["button"]),
+        (&json!("/profiles"), &json!("get"), &json!("Search")),
+        "{s}"
+    );
+    assert!(
+        s["label"].as_str().is_some_and(|l| l.starts_with("Search")),
+        "{s}"
+    );
+    assert!(
+        s["text"].as_i64() <= s["room"].as_i64(),
+        "the search placeholder is cut off at 1280 px: {s}"
+    );
+    b.assert_accessible("profile with three instruments").await;
+
+    // 390×844: the table may scroll inside its box, the page may not; numbers still one line.
+    b.client
+        .set_window_size(390, 844)
+        .await
+        .expect("window size");
+    let m = instrument_layout(&b).await;
+    b.screenshot("profile-390").await;
+    for r in m["rows"].as_array().expect("rows") {
+        assert_eq!(r["number_lines"], 1, "a masked number wraps at 390 px: {m}");
+    }
+    assert!(
+        m["doc"].as_i64() <= m["viewport"].as_i64(),
+        "the page is wider than the viewport at 390 px: {m}"
+    );
     b.finish().await;
 }

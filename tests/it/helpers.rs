@@ -489,11 +489,21 @@ pub fn insert_card(
     kid: &str,
     last_four: &str,
 ) {
-    use coffer::models::profile::{self, Instrument};
-    let at = p.created_at;
-    let i = Instrument {
+    let i = card_row(&p.id, kid, last_four, p.created_at);
+    coffer::models::profile::insert_instrument(c, &i).expect("insert instrument");
+}
+
+/// The row of a preferred Visa card (411111…`last_four`, 12/2030) of profile `profile_id`,
+/// tied to connector `kid`, created at `at`, with a new id and payment token; not stored.
+pub fn card_row(
+    profile_id: &str,
+    kid: &str,
+    last_four: &str,
+    at: chrono::NaiveDateTime,
+) -> coffer::models::profile::Instrument {
+    coffer::models::profile::Instrument {
         id: coffer::ids::new_id(),
-        profile_id: p.id.clone(),
+        profile_id: profile_id.to_string(),
         connector_id: kid.to_string(),
         payment_token: coffer::gateway::ids::payment_token(),
         method: "card".into(),
@@ -506,7 +516,7 @@ pub fn insert_card(
         iban_masked: None,
         bic: None,
         mandate_id: None,
-        fingerprint: format!("fp-{}", p.id),
+        fingerprint: format!("fp-{profile_id}"),
         vault_record: "v1:test:sealed".into(),
         is_preferred: true,
         created_at: at,
@@ -515,8 +525,32 @@ pub fn insert_card(
         expired_at: None,
         card_update_status: None,
         card_updated_at: None,
-    };
-    profile::insert_instrument(c, &i).expect("insert instrument");
+    }
+}
+
+/// `card` as an IBAN instrument of the same profile and connector: a new id and payment token,
+/// the card fields cleared, the masked IBAN, BIC and mandate set; not stored.
+pub fn iban_row(
+    card: &coffer::models::profile::Instrument,
+    iban_masked: &str,
+    bic: &str,
+    mandate_id: &str,
+) -> coffer::models::profile::Instrument {
+    coffer::models::profile::Instrument {
+        id: coffer::ids::new_id(),
+        payment_token: coffer::gateway::ids::payment_token(),
+        method: "iban".into(),
+        brand: None,
+        card_holder: None,
+        first_six: None,
+        last_four: None,
+        exp_month: None,
+        exp_year: None,
+        iban_masked: Some(iban_masked.into()),
+        bic: Some(bic.into()),
+        mandate_id: Some(mandate_id.into()),
+        ..card.clone()
+    }
 }
 
 /// Runs the built `coffer` binary with the app's settings (data dir, database, vault key) and
