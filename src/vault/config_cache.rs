@@ -5,10 +5,13 @@
 //! change rarely and were read on every call: five to seven statements and one decryption per
 //! getProfile. Every transaction that changes any of them bumps `config_version` (a trigger on
 //! each of those tables, migration 000020, so no write path can forget it: console, CLI, seeder
-//! or hand-written SQL). An API call reads that one row first ([`ConfigCache::snapshot`]); when
-//! it moved, the process drops everything it cached and starts an empty [`Snapshot`] for the new
-//! version. A change made on one process is therefore seen by the very next call on every
-//! process sharing the database.
+//! or hand-written SQL). A write reads that one row first ([`ConfigCache::snapshot`]); when it
+//! moved, the process drops everything it cached and starts an empty [`Snapshot`] for the new
+//! version. A short read (getProfile, the Status API) starts on the snapshot cached now and
+//! reads the version with its data instead, in the same statement ([`within_checked`],
+//! [`confirm`]): a stale snapshot is caught before anything is answered or recorded, and the
+//! call is done again as a write is. A change made on one process is therefore seen by the very
+//! next call on every process sharing the database.
 //!
 //! Why it is coherent: a snapshot's entries are loaded only after its version was read, so they
 //! are at least as new as that version (read committed on PostgreSQL, a fresh read per
