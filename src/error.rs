@@ -49,6 +49,10 @@ pub enum ServiceError {
     Validation(FieldErrors),
     #[error("too many attempts")]
     Throttled,
+    /// A short read ran on a cached configuration that proved stale before it recorded
+    /// anything (`vault::config_cache::may_record`): it is done again, so no caller sees this.
+    #[error("the configuration changed during the request")]
+    Stale,
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
     #[error(transparent)]

@@ -18,7 +18,7 @@ use crate::api::ixopay::error::ApiError;
 use crate::audit::access::Reader;
 use crate::db::DbConnection;
 use crate::state::AppState;
-use crate::vault::config_cache::Snapshot;
+use crate::vault::config_cache::{self, Snapshot};
 use std::sync::Arc;
 
 /// Largest request body the APIs accept (extraData alone may reach 64 × 8 KiB).
@@ -157,51 +157,39 @@ where
     let config = state.config.clone();
     let skew = state.settings.signature_skew_seconds;
     let work = move |conn: &mut DbConnection| {
-        use crate::vault::config_cache::Checked;
-        let attempt = |conn: &mut DbConnection, snapshot: Arc<Snapshot>, checked| {
-            crate::vault::config_cache::within_checked(&snapshot, checked, || {
-                let ctx = ixopay::auth::authenticate(
-                    conn,
-                    &keyring,
-                    &snapshot,
-                    skew,
-                    meta.clone(),
-                    &body,
-                    &api_key,
-                )?;
-                let reader = Reader::client(
-                    &access,
-                    &ctx.connector,
-                    format!(
-                        "API user {} (connector {})",
-                        ctx.api_username, ctx.connector.api_key
-                    ),
-                    route.clone(),
-                    origin.clone(),
-                );
-                let result =
-                    refuse_card_numbers(&body, &[]).and_then(|()| f(conn, &ctx, &body, &reader));
-                Ok((ctx, result))
-            })
+        let attempt = |conn: &mut DbConnection, snapshot: &Arc<Snapshot>| {
+            let ctx = ixopay::auth::authenticate(
+                conn,
+                &keyring,
+                snapshot,
+                skew,
+                meta.clone(),
+                &body,
+                &api_key,
+            )?;
+            let reader = Reader::client(
+                &access,
+                &ctx.connector,
+                format!(
+                    "API user {} (connector {})",
+                    ctx.api_username, ctx.connector.api_key
+                ),
+                route.clone(),
+                origin.clone(),
+            );
+            let result =
+                refuse_card_numbers(&body, &[]).and_then(|()| f(conn, &ctx, &body, &reader));
+            Ok((ctx, result))
         };
-        // A short read first runs on the configuration cached now, unchecked: its profile query
-        // reads the configuration version with the profile and confirms the snapshot
-        // (`config_cache::within_checked`), one statement fewer per call. An unconfirmed one is
-        // kept only while the stored version is still the cached one; otherwise it is done
-        // again, as every write is, on the snapshot of the version read at its start.
-        if mode == Mode::Read {
-            let cached = config.current();
-            if cached.version() != 0 {
-                let (out, confirmed) = attempt(conn, cached.clone(), Checked::Unchecked);
-                if confirmed || config.is_current(conn, &cached)? {
-                    return Ok(out);
-                }
-            }
-        }
-        match config.snapshot(conn) {
-            Ok(snapshot) => Ok(attempt(conn, snapshot, Checked::AtStart).0),
-            Err(e) => Ok(Err(ApiError::from(crate::error::ServiceError::Db(e)))),
-        }
+        // A short read runs on the configuration cached now, confirmed by its own statements
+        // (`config_cache::short_read`): one statement fewer per call.
+        let outcome = match mode {
+            Mode::Read => config_cache::short_read(&config, conn, attempt),
+            Mode::Write => config
+                .snapshot(conn)
+                .map(|snapshot| config_cache::within(&snapshot, || attempt(conn, &snapshot))),
+        };
+        Ok(outcome.unwrap_or_else(|e| Err(ApiError::from(crate::error::ServiceError::Db(e)))))
     };
     let outcome = match mode {
         Mode::Write => state.db.run(work).await,

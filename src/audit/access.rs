@@ -136,7 +136,8 @@ impl AccessLog {
         self.push_all(conn, vec![entry])
     }
 
-    /// Queues entries (one request's reads). When the queue is full it asks the writer to
+    /// Queues entries (one request's reads), once the call's configuration is known to be
+    /// current (`config_cache::may_record`). When the queue is full it asks the writer to
     /// write now and waits for room, up to [`FULL_WAIT`]; after that (or once the log is
     /// stopping) it writes them itself on `conn`, in a write transaction.
     pub fn push_all(
@@ -146,6 +147,11 @@ impl AccessLog {
     ) -> Result<(), ServiceError> {
         if entries.is_empty() {
             return Ok(());
+        }
+        // A short read on a cached configuration that proves stale stops here, before it
+        // records anything: it is done again on the current one, which records its reads once.
+        if !crate::vault::config_cache::may_record(conn)? {
+            return Err(ServiceError::Stale);
         }
         {
             let deadline = Instant::now() + FULL_WAIT;

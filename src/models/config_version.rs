@@ -12,3 +12,15 @@ pub fn current(conn: &mut DbConnection) -> QueryResult<i64> {
         .select(config_version::version)
         .first(c))
 }
+
+/// The current configuration version as a scalar subquery, to be selected together with the
+/// rows of another query: one statement reads both from one snapshot of the database
+/// (`vault::config_cache::confirm`).
+#[diesel::dsl::auto_type(no_type_alias)]
+pub fn read_with() -> _ {
+    let one: i32 = 1;
+    config_version::table
+        .filter(config_version::id.eq(one))
+        .select(config_version::version)
+        .single_value()
+}

@@ -64,6 +64,25 @@ pub fn by_uuid(
         .optional())
 }
 
+/// [`by_uuid`] with the configuration version read in the same statement (a scalar subquery, as
+/// `profile::with_instruments` reads it): what a Monri GET of one customer confirms its cached
+/// configuration with.
+pub fn by_uuid_with_version(
+    conn: &mut DbConnection,
+    container_id: &str,
+    uuid: &str,
+) -> QueryResult<Option<(Option<i64>, Profile)>> {
+    crate::on_inner!(conn, c => profiles::table
+        .filter(profiles::uuid.eq(uuid))
+        .filter(profiles::container_id.eq(container_id))
+        .select((
+crate::models::config_version::read_with(),
+            Profile::as_select(),
+        ))
+        .first(c)
+        .optional())
+}
+
 /// Takes the row lock of a profile until the end of the transaction (a no-op update), so that
 /// concurrent writers of one profile, through either API, are serialized. Returns the number of
 /// rows matched (0: no such profile in the container).

@@ -129,7 +129,6 @@ pub fn with_instruments(
     container_id: &str,
     key: Key<'_>,
 ) -> QueryResult<Option<(i64, Profile, Vec<Instrument>)>> {
-    use crate::db::schema::config_version;
     // A macro, not a value: `as_select` is typed by the backend, which each arm of `on_inner`
     // has its own of.
     macro_rules! base {
@@ -139,10 +138,7 @@ pub fn with_instruments(
                 .filter(profiles::container_id.eq(container_id))
                 .filter(profiles::deleted_at.is_null())
                 .select((
-                    config_version::table
-                        .filter(config_version::id.eq(1))
-                        .select(config_version::version)
-                        .single_value(),
+                    crate::models::config_version::read_with(),
                     Profile::as_select(),
                     Option::<Instrument>::as_select(),
                 ))

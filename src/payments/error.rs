@@ -126,6 +126,11 @@ impl From<ServiceError> for PayError {
             ServiceError::Throttled => {
                 PayError::new(Kind::Busy, ErrorCode::TooManyRequests, "Too many requests.")
             }
+            ServiceError::Stale => PayError::new(
+                Kind::Unavailable,
+                ErrorCode::TemporaryUnavailable,
+                "The configuration changed during the request; retry.",
+            ),
             ServiceError::Db(e) => PayError::internal(e),
             ServiceError::Pool(e) => PayError::internal(e),
             ServiceError::Unexpected(e) => PayError::internal(e),

@@ -278,15 +278,7 @@ thread_local! {
 /// [`within`], for a call whose snapshot is `checked` as given; returns what `f` returned and
 /// whether the call's snapshot is known to be current: always for [`Checked::AtStart`], and for
 /// [`Checked::Unchecked`] when a statement of the call read the configuration version together
-/// with its data and [`confirm`]ed it.
-///
-/// Why an unchecked snapshot confirmed so is as coherent as one checked at the start: the
-/// version and the rows the answer is made of come from one statement, so from one snapshot of
-/// the database. A change committed before the call started has bumped the version, so that
-/// statement sees a version different from the cached one; entries of the cached snapshot were
-/// loaded before the call, so they are not newer than what that statement sees. The caller redoes
-/// an unconfirmed call that way when the version stored differs from the snapshot's; [`confirm`]
-/// makes the call stop before it records or answers anything on a stale snapshot.
+/// with its data and [`confirm`]ed it, or [`may_record`] read it.
 pub fn within_checked<T>(
     snapshot: &Arc<Snapshot>,
     checked: Checked,
@@ -308,18 +300,62 @@ pub fn within_checked<T>(
     (out, confirmed)
 }
 
+/// Runs a short read (a call that writes nothing but its access entries), `attempt` being the
+/// whole call (authentication included) on the snapshot it is given.
+///
+/// It first runs on the snapshot cached now, unchecked, which saves the statement that reads the
+/// configuration version: the call's own query reads the version with its data ([`confirm`]),
+/// or the version is read before the call records anything ([`may_record`]). An unconfirmed
+/// run (a refusal, nothing found) is kept only while the stored version is still the cached
+/// one. Otherwise, and when nothing is cached yet, the call is done again on the snapshot of
+/// the version read at its start, as every write is.
+///
+/// Why an unchecked snapshot confirmed so is as coherent as one checked at the start: the
+/// version and the rows the answer is made of come from one statement, so from one snapshot of
+/// the database. A change committed before the call started has bumped the version, so that
+/// statement sees a version different from the cached one; the entries of the cached snapshot
+/// were loaded before the call, so they are not newer than what the statement sees. A stale run
+/// stops before it answers or records anything, and is done again.
+pub fn short_read<T>(
+    config: &ConfigCache,
+    conn: &mut DbConnection,
+    mut attempt: impl FnMut(&mut DbConnection, &Arc<Snapshot>) -> T,
+) -> diesel::QueryResult<T> {
+    let cached = config.current();
+    if cached.version != 0 {
+        let (out, confirmed) =
+            within_checked(&cached, Checked::Unchecked, || attempt(conn, &cached));
+        if confirmed || config.is_current(conn, &cached)? {
+            return Ok(out);
+        }
+    }
+    let snapshot = config.snapshot(conn)?;
+    Ok(within_checked(&snapshot, Checked::AtStart, || attempt(conn, &snapshot)).0)
+}
+
 /// A statement of the call in progress read configuration version `version` together with the
 /// data the call answers from. `true` when the call may go on: its snapshot was checked at the
 /// start, or it is unchecked and of this very version (now confirmed). `false` means the cached
 /// snapshot is stale: the call must stop without recording or answering anything; it is redone
-/// on a fresh snapshot. Outside a call, `true`.
+/// on a fresh snapshot ([`short_read`]). Outside a call, `true`.
 pub fn confirm(version: i64) -> bool {
     CALL.with(|c| match c.get() {
         Some((v, Checked::Unchecked, _)) if v == version => {
             c.set(Some((v, Checked::Unchecked, true)));
             true
         }
-        Some((_, Checked::Unchecked, _)) => false,
+        Some((_, Checked::Unchecked, false)) => false,
         _ => true,
     })
+}
+
+/// Whether the call in progress may record what it read (an access entry): only on a snapshot
+/// known to be current, so that a call done again after a stale run records its reads once. An
+/// unchecked, unconfirmed call reads the configuration version here (one primary-key read) and
+/// is confirmed by it, or is stale (`false`: stop, [`short_read`] does it again).
+pub fn may_record(conn: &mut DbConnection) -> diesel::QueryResult<bool> {
+    match CALL.with(|c| c.get()) {
+        Some((_, Checked::Unchecked, false)) => Ok(confirm(config_version::current(conn)?)),
+        _ => Ok(true),
+    }
 }

@@ -79,13 +79,19 @@ pub fn find_with_instruments(
 }
 
 /// The profile with Monri uuid `uuid` in the container, erased ones (tombstones) included: the
-/// Monri API answers a tombstone for a deleted customer.
+/// Monri API answers a tombstone for a deleted customer. Read with the configuration version,
+/// which confirms the call's cached configuration; on a stale one nothing is found (see
+/// [`find_with_instruments`]).
 pub fn find_with_tombstone(
     conn: &mut DbConnection,
     container_id: &str,
     uuid: &str,
 ) -> QueryResult<Option<Profile>> {
-    crate::models::monri::by_uuid(conn, container_id, uuid)
+    Ok(
+        crate::models::monri::by_uuid_with_version(conn, container_id, uuid)?
+            .filter(|(version, _)| crate::vault::config_cache::confirm(version.unwrap_or_default()))
+            .map(|(_, p)| p),
+    )
 }
 
 /// A new profile in `container_id`, its customer data `customer` (keys of

@@ -65,6 +65,11 @@ impl HtmlError {
                 "Too many attempts",
                 "Too many attempts. Wait a few minutes and try again.".into(),
             ),
+            HtmlError::Service(ServiceError::Stale) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "The configuration changed while this page was read. Reload it.".into(),
+            ),
             HtmlError::Service(ServiceError::Unexpected(e))
                 if crate::error::KeysUnavailable::find(e).is_some() =>
             {

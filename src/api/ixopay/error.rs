@@ -110,6 +110,7 @@ impl From<ServiceError> for ApiError {
             e @ (ServiceError::Validation(_)
             | ServiceError::Conflict(_)
             | ServiceError::Throttled
+            | ServiceError::Stale
             | ServiceError::Db(_)
             | ServiceError::Pool(_)
             | ServiceError::Unexpected(_)) => ApiError::from(PayError::from(e)),

@@ -41,7 +41,7 @@ use crate::models::container::Container;
 use crate::models::monri::{self as rows, AccessToken};
 use crate::models::now;
 use crate::models::profile::{self, Instrument, Profile};
-use crate::vault::config_cache::{ConfigCache, Snapshot};
+use crate::vault::config_cache::Snapshot;
 use crate::vault::keyring::Keyring;
 use crate::vault::profiles::{self, Key};
 
@@ -118,6 +118,10 @@ impl From<ServiceError> for MonriError {
             ServiceError::Throttled => MonriError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many requests; retry later.",
+            ),
+            ServiceError::Stale => MonriError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The configuration changed during the request; retry.",
             ),
             ServiceError::Unexpected(e) if KeysUnavailable::find(&e).is_some() => {
                 let message = KeysUnavailable::find(&e).map(|k| k.0.clone());
@@ -221,20 +225,20 @@ fn merchant_key(
     Ok(keyring.open_string(conn, sealed, &connectors::monri_key_aad(&k.id))?)
 }
 
-/// Authenticates a customer endpoint call by either scheme and returns its connector and the
-/// configuration version the call runs within (the connector and its merchant key come from the
-/// process's configuration cache, see `vault::config_cache`).
+/// Authenticates a customer endpoint call by either scheme and returns its connector (the
+/// connector and its merchant key come from `snapshot` of the process's configuration cache, see
+/// `vault::config_cache`).
 #[allow(clippy::too_many_arguments)]
 pub fn authenticate(
     conn: &mut DbConnection,
     keyring: &Keyring,
-    config: &ConfigCache,
+    snapshot: &Snapshot,
     skew_seconds: i64,
     now: DateTime<Utc>,
     req: &RequestAuth,
     body: &[u8],
     need: Need,
-) -> Result<(Connector, std::sync::Arc<Snapshot>), MonriError> {
+) -> Result<Connector, MonriError> {
     let header = req
         .authorization
         .as_deref()
@@ -250,22 +254,20 @@ pub fn authenticate(
     if !wp3_scheme && !scheme.eq_ignore_ascii_case("bearer") {
         return Err(MonriError::unauthorized());
     }
-    let snapshot = config.snapshot(conn)?;
-    let k = if wp3_scheme {
+    if wp3_scheme {
         wp3(
             conn,
             keyring,
-            &snapshot,
+            snapshot,
             skew_seconds,
             now,
             rest,
             &req.path,
             body,
-        )?
+        )
     } else {
-        bearer(conn, &snapshot, keyring, now, rest.trim(), need)?
-    };
-    Ok((k, snapshot))
+        bearer(conn, snapshot, keyring, now, rest.trim(), need)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
