@@ -194,8 +194,11 @@ async fn a_tenant_manager_finds_its_subtree_and_shared_containers_but_not_anothe
     assert!(!body.contains("scope-globex") && !body.contains("Globex Profiles"));
     let (_, body) = app.get_html("/profiles?q=5151").await;
     assert!(!hits(&body).contains(&globex.id), "nor by its card");
-    let (_, body) = app.get_html(&format!("/profiles?q={}", globex.guid)).await;
-    assert!(hits(&body).is_empty(), "nor by its guid");
+    // profileGuid and uuid are looked up across every container, then kept only in scope.
+    for q in [&globex.guid, &globex.uuid] {
+        let (_, body) = app.get_html(&format!("/profiles?q={q}")).await;
+        assert!(hits(&body).is_empty(), "nor by its guid or uuid: {q}");
+    }
     // The platform admin finds all three.
     let admin = app.other_browser();
     admin.login_ok("admin", "admin-demo").await;
@@ -209,6 +212,17 @@ async fn a_tenant_manager_finds_its_subtree_and_shared_containers_but_not_anothe
     assert_eq!(hits(&body), vec![shared.id.clone()]);
     assert!(body.contains("Acme Shared Profiles"));
     assert!(!body.contains("Acme Retail Private") && !body.contains("Globex Profiles"));
+    for q in [&private.guid, &private.uuid, &globex.guid, &globex.uuid] {
+        let (_, body) = merchant.get_html(&format!("/profiles?q={q}")).await;
+        assert!(
+            hits(&body).is_empty(),
+            "outside the merchant's containers: {q}"
+        );
+    }
+    let (_, body) = merchant
+        .get_html(&format!("/profiles?q={}", shared.uuid))
+        .await;
+    assert_eq!(hits(&body), vec![shared.id.clone()], "its own, by uuid");
 }
 
 #[tokio::test]
